@@ -1,0 +1,46 @@
+"""Exponential backoff with jitter and a cap."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Delay before attempt ``n + 1`` after ``n`` failed attempts.
+
+    The un-jittered delay is ``base * factor ** (n - 1)``, capped at ``cap``;
+    jitter then takes up to ``jitter`` (a fraction) off it, so delays spread out
+    and never exceed the cap.
+    """
+
+    base: float = 1.0
+    factor: float = 2.0
+    cap: float = 300.0
+    jitter: float = 0.25
+
+    def __post_init__(self) -> None:
+        if self.base < 0 or self.cap < 0:
+            raise ValueError("base and cap must be >= 0")
+        if self.factor < 1:
+            raise ValueError("factor must be >= 1")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError("jitter must be between 0 and 1")
+
+    def ceiling(self, attempts: int) -> float:
+        """The delay in seconds before jitter, after ``attempts`` failures (>= 1)."""
+        exponent = max(attempts, 1) - 1
+        # Compare in log space first so a large attempt count can't overflow.
+        if self.base == 0:
+            return 0.0
+        if exponent > 1024 or self.base * self.factor**exponent >= self.cap:
+            return self.cap
+        return float(self.base * self.factor**exponent)
+
+    def delay(self, attempts: int, *, rng: random.Random | None = None) -> timedelta:
+        """The jittered delay after ``attempts`` failures."""
+        ceiling = self.ceiling(attempts)
+        draw = (rng or random).random()  # noqa: S311 - jitter, not cryptography
+        return timedelta(seconds=ceiling * (1 - self.jitter * draw))

@@ -1,0 +1,212 @@
+"""Enqueue commands inside the caller's own transaction.
+
+`enqueue` and `enqueue_many` take an async psycopg connection; `enqueue_sync`
+and `enqueue_many_sync` a sync one. All four validate every command first
+(a pydantic `ValidationError` naming the field, nothing written), then run one
+statement — ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING`` — so a bulk
+enqueue is one round trip and enqueueing the same ``(execution_id,
+command_id)`` twice is a no-op. Nothing is committed here: the caller's
+transaction decides, and the insert trigger's NOTIFY is delivered on commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Annotated, Any
+
+import psycopg
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    TypeAdapter,
+    field_validator,
+)
+
+from pgqueue import jsonvalues
+from pgqueue.gateway import QueueTable, translate
+from pgqueue.models import Int64
+
+#: Attempts a command gets when the caller does not say.
+DEFAULT_MAX_ATTEMPTS = 5
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+
+
+class NewCommand(BaseModel):
+    """One command to enqueue; the validated form of `enqueue`'s arguments."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    step: Annotated[str, Field(min_length=1)]
+    tool_kind: Annotated[str, Field(min_length=1)]
+    input: dict[str, JsonValue]
+    execution_id: Int64 | None = None
+    command_id: Int64 | None = None
+    render_context: dict[str, JsonValue] | None = None
+    delay: timedelta | None = None
+    priority: Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX, strict=True)] = 0
+    max_attempts: Annotated[int, Field(ge=1, le=INT32_MAX, strict=True)] | None = None
+
+    @field_validator("step", "tool_kind")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        if "\x00" in value:
+            raise ValueError("must not contain a NUL character")
+        return value
+
+    @field_validator("input")
+    @classmethod
+    def _input(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        if "render_context" in value:
+            raise ValueError("'render_context' is a reserved key: pass it as render_context=")
+        jsonvalues.check_json_object(value)
+        return value
+
+    @field_validator("render_context")
+    @classmethod
+    def _render_context(cls, value: dict[str, JsonValue] | None) -> dict[str, JsonValue] | None:
+        if value is not None:
+            jsonvalues.check_json_object(value)
+        return value
+
+    @field_validator("delay")
+    @classmethod
+    def _delay(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < timedelta(0):
+            raise ValueError("must not be negative")
+        return value
+
+    def context(self) -> dict[str, Any]:
+        """The ``context`` column: the input, plus ``render_context`` when given."""
+        if self.render_context:
+            return {**self.input, "render_context": self.render_context}
+        return dict(self.input)
+
+
+_many = TypeAdapter(list[NewCommand])
+
+
+def _validate(commands: Iterable[NewCommand | Mapping[str, Any]]) -> list[NewCommand]:
+    items = list(commands)
+    if all(isinstance(c, NewCommand) for c in items):
+        return items  # type: ignore[return-value]
+    return _many.validate_python([c.model_dump() if isinstance(c, NewCommand) else c for c in items])
+
+
+def _params(commands: list[NewCommand]) -> dict[str, list[Any]]:
+    return {
+        "execution_ids": [c.execution_id for c in commands],
+        "command_ids": [c.command_id for c in commands],
+        "steps": [c.step for c in commands],
+        "tool_kinds": [c.tool_kind for c in commands],
+        "contexts": [jsonvalues.dumps(c.context()) for c in commands],
+        "priorities": [c.priority for c in commands],
+        "max_attempts": [c.max_attempts or DEFAULT_MAX_ATTEMPTS for c in commands],
+        "delays": [c.delay.total_seconds() if c.delay else 0.0 for c in commands],
+    }
+
+
+async def enqueue_many(
+    conn: psycopg.AsyncConnection[Any],
+    commands: Iterable[NewCommand | Mapping[str, Any]],
+    *,
+    table: QueueTable | None = None,
+) -> list[str]:
+    """Enqueue many commands in one statement; their command ids, in order."""
+    items = _validate(commands)
+    if not items:
+        return []
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute((table or QueueTable()).statement("enqueue"), _params(items))
+            return [str(row[0]) for row in await cur.fetchall()]
+    except psycopg.Error as exc:
+        raise translate(exc) from exc
+
+
+async def enqueue(
+    conn: psycopg.AsyncConnection[Any],
+    *,
+    step: str,
+    tool_kind: str,
+    input: Mapping[str, Any],  # noqa: A002 - the contract's name for it
+    execution_id: int | None = None,
+    command_id: int | None = None,
+    render_context: Mapping[str, Any] | None = None,
+    delay: timedelta | float | None = None,
+    priority: int = 0,
+    max_attempts: int | None = None,
+    table: QueueTable | None = None,
+) -> str:
+    """Enqueue one ``PENDING`` command in the caller's transaction; its command id."""
+    command = NewCommand.model_validate(
+        {
+            "step": step,
+            "tool_kind": tool_kind,
+            "input": input,
+            "execution_id": execution_id,
+            "command_id": command_id,
+            "render_context": render_context,
+            "delay": delay,
+            "priority": priority,
+            "max_attempts": max_attempts,
+        }
+    )
+    (command_id_out,) = await enqueue_many(conn, [command], table=table)
+    return command_id_out
+
+
+def enqueue_many_sync(
+    conn: psycopg.Connection[Any],
+    commands: Iterable[NewCommand | Mapping[str, Any]],
+    *,
+    table: QueueTable | None = None,
+) -> list[str]:
+    """`enqueue_many` for a sync psycopg connection."""
+    items = _validate(commands)
+    if not items:
+        return []
+    try:
+        with conn.cursor() as cur:
+            cur.execute((table or QueueTable()).statement("enqueue"), _params(items))
+            return [str(row[0]) for row in cur.fetchall()]
+    except psycopg.Error as exc:
+        raise translate(exc) from exc
+
+
+def enqueue_sync(
+    conn: psycopg.Connection[Any],
+    *,
+    step: str,
+    tool_kind: str,
+    input: Mapping[str, Any],  # noqa: A002
+    execution_id: int | None = None,
+    command_id: int | None = None,
+    render_context: Mapping[str, Any] | None = None,
+    delay: timedelta | float | None = None,
+    priority: int = 0,
+    max_attempts: int | None = None,
+    table: QueueTable | None = None,
+) -> str:
+    """`enqueue` for a sync psycopg connection."""
+    command = NewCommand.model_validate(
+        {
+            "step": step,
+            "tool_kind": tool_kind,
+            "input": input,
+            "execution_id": execution_id,
+            "command_id": command_id,
+            "render_context": render_context,
+            "delay": delay,
+            "priority": priority,
+            "max_attempts": max_attempts,
+        }
+    )
+    (command_id_out,) = enqueue_many_sync(conn, [command], table=table)
+    return command_id_out

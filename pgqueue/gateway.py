@@ -1,0 +1,341 @@
+"""The one place that talks to PostgreSQL.
+
+The source, the worker, the CLI and `enqueue` all go through `Gateway` (or,
+for `enqueue` on a caller's own connection, through its statement and
+parameter builders). Every psycopg error is translated here into the pgqueue
+hierarchy, keeping its SQLSTATE and whether it is worth a retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from psycopg import sql
+from psycopg.abc import Query
+from psycopg.rows import dict_row
+
+from pgqueue import sql as statements
+from pgqueue.errors import DatabaseError, DatabaseUnavailable, SchemaNotMigrated
+
+logger = logging.getLogger(__name__)
+
+#: SQLSTATEs that mean "try again": serialization failure, deadlock, lock not
+#: available, query cancelled (statement_timeout), admin shutdown, crash
+#: shutdown, cannot connect now, too many connections.
+TRANSIENT_SQLSTATES = frozenset(
+    {"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "53300", "53400"}
+)
+
+#: A command's identity: (execution_id, command_id), the table's primary key.
+CommandKey = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueTable:
+    """Where the queue lives. Names reach SQL only through `psycopg.sql.Identifier`."""
+
+    schema: str = "noetl"
+    table: str = "command"
+
+    @property
+    def channel(self) -> str:
+        """The LISTEN/NOTIFY channel the insert trigger notifies."""
+        return f"pgqueue.{self.schema}.{self.table}"
+
+    @property
+    def identifier(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.table)
+
+    def statement(self, name: str) -> sql.Composed:
+        return statements.render(name, self.schema, self.table)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRow:
+    """A row as the claim committed it: what the source needs to build a `Command`
+    and to fence every later write."""
+
+    execution_id: int
+    command_id: int
+    step_name: str | None
+    tool_kind: str | None
+    context: Any
+    attempts: int
+    max_attempts: int
+    token: uuid.UUID
+    lease_expires_at: datetime
+
+    @property
+    def key(self) -> CommandKey:
+        return (self.execution_id, self.command_id)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetVerdict:
+    """What a targeted claim found: ``taken`` (with the row), ``seen`` (locked by us
+    but not claimable: see status, due_at), ``busy`` (locked by another), or
+    ``missing`` (no such row)."""
+
+    verdict: str
+    row: ClaimedRow | None = None
+    status: str | None = None
+    due_at: datetime | None = None
+    lease_expires_at: datetime | None = None
+    tool_kind: str | None = None
+    matches: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NackResult:
+    status: str
+    attempts: int
+    due_at: datetime
+
+
+def describe(exc: BaseException) -> str:
+    """One line about a database error, without connection secrets."""
+    if isinstance(exc, psycopg.Error):
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        state = f"{exc.sqlstate} " if exc.sqlstate else ""
+        return f"{state}{type(exc).__name__}: {first}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def translate(exc: BaseException) -> DatabaseError:
+    """Map a psycopg or pool error onto the pgqueue hierarchy."""
+    message = describe(exc)
+    if isinstance(exc, psycopg_pool.PoolTimeout):
+        return DatabaseUnavailable(f"connection pool exhausted: {message}", transient=True)
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) and (
+        exc.sqlstate is None or exc.sqlstate.startswith("08")
+    ):
+        return DatabaseUnavailable(message, sqlstate=exc.sqlstate, transient=True)
+    if isinstance(exc, psycopg.Error):
+        if exc.sqlstate in ("42P01", "42703", "42883", "3F000"):
+            return SchemaNotMigrated(f"{SchemaNotMigrated.__doc__} ({message})")
+        transient = exc.sqlstate in TRANSIENT_SQLSTATES or exc.sqlstate is None
+        return DatabaseError(message, sqlstate=exc.sqlstate, transient=transient)
+    return DatabaseError(message)
+
+
+def _keys(items: Iterable[tuple[int, int, uuid.UUID]]) -> dict[str, list[Any]]:
+    execution_ids: list[int] = []
+    command_ids: list[int] = []
+    tokens: list[uuid.UUID] = []
+    for execution_id, command_id, token in items:
+        execution_ids.append(execution_id)
+        command_ids.append(command_id)
+        tokens.append(token)
+    return {"execution_ids": execution_ids, "command_ids": command_ids, "tokens": tokens}
+
+
+def _row(values: Sequence[Any]) -> ClaimedRow:
+    return ClaimedRow(*values)
+
+
+class Gateway:
+    """Typed operations on the queue table over an async connection pool."""
+
+    def __init__(
+        self, pool: psycopg_pool.AsyncConnectionPool[Any], table: QueueTable | None = None
+    ) -> None:
+        self.pool = pool
+        self.table = table or QueueTable()
+
+    @asynccontextmanager
+    async def _cursor(self) -> AsyncIterator[psycopg.AsyncCursor[Any]]:
+        try:
+            async with self.pool.connection() as conn, conn.cursor() as cur:
+                yield cur
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise translate(exc) from exc
+
+    async def _fetch(self, name: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        async with self._cursor() as cur:
+            await cur.execute(self.table.statement(name), params)
+            return await cur.fetchall()
+
+    async def execute(self, query: Query, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run an ad-hoc read (status reports); rows as dicts."""
+        try:
+            async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(query, params)
+                return await cur.fetchall() if cur.description else []
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise translate(exc) from exc
+
+    # -- claiming ---------------------------------------------------------------
+
+    async def claim_batch(
+        self, *, worker_id: str, limit: int, lease: timedelta, tool_kinds: Sequence[str] | None
+    ) -> list[ClaimedRow]:
+        rows = await self._fetch(
+            "claim_batch",
+            {
+                "worker_id": worker_id,
+                "limit": limit,
+                "lease": lease,
+                "any_kind": tool_kinds is None,
+                "tool_kinds": list(tool_kinds or ()),
+            },
+        )
+        return [_row(r) for r in rows]
+
+    async def claim_target(
+        self,
+        *,
+        worker_id: str,
+        command_id: int,
+        execution_id: int | None,
+        lease: timedelta,
+        tool_kinds: Sequence[str] | None,
+    ) -> TargetVerdict:
+        rows = await self._fetch(
+            "claim_target",
+            {
+                "worker_id": worker_id,
+                "command_id": command_id,
+                "execution_id": execution_id,
+                "lease": lease,
+                "any_kind": tool_kinds is None,
+                "tool_kinds": list(tool_kinds or ()),
+            },
+        )
+        if not rows:
+            return TargetVerdict("missing")
+        verdict = rows[0][0]
+        if verdict == "taken":
+            return TargetVerdict("taken", row=_row(rows[0][1:10]), matches=1)
+        _, _, _, _, tool_kind, _, _, _, _, lease_expires_at, status, due_at = rows[0]
+        return TargetVerdict(
+            verdict,
+            status=status,
+            due_at=due_at,
+            lease_expires_at=lease_expires_at,
+            tool_kind=tool_kind,
+            matches=len(rows),
+        )
+
+    # -- writes after the claim, all fenced on the claim token ---------------------
+
+    async def nack(
+        self, row: ClaimedRow, *, delay: timedelta, terminal: bool, error: str | None
+    ) -> NackResult | None:
+        rows = await self._fetch(
+            "nack",
+            {
+                "execution_id": row.execution_id,
+                "command_id": row.command_id,
+                "token": row.token,
+                "delay": delay,
+                "terminal": terminal,
+                "error": error,
+            },
+        )
+        return NackResult(*rows[0]) if rows else None
+
+    async def release(self, items: Iterable[tuple[int, int, uuid.UUID]]) -> int:
+        params = _keys(items)
+        if not params["tokens"]:
+            return 0
+        params["channel"] = self.table.channel
+        rows = await self._fetch("release", params)
+        return int(rows[0][0])
+
+    async def _fenced(self, name: str, params: dict[str, Any]) -> set[CommandKey]:
+        if not params["tokens"]:
+            return set()
+        rows = await self._fetch(name, params)
+        return {(execution_id, command_id) for command_id, execution_id in rows}
+
+    async def mark_running(self, items: Iterable[tuple[int, int, uuid.UUID]]) -> set[CommandKey]:
+        return await self._fenced("mark_running", _keys(items))
+
+    async def heartbeat(
+        self, items: Iterable[tuple[int, int, uuid.UUID]], *, lease: timedelta
+    ) -> set[CommandKey]:
+        params = _keys(items)
+        params["lease"] = lease
+        return await self._fenced("heartbeat", params)
+
+    async def complete(
+        self, items: Iterable[tuple[int, int, uuid.UUID, str]]
+    ) -> set[CommandKey]:
+        execution_ids, command_ids, tokens, results = [], [], [], []
+        for execution_id, command_id, token, result in items:
+            execution_ids.append(execution_id)
+            command_ids.append(command_id)
+            tokens.append(token)
+            results.append(result)
+        return await self._fenced(
+            "complete",
+            {
+                "execution_ids": execution_ids,
+                "command_ids": command_ids,
+                "tokens": tokens,
+                "results": results,
+            },
+        )
+
+    async def lease_state(self, row: ClaimedRow) -> tuple[str, bool] | None:
+        """The row's status now and whether our claim still stands."""
+        rows = await self._fetch(
+            "lease_state",
+            {"execution_id": row.execution_id, "command_id": row.command_id, "token": row.token},
+        )
+        return (rows[0][0], bool(rows[0][1])) if rows else None
+
+    # -- operator verbs -------------------------------------------------------------
+
+    async def cancel(
+        self, command_ids: Sequence[int], *, execution_id: int | None = None, reason: str | None = None
+    ) -> list[CommandKey]:
+        rows = await self._fetch(
+            "cancel",
+            {"command_ids": list(command_ids), "execution_id": execution_id, "reason": reason},
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    async def requeue(
+        self,
+        *,
+        command_ids: Sequence[int] | None = None,
+        execution_id: int | None = None,
+        tool_kind: str | None = None,
+        step: str | None = None,
+    ) -> int:
+        rows = await self._fetch(
+            "requeue",
+            {
+                "command_ids": list(command_ids) if command_ids is not None else None,
+                "execution_id": execution_id,
+                "tool_kind": tool_kind,
+                "step": step,
+                "channel": self.table.channel,
+            },
+        )
+        return int(rows[0][0])
+
+    async def prune(
+        self, *, older_than: timedelta, statuses: Sequence[str], batch: int = 10_000
+    ) -> int:
+        """Delete finished rows older than the window, batch by batch."""
+        total = 0
+        while True:
+            async with self._cursor() as cur:
+                await cur.execute(
+                    self.table.statement("prune"),
+                    {"older_than": older_than, "statuses": list(statuses), "batch": batch},
+                )
+                deleted = cur.rowcount
+            total += deleted
+            if deleted < batch:
+                return total

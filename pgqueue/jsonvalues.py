@@ -1,0 +1,123 @@
+"""JSON values that PostgreSQL's ``jsonb`` can store and give back unchanged.
+
+Python's ``json`` accepts things ``jsonb`` refuses (NaN, infinities, ``\\u0000``,
+lone surrogates) and ``jsonb`` renders some floats as integers (``1e300`` comes
+back as ``1000…0``). This module rejects the first kind with a message that
+names the offending path and serialises floats so that they come back as
+floats.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+#: Deeper documents are refused: PostgreSQL's own parser stops far earlier than
+#: its stack would, and a recursive walk must stay inside Python's limit.
+MAX_DEPTH = 200
+
+
+class JsonValueError(ValueError):
+    """A value that ``jsonb`` cannot store exactly."""
+
+
+def _path(parts: list[str | int]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts) or "."
+
+
+def _check(value: Any, parts: list[str | int]) -> None:
+    if len(parts) > MAX_DEPTH:
+        raise JsonValueError(f"nested deeper than {MAX_DEPTH} levels at {_path(parts[:5])}…")
+    if value is None or isinstance(value, bool | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise JsonValueError(f"{value!r} at {_path(parts)} is not a JSON number")
+        return
+    if isinstance(value, str):
+        _check_text(value, parts)
+        return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            parts.append(index)
+            _check(item, parts)
+            parts.pop()
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise JsonValueError(f"key {key!r} at {_path(parts)} is not a string")
+            _check_text(key, parts)
+            parts.append(key)
+            _check(item, parts)
+            parts.pop()
+        return
+    raise JsonValueError(f"{type(value).__name__} at {_path(parts)} is not a JSON value")
+
+
+def _check_text(text: str, parts: list[str | int]) -> None:
+    if "\x00" in text:
+        raise JsonValueError(f"text at {_path(parts)} contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise JsonValueError(f"text at {_path(parts)} is not valid Unicode ({exc.reason})") from None
+
+
+def check_json_object(value: Any) -> None:
+    """Raise `JsonValueError` unless *value* is a dict that ``jsonb`` stores exactly."""
+    if not isinstance(value, dict):
+        raise JsonValueError("must be a JSON object")
+    _check(value, [])
+
+
+def _float_text(value: float) -> str:
+    text = repr(value)
+    if "e+" in text or "E+" in text:
+        # jsonb prints numeric without an exponent, so 1e300 would come back as
+        # an int; writing the exact digits with ".0" keeps it a float.
+        return f"{Decimal(value):f}.0"
+    return text
+
+
+def _encode(value: Any) -> Iterator[str]:
+    if isinstance(value, float):
+        yield _float_text(value)
+    elif isinstance(value, dict):
+        yield "{"
+        for i, (key, item) in enumerate(value.items()):
+            if i:
+                yield ","
+            yield json.dumps(key)
+            yield ":"
+            yield from _encode(item)
+        yield "}"
+    elif isinstance(value, list):
+        yield "["
+        for i, item in enumerate(value):
+            if i:
+                yield ","
+            yield from _encode(item)
+        yield "]"
+    else:
+        yield json.dumps(value)
+
+
+def _has_big_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return abs(value) >= 1e16
+    if isinstance(value, dict):
+        return any(_has_big_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_big_float(v) for v in value)
+    return False
+
+
+def dumps(value: Any) -> str:
+    """Serialise for ``jsonb``: ``json.dumps`` unless a float needs exact digits."""
+    if _has_big_float(value):
+        return "".join(_encode(value))
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)

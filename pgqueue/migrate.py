@@ -1,0 +1,57 @@
+"""Run the bundled alembic migrations from an installed package (`pgqueue migrate`)."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+
+from pgqueue.migrations.names import DEFAULT_SCHEMA
+
+SCRIPT_LOCATION = "pgqueue:migrations"
+
+
+def alembic_config(dsn: str, *, schema: str = DEFAULT_SCHEMA) -> Config:
+    """An alembic `Config` for the bundled migrations, without any ini file."""
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    config.attributes["dsn"] = dsn
+    config.attributes["schema"] = schema
+    return config
+
+
+def upgrade(dsn: str, revision: str = "head", *, schema: str = DEFAULT_SCHEMA) -> None:
+    """Bring the queue schema up to ``revision``."""
+    command.upgrade(alembic_config(dsn, schema=schema), revision)
+
+
+def downgrade(dsn: str, revision: str, *, schema: str = DEFAULT_SCHEMA) -> None:
+    """Take the queue schema back to ``revision`` (``"base"`` removes pgqueue's objects)."""
+    command.downgrade(alembic_config(dsn, schema=schema), revision)
+
+
+def current(dsn: str, *, schema: str = DEFAULT_SCHEMA) -> str | None:
+    """The revision the database is at, or ``None`` before the first migration."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(dsn) as conn:
+        exists = conn.execute(
+            "SELECT to_regclass(%s)",
+            (sql.Identifier(schema, "pgqueue_alembic_version").as_string(None),),
+        ).fetchone()
+        if not exists or exists[0] is None:
+            return None
+        row = conn.execute(
+            sql.SQL("SELECT version_num FROM {}").format(
+                sql.Identifier(schema, "pgqueue_alembic_version")
+            )
+        ).fetchone()
+        return str(row[0]) if row else None
+
+
+def head() -> str:
+    """The newest revision shipped with this package."""
+    from alembic.script import ScriptDirectory
+
+    heads = ScriptDirectory.from_config(alembic_config("")).get_heads()
+    return heads[0]

@@ -1,0 +1,1 @@
+"""Alembic migrations for the queue table (``pgqueue migrate`` or ``alembic upgrade head``)."""

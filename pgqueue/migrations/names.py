@@ -1,0 +1,65 @@
+"""Identifiers for migrations, quoted by `psycopg.sql` and never by hand.
+
+The schema comes from the alembic config (``-x schema=…`` or
+``pgqueue migrate --schema``); the default is NoETL's ``noetl``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, LiteralString
+
+from alembic import op
+from psycopg import sql
+
+DEFAULT_SCHEMA = "noetl"
+TABLE = "command"
+#: Marks objects pgqueue created, so a downgrade drops only those and never
+#: NoETL's own table or function.
+CREATED_BY_PGQUEUE = "created by pgqueue"
+
+
+def _quote(composable: sql.Composable) -> str:
+    return composable.as_string(None)
+
+
+@dataclass(frozen=True)
+class Names:
+    schema: str
+
+    @classmethod
+    def current(cls) -> Names:
+        config = op.get_context().config
+        schema = DEFAULT_SCHEMA
+        if config is not None:
+            schema = config.attributes.get("schema") or config.get_main_option("schema") or schema
+        return cls(schema)
+
+    def render(self, template: LiteralString, **extra: Any) -> str:
+        """Fill ``{schema}``, ``{table}``, ``{name}``-style placeholders with identifiers."""
+        values: dict[str, sql.Composable] = {
+            "schema": sql.Identifier(self.schema),
+            "table": sql.Identifier(self.schema, TABLE),
+            "snowflake": sql.Identifier(self.schema, "snowflake_id"),
+            "sequence_name": sql.Literal(_quote(sql.Identifier(self.schema, "pgqueue_snowflake_seq"))),
+            "sequence": sql.Identifier(self.schema, "pgqueue_snowflake_seq"),
+            "notify_function": sql.Identifier(self.schema, "pgqueue_notify"),
+            "marker": sql.Literal(CREATED_BY_PGQUEUE),
+        }
+        for key, value in extra.items():
+            if isinstance(value, str):
+                value = sql.Identifier(value)
+            elif isinstance(value, tuple):
+                value = sql.Identifier(*value)
+            values[key] = value
+        return _quote(sql.SQL(template).format(**values))
+
+    def qualified(self, name: str, suffix: str = "") -> sql.Literal:
+        """``'"schema"."name"'`` as a literal, for ``to_regclass`` and friends."""
+        return sql.Literal(_quote(sql.Identifier(self.schema, name)) + suffix)
+
+    def execute(self, template: LiteralString, **extra: Any) -> None:
+        op.execute(self.render(template, **extra))
+
+    def scalar(self, template: LiteralString, **extra: Any) -> Any:
+        return op.get_bind().exec_driver_sql(self.render(template, **extra)).scalar()

@@ -1,0 +1,426 @@
+"""`PgCommandSource`: the `noetl.command` table as a `CommandSource`.
+
+How a claim is held
+-------------------
+``next()`` and ``claim()`` commit the row as ``CLAIMED`` in the same statement
+that finds it (worker id, ``claimed_at``, a lease and a fresh fencing token),
+so no transaction stays open while the caller decides. ``ack`` of a `Claimed`
+outcome therefore has nothing left to write: when it returns, the row is
+durably this worker's. A process that dies between ``next()`` and ``ack``
+loses nothing: the row becomes claimable again **when its lease ends**, and
+the claim that rescues it counts the lost attempt.
+
+Concurrent ``next()`` calls are coalesced: while one claim is in flight the
+others wait for it, and the claim asks for as many rows as there are callers
+waiting (up to ``max_batch``), so N idle worker slots cost one round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import psycopg_pool
+
+from pgqueue.backoff import RetryPolicy
+from pgqueue.errors import (
+    CommandCancelled,
+    DatabaseError,
+    HandleAlreadySettled,
+    LeaseLost,
+    PgQueueError,
+)
+from pgqueue.gateway import ClaimedRow, CommandKey, Gateway, NackResult, QueueTable, TargetVerdict
+from pgqueue.listener import Listener
+from pgqueue.models import (
+    AlreadyClaimed,
+    Claimed,
+    ClaimOutcome,
+    Command,
+    Failed,
+    Pulled,
+    RetryLater,
+)
+
+logger = logging.getLogger(__name__)
+
+_handle_numbers = itertools.count()
+
+UINT32_MAX = 2**32 - 1
+
+
+@dataclass(eq=False, slots=True)
+class PgHandle:
+    """The ack handle of one pulled outcome. ``lease`` is the claim it holds, if any."""
+
+    outcome: ClaimOutcome
+    lease: ClaimedRow | None = None
+    number: int = field(default_factory=lambda: next(_handle_numbers))
+    settled: bool = False
+
+    def __repr__(self) -> str:
+        key = f" {self.lease.execution_id}/{self.lease.command_id}" if self.lease else ""
+        return f"<PgHandle #{self.number} {type(self.outcome).__name__}{key}>"
+
+
+def row_outcome(row: ClaimedRow) -> Claimed | Failed:
+    """Turn a claimed row into a `Command`, or say why it cannot be one."""
+    if row.attempts < 0:
+        return Failed(f"attempts is negative ({row.attempts})")
+    if row.attempts >= row.max_attempts:
+        return Failed(f"attempts exhausted ({row.attempts} of {row.max_attempts})")
+    if row.attempts > UINT32_MAX:
+        return Failed(f"attempts {row.attempts} does not fit in 32 bits")
+    if not row.tool_kind:
+        return Failed("no tool kind: tool_kind is empty")
+    if not row.step_name:
+        return Failed("no step: step_name is empty")
+    context = {} if row.context is None else row.context
+    if not isinstance(context, dict):
+        kind = "an array" if isinstance(context, list) else f"a {type(context).__name__}"
+        return Failed(f"context is {kind}, not a JSON object")
+    render_context = context.get("render_context", {})
+    if render_context is None:
+        render_context = {}
+    if not isinstance(render_context, dict):
+        kind = "an array" if isinstance(render_context, list) else f"a {type(render_context).__name__}"
+        return Failed(f"context.render_context is {kind}, not a JSON object")
+    command_input = {k: v for k, v in context.items() if k != "render_context"}
+    # The row came out of typed columns and jsonb, so it is valid by
+    # construction; skipping re-validation keeps the hot path lean.
+    return Claimed(
+        Command.model_construct(
+            command_id=str(row.command_id),
+            execution_id=row.execution_id,
+            step=row.step_name,
+            tool_kind=row.tool_kind,
+            input=command_input,
+            render_context=render_context,
+            attempts=row.attempts,
+        )
+    )
+
+
+class PgCommandSource:
+    """Claims commands from ``noetl.command`` with ``FOR UPDATE SKIP LOCKED``.
+
+    :param pool: an open `psycopg_pool.AsyncConnectionPool`.
+    :param worker_id: recorded on every row this source claims.
+    :param tool_kinds: the tool kinds this worker can run; ``None`` for all.
+    :param wait: when nothing is claimable, block until something is
+        (``LISTEN/NOTIFY`` with a poll fallback) instead of returning ``None``.
+    :param lease: how long a claim holds without a heartbeat.
+    :param poll_interval: the longest an idle ``next()`` waits between claims.
+    :param max_batch: the most rows one claim takes for coalesced callers.
+    :param retry_policy: the backoff after a nacked attempt.
+    :param listen: set ``False`` where LISTEN cannot work (a transaction pooler).
+    """
+
+    def __init__(
+        self,
+        pool: psycopg_pool.AsyncConnectionPool[Any],
+        *,
+        worker_id: str,
+        tool_kinds: Iterable[str] | None = None,
+        wait: bool = True,
+        lease: timedelta = timedelta(seconds=30),
+        poll_interval: float = 1.0,
+        max_batch: int = 100,
+        retry_policy: RetryPolicy | None = None,
+        table: QueueTable | None = None,
+        listen: bool = True,
+    ) -> None:
+        if lease <= timedelta(0):
+            raise ValueError("lease must be positive")
+        if max_batch < 1:
+            raise ValueError("max_batch must be >= 1")
+        self.gateway = Gateway(pool, table)
+        self.worker_id = worker_id
+        self.tool_kinds: tuple[str, ...] | None = (
+            None if tool_kinds is None else tuple(sorted(set(tool_kinds)))
+        )
+        self.wait = wait
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self.max_batch = max_batch
+        self.retry_policy = retry_policy or RetryPolicy()
+        self._ready: deque[Pulled[PgHandle]] = deque()
+        self._demand = 0
+        self._claim_lock = asyncio.Lock()
+        self._closed = asyncio.Event()
+        self._listener: Listener | None = None
+        if listen and wait:
+            self._listener = Listener(pool.conninfo, self.gateway.table.channel, pool.kwargs)
+
+    # -- context manager ------------------------------------------------------------
+
+    async def __aenter__(self) -> PgCommandSource:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    @property
+    def notifications(self) -> int:
+        """How many notifications woke this source (for diagnostics and tests)."""
+        return self._listener.received if self._listener else 0
+
+    async def close(self) -> None:
+        """Stop pulling: waiting ``next()`` calls return ``None``, and rows claimed in
+        a batch but never handed out go back to ``PENDING`` untouched."""
+        self._closed.set()
+        async with self._claim_lock:
+            unclaimed = [p.ack for p in self._ready if p.ack.lease is not None]
+            self._ready.clear()
+        if unclaimed:
+            try:
+                await self.gateway.release(
+                    (h.lease.execution_id, h.lease.command_id, h.lease.token)
+                    for h in unclaimed
+                    if h.lease
+                )
+            except DatabaseError as exc:
+                logger.warning(
+                    "could not release %d prefetched command(s); they return when their "
+                    "lease ends: %s",
+                    len(unclaimed),
+                    exc,
+                    extra={"worker_id": self.worker_id, "action": "release"},
+                )
+        if self._listener is not None:
+            await self._listener.close()
+
+    # -- pulling --------------------------------------------------------------------
+
+    async def next(self) -> Pulled[PgHandle] | None:
+        """The next outcome of a scan claim; ``None`` when closed, or when nothing is
+        claimable and ``wait`` is false. Database errors come back as `RetryLater`."""
+        self._demand += 1
+        try:
+            if self.wait and self._listener is not None:
+                await self._start_listening()
+            while not self._closed.is_set():
+                if self._ready:
+                    return self._ready.popleft()
+                async with self._claim_lock:
+                    if self._ready:
+                        return self._ready.popleft()
+                    if self._closed.is_set():
+                        return None
+                    if self._listener is not None:
+                        # Cleared before the claim: a notification that lands after
+                        # this point wakes the wait below, so none is lost.
+                        self._listener.event.clear()
+                    pulled = await self._claim_batch(min(self._demand, self.max_batch))
+                    if pulled:
+                        self._ready.extend(pulled[1:])
+                        return pulled[0]
+                if not self.wait:
+                    return None
+                await self._idle()
+            return None
+        finally:
+            self._demand -= 1
+
+    async def _start_listening(self) -> None:
+        assert self._listener is not None
+        if self._listener.ready.is_set():
+            return
+        self._listener.start()
+        # Listen before the first claim, so an enqueue between an empty claim and
+        # the LISTEN cannot be missed; if the database is away, poll meanwhile.
+        try:
+            await asyncio.wait_for(self._listener.ready.wait(), timeout=5)
+        except TimeoutError:
+            pass
+
+    async def _idle(self) -> None:
+        waiters = [asyncio.ensure_future(self._closed.wait())]
+        if self._listener is not None:
+            waiters.append(asyncio.ensure_future(self._listener.event.wait()))
+        try:
+            await asyncio.wait(waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _claim_batch(self, limit: int) -> list[Pulled[PgHandle]]:
+        try:
+            rows = await self.gateway.claim_batch(
+                worker_id=self.worker_id, limit=limit, lease=self.lease, tool_kinds=self.tool_kinds
+            )
+        except DatabaseError as exc:
+            return [Pulled(RetryLater(str(exc)), PgHandle(RetryLater(str(exc))))]
+        pulled = []
+        for row in rows:
+            outcome = row_outcome(row)
+            pulled.append(Pulled(outcome, PgHandle(outcome, lease=row)))
+        return pulled
+
+    async def claim(self, command_id: int | str, execution_id: int | None = None) -> Pulled[PgHandle]:
+        """Claim one named command (for sources told *which* command to take).
+
+        Giving ``execution_id`` narrows the look-up to one partition.
+        """
+        try:
+            wanted = int(command_id)
+        except (TypeError, ValueError):
+            return self._pulled(Failed(f"UNRESOLVABLE: command id {command_id!r} is not an integer"))
+        try:
+            verdict = await self.gateway.claim_target(
+                worker_id=self.worker_id,
+                command_id=wanted,
+                execution_id=execution_id,
+                lease=self.lease,
+                tool_kinds=self.tool_kinds,
+            )
+        except DatabaseError as exc:
+            return self._pulled(RetryLater(str(exc)))
+        if verdict.verdict == "taken" and verdict.row is not None:
+            outcome = row_outcome(verdict.row)
+            return Pulled(outcome, PgHandle(outcome, lease=verdict.row))
+        return self._pulled(self._explain(wanted, execution_id, verdict))
+
+    def _explain(self, command_id: int, execution_id: int | None, verdict: TargetVerdict) -> ClaimOutcome:
+        where = f"command {command_id}" + (f" of execution {execution_id}" if execution_id else "")
+        if verdict.verdict == "missing":
+            return Failed(f"UNRESOLVABLE: no {where}")
+        if verdict.matches > 1:
+            return Failed(f"UNRESOLVABLE: {where} exists in several executions; give execution_id")
+        if verdict.verdict == "busy":
+            return AlreadyClaimed()
+        status = verdict.status
+        if status in ("COMPLETED", "FAILED", "CANCELLED"):
+            return AlreadyClaimed()
+        if status in ("CLAIMED", "RUNNING"):
+            if self.tool_kinds is not None and verdict.tool_kind not in self.tool_kinds:
+                return RetryLater(f"{where} has tool kind {verdict.tool_kind!r}, not served here")
+            return AlreadyClaimed()
+        if status == "PENDING":
+            if self.tool_kinds is not None and verdict.tool_kind not in self.tool_kinds:
+                return RetryLater(f"{where} has tool kind {verdict.tool_kind!r}, not served here")
+            due = verdict.due_at.isoformat() if verdict.due_at else "later"
+            return RetryLater(f"{where} is not due until {due}")
+        return Failed(f"{where} has unknown status {status!r}")
+
+    @staticmethod
+    def _pulled(outcome: ClaimOutcome) -> Pulled[PgHandle]:
+        return Pulled(outcome, PgHandle(outcome))
+
+    # -- settling -------------------------------------------------------------------
+
+    async def ack(self, handle: PgHandle) -> None:
+        """Commit the pull. A `Claimed` row is already durably this worker's; a held
+        `Failed` row is released unchanged (nack it instead to park it)."""
+        self._begin_settle(handle)
+        if isinstance(handle.outcome, Failed) and handle.lease is not None:
+            lease = handle.lease
+            try:
+                await self.gateway.release([(lease.execution_id, lease.command_id, lease.token)])
+            except DatabaseError:
+                handle.settled = False
+                raise
+
+    async def nack(self, handle: PgHandle, *, reason: str | None = None) -> NackResult | None:
+        """Reject the pull. For `Claimed` and `Failed` the attempt is spent: the row
+        is due again after a backoff, or parked ``FAILED`` when the outcome was
+        `Failed` or no attempts remain. Other outcomes change no row."""
+        self._begin_settle(handle)
+        lease = handle.lease
+        if lease is None:
+            return None
+        outcome = handle.outcome
+        terminal = isinstance(outcome, Failed)
+        error = outcome.reason if isinstance(outcome, Failed) else (reason or "nacked by the worker")
+        try:
+            result = await self.retry_or_fail(lease, error, terminal=terminal)
+        except DatabaseError:
+            handle.settled = False
+            raise
+        return result
+
+    def _begin_settle(self, handle: PgHandle) -> None:
+        if not isinstance(handle, PgHandle):
+            raise TypeError(f"expected a PgHandle, got {type(handle).__name__}")
+        if handle.settled:
+            raise HandleAlreadySettled(f"{handle!r} was already acked or nacked")
+        handle.settled = True
+
+    # -- after the claim: the worker's fenced writes -----------------------------------
+
+    async def _lost(self, lease: ClaimedRow) -> LeaseLost:
+        state = await self.gateway.lease_state(lease)
+        where = f"command {lease.command_id} of execution {lease.execution_id}"
+        if state is None:
+            return LeaseLost(f"{where} no longer exists")
+        status, same_claim = state
+        if status == "CANCELLED":
+            return CommandCancelled(f"{where} was cancelled")
+        if same_claim:
+            return LeaseLost(f"{where} is {status}")
+        return LeaseLost(f"lease on {where} was lost: it is {status} under another claim")
+
+    async def start(self, lease: ClaimedRow) -> None:
+        """Mark the command ``RUNNING``; raises `LeaseLost` if the claim is gone."""
+        if lease.key not in await self.gateway.mark_running(
+            [(lease.execution_id, lease.command_id, lease.token)]
+        ):
+            raise await self._lost(lease)
+
+    async def heartbeat(self, leases: Sequence[ClaimedRow]) -> dict[CommandKey, LeaseLost]:
+        """Extend every lease in one statement; returns the ones that were lost."""
+        held = await self.gateway.heartbeat(
+            ((x.execution_id, x.command_id, x.token) for x in leases), lease=self.lease
+        )
+        return {x.key: await self._lost(x) for x in leases if x.key not in held}
+
+    async def complete(self, lease: ClaimedRow, result_json: str) -> None:
+        """Finish the command with its result (already serialised JSON)."""
+        done = await self.gateway.complete(
+            [(lease.execution_id, lease.command_id, lease.token, result_json)]
+        )
+        if lease.key not in done:
+            raise await self._lost(lease)
+
+    async def retry_or_fail(self, lease: ClaimedRow, error: str, *, terminal: bool = False) -> NackResult:
+        """Spend the attempt: due again after a backoff, or ``FAILED`` when terminal or
+        out of attempts. Raises `LeaseLost` if the claim is gone."""
+        result = await self.gateway.nack(
+            lease,
+            delay=self.retry_policy.delay(lease.attempts + 1),
+            terminal=terminal,
+            error=error,
+        )
+        if result is None:
+            raise await self._lost(lease)
+        logger.info(
+            "command %s %s after attempt %d: %s",
+            lease.command_id,
+            "parked as FAILED" if result.status == "FAILED" else "due again",
+            result.attempts,
+            error,
+            extra={
+                "command_id": lease.command_id,
+                "execution_id": lease.execution_id,
+                "action": "nack",
+                "status": result.status,
+            },
+        )
+        return result
+
+    async def release(self, leases: Sequence[ClaimedRow]) -> int:
+        """Give claims back without spending an attempt (graceful shutdown)."""
+        return await self.gateway.release((x.execution_id, x.command_id, x.token) for x in leases)
+
+
+__all__ = ["PgCommandSource", "PgHandle", "PgQueueError", "row_outcome"]

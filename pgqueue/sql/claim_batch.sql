@@ -1,0 +1,56 @@
+-- Scan claim: take up to %(limit)s claimable commands for one worker in one
+-- round trip, and commit them as CLAIMED with a fresh lease and fencing token.
+WITH
+-- Rescue first: CLAIMED or RUNNING rows whose lease ran out (their worker died
+-- or stopped heartbeating). They are few and the oldest work in the queue, so
+-- they go before fresh rows. Served by the partial index on lease_expires_at.
+rescued AS MATERIALIZED (
+    SELECT execution_id, command_id
+    FROM {command}
+    WHERE status IN ('CLAIMED', 'RUNNING')
+      AND lease_expires_at < now()
+      -- only tool kinds this worker can run; a row with no tool kind matches
+      -- every worker so that it surfaces as Failed instead of waiting forever
+      AND (%(any_kind)s OR tool_kind = ANY(%(tool_kinds)s) OR coalesce(tool_kind, '') = '')
+    ORDER BY lease_expires_at
+    LIMIT %(limit)s
+    -- a row another claimer is locking right now is not ours: skip, don't wait
+    FOR UPDATE SKIP LOCKED
+),
+-- Then due PENDING rows, highest priority first, oldest due first, then by id
+-- for a stable order; only as many as the rescue left room for. Every filter
+-- sits before the LIMIT so the partial index on PENDING does the work.
+pending AS MATERIALIZED (
+    SELECT execution_id, command_id
+    FROM {command}
+    WHERE status = 'PENDING'
+      AND due_at <= now()
+      AND (%(any_kind)s OR tool_kind = ANY(%(tool_kinds)s) OR coalesce(tool_kind, '') = '')
+    ORDER BY priority DESC, due_at, command_id
+    LIMIT %(limit)s - (SELECT count(*) FROM rescued)
+    FOR UPDATE SKIP LOCKED
+),
+picked AS (
+    SELECT execution_id, command_id FROM rescued
+    UNION ALL
+    SELECT execution_id, command_id FROM pending
+)
+UPDATE {command} AS c
+SET status = 'CLAIMED',
+    worker_id = %(worker_id)s,
+    claimed_at = now(),
+    started_at = NULL,
+    lease_expires_at = now() + %(lease)s,
+    -- a new token per claim: every later write is fenced on it
+    claim_token = gen_random_uuid(),
+    -- a rescued row's lost attempt counts (SET sees the old status)
+    attempts = c.attempts + (c.status <> 'PENDING')::int,
+    -- NoETL's own 1-based attempt number, kept in step for its readers
+    attempt = c.attempts + (c.status <> 'PENDING')::int + 1,
+    updated_at = now()
+FROM picked
+-- the full primary key, so a hash-partitioned table prunes to one partition
+WHERE c.execution_id = picked.execution_id
+  AND c.command_id = picked.command_id
+RETURNING c.execution_id, c.command_id, c.step_name, c.tool_kind, c.context,
+          c.attempts, c.max_attempts, c.claim_token, c.lease_expires_at

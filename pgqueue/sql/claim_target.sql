@@ -1,0 +1,54 @@
+-- Targeted claim: try to take one named command; report what stood in the way
+-- otherwise. One statement, so it costs one round trip and holds no lock after.
+WITH
+-- Lock the named row without waiting: a row another claimer holds right now is
+-- AlreadyClaimed, not worth a wait. LIMIT 2 detects an id found in several
+-- executions when no execution id narrows the look-up.
+target AS MATERIALIZED (
+    SELECT execution_id, command_id, status, due_at, lease_expires_at
+    FROM {command}
+    WHERE command_id = %(command_id)s
+      AND (%(execution_id)s::bigint IS NULL OR execution_id = %(execution_id)s::bigint)
+    LIMIT 2
+    FOR UPDATE SKIP LOCKED
+),
+-- Take it when it is claimable: PENDING and due, or leased with an expired lease.
+taken AS (
+    UPDATE {command} AS c
+    SET status = 'CLAIMED',
+        worker_id = %(worker_id)s,
+        claimed_at = now(),
+        started_at = NULL,
+        lease_expires_at = now() + %(lease)s,
+        claim_token = gen_random_uuid(),
+        attempts = c.attempts + (c.status <> 'PENDING')::int,
+        attempt = c.attempts + (c.status <> 'PENDING')::int + 1,
+        updated_at = now()
+    FROM target AS t
+    WHERE c.execution_id = t.execution_id
+      AND c.command_id = t.command_id
+      AND (SELECT count(*) FROM target) = 1
+      AND ((t.status = 'PENDING' AND t.due_at <= now())
+           OR (t.status IN ('CLAIMED', 'RUNNING') AND t.lease_expires_at < now()))
+      -- only tool kinds this worker can run (or none, to surface as Failed)
+      AND (%(any_kind)s OR c.tool_kind = ANY(%(tool_kinds)s) OR coalesce(c.tool_kind, '') = '')
+    RETURNING c.execution_id, c.command_id, c.step_name, c.tool_kind, c.context,
+              c.attempts, c.max_attempts, c.claim_token, c.lease_expires_at, c.status
+)
+-- 'taken': ours. 'seen': locked by us but not claimable (the caller reads why).
+-- 'busy': the row exists but another transaction holds its lock.
+SELECT 'taken' AS verdict, execution_id, command_id, step_name, tool_kind, context,
+       attempts, max_attempts, claim_token, lease_expires_at, status, NULL::timestamptz AS due_at
+FROM taken
+UNION ALL
+SELECT 'seen', t.execution_id, t.command_id, NULL, c.tool_kind, NULL, NULL, NULL, NULL,
+       t.lease_expires_at, t.status, t.due_at
+FROM target AS t
+JOIN {command} AS c ON c.execution_id = t.execution_id AND c.command_id = t.command_id
+WHERE NOT EXISTS (SELECT 1 FROM taken)
+UNION ALL
+SELECT 'busy', execution_id, command_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, status, NULL
+FROM {command}
+WHERE command_id = %(command_id)s
+  AND (%(execution_id)s::bigint IS NULL OR execution_id = %(execution_id)s::bigint)
+  AND NOT EXISTS (SELECT 1 FROM target)

@@ -1,0 +1,18 @@
+-- Finish many commands in one statement, each with its own result.
+UPDATE {command} AS c
+SET status = 'COMPLETED',
+    result = r.result,
+    error = NULL,
+    completed_at = now(),
+    lease_expires_at = NULL,
+    claim_token = NULL,
+    updated_at = now()
+FROM unnest(%(execution_ids)s::bigint[], %(command_ids)s::bigint[], %(tokens)s::uuid[],
+            %(results)s::jsonb[])
+     AS r(execution_id, command_id, token, result)
+-- fenced: a stale worker whose row was claimed again writes nothing
+WHERE c.execution_id = r.execution_id
+  AND c.command_id = r.command_id
+  AND c.claim_token = r.token
+  AND c.status IN ('CLAIMED', 'RUNNING')
+RETURNING c.command_id, c.execution_id

@@ -1,0 +1,26 @@
+-- Insert many commands in one statement from parallel arrays; idempotent on the
+-- primary key. Returns every command id in input order, new or already there.
+WITH input AS MATERIALIZED (
+    SELECT u.ord,
+           -- ids the caller leaves out come from the snowflake generator
+           coalesce(u.execution_id, {snowflake}()) AS execution_id,
+           coalesce(u.command_id, {snowflake}()) AS command_id,
+           u.step_name, u.tool_kind, u.context, u.priority, u.max_attempts, u.delay
+    FROM unnest(%(execution_ids)s::bigint[], %(command_ids)s::bigint[],
+                %(steps)s::text[], %(tool_kinds)s::text[], %(contexts)s::text[],
+                %(priorities)s::int[], %(max_attempts)s::int[], %(delays)s::float8[])
+         WITH ORDINALITY
+         AS u(execution_id, command_id, step_name, tool_kind, context, priority,
+              max_attempts, delay, ord)
+),
+inserted AS (
+    INSERT INTO {command} (execution_id, command_id, step_name, tool_kind, context,
+                           priority, max_attempts, due_at, status, attempts)
+    SELECT execution_id, command_id, step_name, tool_kind, context::jsonb,
+           priority, max_attempts, now() + make_interval(secs => delay), 'PENDING', 0
+    FROM input
+    ORDER BY ord
+    -- enqueueing the same (execution_id, command_id) twice is a no-op
+    ON CONFLICT (execution_id, command_id) DO NOTHING
+)
+SELECT command_id FROM input ORDER BY ord

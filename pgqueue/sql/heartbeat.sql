@@ -1,0 +1,13 @@
+-- Extend the leases of every command a worker is running, in one statement.
+UPDATE {command} AS c
+SET lease_expires_at = now() + %(lease)s,
+    updated_at = now()
+FROM unnest(%(execution_ids)s::bigint[], %(command_ids)s::bigint[], %(tokens)s::uuid[])
+     AS r(execution_id, command_id, token)
+-- fenced: a row claimed again, cancelled or finished is not extended, and its
+-- absence from the result tells the worker it lost the lease
+WHERE c.execution_id = r.execution_id
+  AND c.command_id = r.command_id
+  AND c.claim_token = r.token
+  AND c.status IN ('CLAIMED', 'RUNNING')
+RETURNING c.command_id, c.execution_id

@@ -1,0 +1,13 @@
+-- The tool starts: CLAIMED becomes RUNNING, for many commands at once.
+UPDATE {command} AS c
+SET status = 'RUNNING',
+    started_at = now(),
+    updated_at = now()
+FROM unnest(%(execution_ids)s::bigint[], %(command_ids)s::bigint[], %(tokens)s::uuid[])
+     AS r(execution_id, command_id, token)
+-- fenced: a claim that was lost or cancelled is not ours to start
+WHERE c.execution_id = r.execution_id
+  AND c.command_id = r.command_id
+  AND c.claim_token = r.token
+  AND c.status = 'CLAIMED'
+RETURNING c.command_id, c.execution_id

@@ -1,0 +1,21 @@
+-- Give claims back untouched: the command was not attempted (shutdown, rows
+-- claimed in a batch but never handed out, ack of a Failed outcome).
+WITH released AS (
+    UPDATE {command} AS c
+    SET status = 'PENDING',
+        lease_expires_at = NULL,
+        claim_token = NULL,
+        updated_at = now()
+    FROM unnest(%(execution_ids)s::bigint[], %(command_ids)s::bigint[], %(tokens)s::uuid[])
+         AS r(execution_id, command_id, token)
+    -- fenced on each row's own claim token
+    WHERE c.execution_id = r.execution_id
+      AND c.command_id = r.command_id
+      AND c.claim_token = r.token
+      AND c.status IN ('CLAIMED', 'RUNNING')
+    RETURNING c.command_id
+)
+-- wake idle workers once, so the rows are taken now rather than at their next poll
+SELECT count(*) AS released,
+       CASE WHEN count(*) > 0 THEN pg_notify(%(channel)s, 'release') END AS notified
+FROM released
