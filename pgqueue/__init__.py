@@ -22,7 +22,15 @@ from pgqueue.errors import (
     SchemaNotMigrated,
 )
 from pgqueue.gateway import QueueTable
-from pgqueue.models import AlreadyClaimed, Claimed, ClaimOutcome, Command, Failed, Pulled, RetryLater
+from pgqueue.models import (
+    AlreadyClaimed,
+    Claimed,
+    ClaimOutcome,
+    Command,
+    Failed,
+    Pulled,
+    RetryLater,
+)
 from pgqueue.pg_source import PgCommandSource, PgHandle
 from pgqueue.source import CommandSource, InMemorySource
 

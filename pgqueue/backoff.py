@@ -42,5 +42,5 @@ class RetryPolicy:
     def delay(self, attempts: int, *, rng: random.Random | None = None) -> timedelta:
         """The jittered delay after ``attempts`` failures."""
         ceiling = self.ceiling(attempts)
-        draw = (rng or random).random()  # noqa: S311 - jitter, not cryptography
+        draw = (rng or random).random()
         return timedelta(seconds=ceiling * (1 - self.jitter * draw))

@@ -24,7 +24,9 @@ def normalize(dsn: str) -> str:
     return _DRIVER_SUFFIX.sub(r"\1://", dsn.strip())
 
 
-def resolve(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+def resolve(
+    explicit: str | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[str, str] | None:
     """The DSN to use and where it came from, or ``None`` when nothing is configured.
 
     A DSN of ``""`` means "libpq's defaults and ``PG*`` variables".

@@ -96,7 +96,9 @@ def _validate(commands: Iterable[NewCommand | Mapping[str, Any]]) -> list[NewCom
     items = list(commands)
     if all(isinstance(c, NewCommand) for c in items):
         return items  # type: ignore[return-value]
-    return _many.validate_python([c.model_dump() if isinstance(c, NewCommand) else c for c in items])
+    return _many.validate_python(
+        [c.model_dump() if isinstance(c, NewCommand) else c for c in items]
+    )
 
 
 def _params(commands: list[NewCommand]) -> dict[str, list[Any]]:
@@ -135,7 +137,7 @@ async def enqueue(
     *,
     step: str,
     tool_kind: str,
-    input: Mapping[str, Any],  # noqa: A002 - the contract's name for it
+    input: Mapping[str, Any],
     execution_id: int | None = None,
     command_id: int | None = None,
     render_context: Mapping[str, Any] | None = None,
@@ -185,7 +187,7 @@ def enqueue_sync(
     *,
     step: str,
     tool_kind: str,
-    input: Mapping[str, Any],  # noqa: A002
+    input: Mapping[str, Any],
     execution_id: int | None = None,
     command_id: int | None = None,
     render_context: Mapping[str, Any] | None = None,

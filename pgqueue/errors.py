@@ -26,8 +26,9 @@ class CommandCancelled(LeaseLost):
 class DatabaseError(PgQueueError):
     """The database refused the operation."""
 
-    def __init__(self, message: str | None = None, *, sqlstate: str | None = None,
-                 transient: bool = False) -> None:
+    def __init__(
+        self, message: str | None = None, *, sqlstate: str | None = None, transient: bool = False
+    ) -> None:
         super().__init__(message)
         self.sqlstate = sqlstate
         self.transient = transient
@@ -49,5 +50,5 @@ class ToolTimeout(PgQueueError):
     """The tool ran past its timeout."""
 
 
-class SchemaNotMigrated(PgQueueError):
+class SchemaNotMigrated(DatabaseError):
     """The pgqueue schema is missing or out of date: run `pgqueue migrate`."""

@@ -126,7 +126,7 @@ def translate(exc: BaseException) -> DatabaseError:
     return DatabaseError(message)
 
 
-def _keys(items: Iterable[tuple[int, int, uuid.UUID]]) -> dict[str, list[Any]]:
+def _keys(items: Iterable[tuple[int, int, uuid.UUID]]) -> dict[str, Any]:
     execution_ids: list[int] = []
     command_ids: list[int] = []
     tokens: list[uuid.UUID] = []
@@ -163,7 +163,9 @@ class Gateway:
             await cur.execute(self.table.statement(name), params)
             return await cur.fetchall()
 
-    async def execute(self, query: Query, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    async def execute(
+        self, query: Query, params: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         """Run an ad-hoc read (status reports); rows as dicts."""
         try:
             async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -266,9 +268,7 @@ class Gateway:
         params["lease"] = lease
         return await self._fenced("heartbeat", params)
 
-    async def complete(
-        self, items: Iterable[tuple[int, int, uuid.UUID, str]]
-    ) -> set[CommandKey]:
+    async def complete(self, items: Iterable[tuple[int, int, uuid.UUID, str]]) -> set[CommandKey]:
         execution_ids, command_ids, tokens, results = [], [], [], []
         for execution_id, command_id, token, result in items:
             execution_ids.append(execution_id)
@@ -296,7 +296,11 @@ class Gateway:
     # -- operator verbs -------------------------------------------------------------
 
     async def cancel(
-        self, command_ids: Sequence[int], *, execution_id: int | None = None, reason: str | None = None
+        self,
+        command_ids: Sequence[int],
+        *,
+        execution_id: int | None = None,
+        reason: str | None = None,
     ) -> list[CommandKey]:
         rows = await self._fetch(
             "cancel",

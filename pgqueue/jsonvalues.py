@@ -64,7 +64,9 @@ def _check_text(text: str, parts: list[str | int]) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise JsonValueError(f"text at {_path(parts)} is not valid Unicode ({exc.reason})") from None
+        raise JsonValueError(
+            f"text at {_path(parts)} is not valid Unicode ({exc.reason})"
+        ) from None
 
 
 def check_json_object(value: Any) -> None:

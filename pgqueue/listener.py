@@ -25,7 +25,9 @@ logger = logging.getLogger(__name__)
 class Listener:
     """Sets `event` on every notification of `channel`; counts them in `received`."""
 
-    def __init__(self, conninfo: str, channel: str, connect_kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, conninfo: str, channel: str, connect_kwargs: dict[str, Any] | None = None
+    ) -> None:
         self._conninfo = conninfo
         self._channel = channel
         self._kwargs = dict(connect_kwargs or {})

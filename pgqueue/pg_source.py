@@ -18,6 +18,7 @@ waiting (up to ``max_batch``), so N idle worker slots cost one round trip.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections import deque
@@ -89,7 +90,9 @@ def row_outcome(row: ClaimedRow) -> Claimed | Failed:
     if render_context is None:
         render_context = {}
     if not isinstance(render_context, dict):
-        kind = "an array" if isinstance(render_context, list) else f"a {type(render_context).__name__}"
+        kind = (
+            "an array" if isinstance(render_context, list) else f"a {type(render_context).__name__}"
+        )
         return Failed(f"context.render_context is {kind}, not a JSON object")
     command_input = {k: v for k, v in context.items() if k != "render_context"}
     # The row came out of typed columns and jsonb, so it is valid by
@@ -118,6 +121,9 @@ class PgCommandSource:
     :param lease: how long a claim holds without a heartbeat.
     :param poll_interval: the longest an idle ``next()`` waits between claims.
     :param max_batch: the most rows one claim takes for coalesced callers.
+    :param prefetch: claim at least this many rows at a time; the extras wait in
+        memory for the next ``next()`` calls (their lease is running) and go back
+        untouched on ``close()``.
     :param retry_policy: the backoff after a nacked attempt.
     :param listen: set ``False`` where LISTEN cannot work (a transaction pooler).
     """
@@ -132,14 +138,15 @@ class PgCommandSource:
         lease: timedelta = timedelta(seconds=30),
         poll_interval: float = 1.0,
         max_batch: int = 100,
+        prefetch: int = 1,
         retry_policy: RetryPolicy | None = None,
         table: QueueTable | None = None,
         listen: bool = True,
     ) -> None:
         if lease <= timedelta(0):
             raise ValueError("lease must be positive")
-        if max_batch < 1:
-            raise ValueError("max_batch must be >= 1")
+        if not 1 <= prefetch <= max_batch:
+            raise ValueError("need 1 <= prefetch <= max_batch")
         self.gateway = Gateway(pool, table)
         self.worker_id = worker_id
         self.tool_kinds: tuple[str, ...] | None = (
@@ -149,14 +156,18 @@ class PgCommandSource:
         self.lease = lease
         self.poll_interval = poll_interval
         self.max_batch = max_batch
+        self.prefetch = prefetch
         self.retry_policy = retry_policy or RetryPolicy()
         self._ready: deque[Pulled[PgHandle]] = deque()
         self._demand = 0
         self._claim_lock = asyncio.Lock()
         self._closed = asyncio.Event()
         self._listener: Listener | None = None
-        if listen and wait:
-            self._listener = Listener(pool.conninfo, self.gateway.table.channel, pool.kwargs)
+        # LISTEN needs a session of its own, opened from the pool's settings; a
+        # pool with a dynamic conninfo (a callable) polls instead.
+        if listen and wait and isinstance(pool.conninfo, str):
+            kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}
+            self._listener = Listener(pool.conninfo, self.gateway.table.channel, kwargs)
 
     # -- context manager ------------------------------------------------------------
 
@@ -207,7 +218,7 @@ class PgCommandSource:
         claimable and ``wait`` is false. Database errors come back as `RetryLater`."""
         self._demand += 1
         try:
-            if self.wait and self._listener is not None:
+            if self.wait:
                 await self._start_listening()
             while not self._closed.is_set():
                 if self._ready:
@@ -221,7 +232,9 @@ class PgCommandSource:
                         # Cleared before the claim: a notification that lands after
                         # this point wakes the wait below, so none is lost.
                         self._listener.event.clear()
-                    pulled = await self._claim_batch(min(self._demand, self.max_batch))
+                    pulled = await self._claim_batch(
+                        min(max(self._demand, self.prefetch), self.max_batch)
+                    )
                     if pulled:
                         self._ready.extend(pulled[1:])
                         return pulled[0]
@@ -233,23 +246,23 @@ class PgCommandSource:
             self._demand -= 1
 
     async def _start_listening(self) -> None:
-        assert self._listener is not None
-        if self._listener.ready.is_set():
+        listener = self._listener
+        if listener is None or listener.ready.is_set():
             return
-        self._listener.start()
+        listener.start()
         # Listen before the first claim, so an enqueue between an empty claim and
         # the LISTEN cannot be missed; if the database is away, poll meanwhile.
-        try:
-            await asyncio.wait_for(self._listener.ready.wait(), timeout=5)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(listener.ready.wait(), timeout=5)
 
     async def _idle(self) -> None:
         waiters = [asyncio.ensure_future(self._closed.wait())]
         if self._listener is not None:
             waiters.append(asyncio.ensure_future(self._listener.event.wait()))
         try:
-            await asyncio.wait(waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             for waiter in waiters:
                 waiter.cancel()
@@ -267,7 +280,9 @@ class PgCommandSource:
             pulled.append(Pulled(outcome, PgHandle(outcome, lease=row)))
         return pulled
 
-    async def claim(self, command_id: int | str, execution_id: int | None = None) -> Pulled[PgHandle]:
+    async def claim(
+        self, command_id: int | str, execution_id: int | None = None
+    ) -> Pulled[PgHandle]:
         """Claim one named command (for sources told *which* command to take).
 
         Giving ``execution_id`` narrows the look-up to one partition.
@@ -275,7 +290,9 @@ class PgCommandSource:
         try:
             wanted = int(command_id)
         except (TypeError, ValueError):
-            return self._pulled(Failed(f"UNRESOLVABLE: command id {command_id!r} is not an integer"))
+            return self._pulled(
+                Failed(f"UNRESOLVABLE: command id {command_id!r} is not an integer")
+            )
         try:
             verdict = await self.gateway.claim_target(
                 worker_id=self.worker_id,
@@ -291,7 +308,9 @@ class PgCommandSource:
             return Pulled(outcome, PgHandle(outcome, lease=verdict.row))
         return self._pulled(self._explain(wanted, execution_id, verdict))
 
-    def _explain(self, command_id: int, execution_id: int | None, verdict: TargetVerdict) -> ClaimOutcome:
+    def _explain(
+        self, command_id: int, execution_id: int | None, verdict: TargetVerdict
+    ) -> ClaimOutcome:
         where = f"command {command_id}" + (f" of execution {execution_id}" if execution_id else "")
         if verdict.verdict == "missing":
             return Failed(f"UNRESOLVABLE: no {where}")
@@ -341,7 +360,9 @@ class PgCommandSource:
             return None
         outcome = handle.outcome
         terminal = isinstance(outcome, Failed)
-        error = outcome.reason if isinstance(outcome, Failed) else (reason or "nacked by the worker")
+        error = (
+            outcome.reason if isinstance(outcome, Failed) else (reason or "nacked by the worker")
+        )
         try:
             result = await self.retry_or_fail(lease, error, terminal=terminal)
         except DatabaseError:
@@ -392,7 +413,9 @@ class PgCommandSource:
         if lease.key not in done:
             raise await self._lost(lease)
 
-    async def retry_or_fail(self, lease: ClaimedRow, error: str, *, terminal: bool = False) -> NackResult:
+    async def retry_or_fail(
+        self, lease: ClaimedRow, error: str, *, terminal: bool = False
+    ) -> NackResult:
         """Spend the attempt: due again after a backoff, or ``FAILED`` when terminal or
         out of attempts. Raises `LeaseLost` if the claim is gone."""
         result = await self.gateway.nack(

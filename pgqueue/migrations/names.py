@@ -41,7 +41,9 @@ class Names:
             "schema": sql.Identifier(self.schema),
             "table": sql.Identifier(self.schema, TABLE),
             "snowflake": sql.Identifier(self.schema, "snowflake_id"),
-            "sequence_name": sql.Literal(_quote(sql.Identifier(self.schema, "pgqueue_snowflake_seq"))),
+            "sequence_name": sql.Literal(
+                _quote(sql.Identifier(self.schema, "pgqueue_snowflake_seq"))
+            ),
             "sequence": sql.Identifier(self.schema, "pgqueue_snowflake_seq"),
             "notify_function": sql.Identifier(self.schema, "pgqueue_notify"),
             "marker": sql.Literal(CREATED_BY_PGQUEUE),

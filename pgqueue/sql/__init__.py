@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
-from typing import LiteralString, cast
+from typing import LiteralString
 
 from psycopg import sql
 
@@ -17,10 +17,9 @@ from psycopg import sql
 @cache
 def text(name: str) -> LiteralString:
     """The raw template of ``<name>.sql``."""
-    source = resources.files(__package__).joinpath(f"{name}.sql").read_text("utf-8")
     # The files ship with the package and are never built from input, which is
     # what LiteralString promises to psycopg.
-    return cast(LiteralString, source)
+    return resources.files(__package__).joinpath(f"{name}.sql").read_text("utf-8")
 
 
 @cache

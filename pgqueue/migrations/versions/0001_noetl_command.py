@@ -26,7 +26,10 @@ def upgrade() -> None:
     names.execute("CREATE SCHEMA IF NOT EXISTS {schema}")
     names.execute("CREATE SEQUENCE IF NOT EXISTS {sequence} CYCLE MAXVALUE 262143")
 
-    if names.scalar("SELECT to_regprocedure({proc})", proc=names.qualified("snowflake_id", "()")) is None:
+    if (
+        names.scalar("SELECT to_regprocedure({proc})", proc=names.qualified("snowflake_id", "()"))
+        is None
+    ):
         # 41 bits of milliseconds since 2024-01-01, 5 bits of shard
         # (noetl.shard_id, default 0), 18 bits of sequence.
         names.execute(
@@ -44,6 +47,8 @@ def upgrade() -> None:
         names.execute("COMMENT ON FUNCTION {snowflake}() IS {marker}")
 
     if names.scalar("SELECT to_regclass({rel})", rel=names.qualified(TABLE)) is None:
+        # NoETL's own declarations, nullability included, so a table pgqueue
+        # creates and one NoETL created look the same after the next revision.
         names.execute(
             """
             CREATE TABLE {table} (
@@ -55,7 +60,7 @@ def upgrade() -> None:
                 parent_command_id   bigint,
                 step_name           text,
                 tool_kind           text,
-                status              text        NOT NULL DEFAULT 'PENDING',
+                status              text        DEFAULT 'PENDING',
                 worker_id           text,
                 claimed_at          timestamptz,
                 started_at          timestamptz,
@@ -65,8 +70,8 @@ def upgrade() -> None:
                 meta                jsonb,
                 result              jsonb,
                 error               text,
-                created_at          timestamptz NOT NULL DEFAULT now(),
-                updated_at          timestamptz NOT NULL DEFAULT now(),
+                created_at          timestamptz DEFAULT now(),
+                updated_at          timestamptz DEFAULT now(),
                 PRIMARY KEY (execution_id, command_id)
             )
             """

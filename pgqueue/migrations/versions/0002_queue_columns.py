@@ -20,7 +20,14 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-QUEUE_COLUMNS = ("attempts", "due_at", "lease_expires_at", "priority", "max_attempts", "claim_token")
+QUEUE_COLUMNS = (
+    "attempts",
+    "due_at",
+    "lease_expires_at",
+    "priority",
+    "max_attempts",
+    "claim_token",
+)
 
 
 def upgrade() -> None:

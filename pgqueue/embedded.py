@@ -1,0 +1,176 @@
+"""An embedded PostgreSQL for `pgqueue demo` and for tests on a bare machine.
+
+The server binaries come from the ``embedded`` extra (``pgserver`` on Python
+< 3.12, ``pgembed`` on 3.12+); pgqueue runs them itself rather than through
+those packages' launchers, because as root they open every parent directory of
+the data directory to the world. Here:
+
+- the data directory lives under the cache directory of the user who runs the
+  server (``~/.cache/pgqueue/`` for a normal user); every directory pgqueue
+  creates is ``0700`` and no existing directory's mode is touched;
+- PostgreSQL refuses to run as root, so as root the server runs as a system
+  user ``pgqueue`` (created if missing), with its data under that user's home;
+- the server listens on a Unix socket inside its data directory only, never on
+  TCP, and trusts local connections.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import pwd
+import shutil
+import subprocess
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from pgqueue.errors import ConfigurationError
+
+logger = logging.getLogger(__name__)
+
+SERVICE_USER = "pgqueue"
+
+
+def _binaries() -> Path:
+    """The bin directory of the embedded PostgreSQL build."""
+    for module in ("pgembed", "pgserver"):
+        try:
+            with warnings.catch_warnings():
+                # the package warns about XDG_RUNTIME_DIR on import; its launcher,
+                # which uses that directory, is not used here
+                warnings.simplefilter("ignore")
+                commands = importlib.import_module(f"{module}._commands")
+        except ImportError:
+            continue
+        path = Path(commands.POSTGRES_BIN_PATH)
+        if (path / "pg_ctl").exists():
+            return path
+    raise ConfigurationError(
+        "no database configured and no embedded PostgreSQL installed: "
+        "set PGQUEUE_DSN (or pass --dsn), or install the extra: pip install 'pgqueue[embedded]'"
+    )
+
+
+def _make_private_dirs(path: Path, owner: pwd.struct_passwd | None) -> None:
+    """Create the missing components of ``path`` as ``0700``, owned by ``owner``."""
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700)
+        directory.chmod(0o700)  # mkdir's mode is filtered by the umask
+        if owner is not None:
+            os.chown(directory, owner.pw_uid, owner.pw_gid)
+
+
+def _service_user() -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        subprocess.run(  # noqa: S603 - fixed arguments
+            ["useradd", "--system", "--create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],  # noqa: S607
+            check=True,
+            capture_output=True,
+        )
+        return pwd.getpwnam(SERVICE_USER)
+
+
+def _private_copy(bin_dir: Path, base: Path, owner: pwd.struct_passwd) -> Path:
+    """Copy the build (and its vendored libraries, found through a relative RPATH
+    ``$ORIGIN/../../../<package>.libs``) where ``owner`` can read it."""
+    install = bin_dir.parent  # <site-packages>/<package>/pginstall
+    package = install.parent
+    libs = package.parent / f"{package.name}.libs"
+    private = base / f"build-{package.name}-{install.stat().st_mtime_ns}"
+    target = private / package.name / install.name
+    if not (target / "bin" / "pg_ctl").exists():
+        _make_private_dirs(private / package.name, owner)
+        shutil.copytree(install, target, symlinks=True, dirs_exist_ok=True)
+        if libs.is_dir():
+            shutil.copytree(libs, private / libs.name, symlinks=True, dirs_exist_ok=True)
+        for root, _dirs, files in os.walk(private):
+            for entry in (root, *(os.path.join(root, f) for f in files)):
+                os.lchown(entry, owner.pw_uid, owner.pw_gid)
+    return target / "bin"
+
+
+@dataclass
+class EmbeddedServer:
+    """A running embedded server; ``stop()`` stops it if this process started it."""
+
+    datadir: Path
+    bin_dir: Path
+    run_as: str | None
+    started_here: bool
+
+    @property
+    def dsn(self) -> str:
+        return f"host={self.datadir} port=5432 dbname=postgres user=postgres"
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        command = [str(self.bin_dir / args[0]), *args[1:]]
+        if self.run_as:
+            command = ["runuser", "-u", self.run_as, "--", *command]
+        return subprocess.run(command, check=False, capture_output=True, text=True)  # noqa: S603
+
+    def running(self) -> bool:
+        return self._run("pg_ctl", "status", "-D", str(self.datadir)).returncode == 0
+
+    def stop(self) -> None:
+        if self.started_here and self.running():
+            self._run("pg_ctl", "stop", "-D", str(self.datadir), "-m", "fast", "-w")
+
+
+def start_embedded(name: str = "default") -> EmbeddedServer:
+    """Start (or reuse) the embedded server called ``name``."""
+    bin_dir = _binaries()
+    owner: pwd.struct_passwd | None = None
+    run_as: str | None = None
+    if os.geteuid() == 0:
+        owner = _service_user()
+        run_as = owner.pw_name
+        base = Path(owner.pw_dir) / ".cache" / "pgqueue"
+    else:
+        base = platformdirs.user_cache_path("pgqueue")
+    _make_private_dirs(base, owner)
+
+    if owner is not None:
+        # The service user may not be able to reach a virtualenv under /root:
+        # give it a private copy of the binaries instead of opening /root.
+        bin_dir = _private_copy(bin_dir, base, owner)
+
+    datadir = base / f"pgdata-{name}"
+    server = EmbeddedServer(datadir=datadir, bin_dir=bin_dir, run_as=run_as, started_here=False)
+    if not (datadir / "PG_VERSION").exists():
+        _make_private_dirs(datadir, owner)
+        result = server._run(
+            "initdb", "-D", str(datadir), "--auth=trust", "--encoding=utf8", "-U", "postgres"
+        )
+        if result.returncode != 0:
+            raise ConfigurationError(f"initdb failed: {result.stderr.strip()[-500:]}")
+    if not server.running():
+        logger.info(
+            "starting embedded PostgreSQL", extra={"datadir": str(datadir), "action": "start"}
+        )
+        result = server._run(
+            "pg_ctl",
+            "start",
+            "-w",
+            "-D",
+            str(datadir),
+            "-l",
+            str(datadir / "server.log"),
+            "-o",
+            f"-h '' -k {datadir} -c max_connections=200",
+        )
+        if result.returncode != 0:
+            log = (datadir / "server.log").read_text(errors="replace")[-800:]
+            raise ConfigurationError(f"the embedded PostgreSQL did not start: {log.strip()}")
+        server.started_here = True
+    return server

@@ -1,0 +1,81 @@
+"""A real PostgreSQL, a fresh database per test cloned from a migrated template."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import psycopg_pool
+import pytest
+from pytest_postgresql.janitor import DatabaseJanitor
+
+from pgqueue import migrate
+from tests.pgserver_support import Server, find_server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Server]:
+    server = find_server()
+    yield server
+    if server.embedded is not None:
+        server.embedded.stop()
+
+
+def _janitor(server: Server, dbname: str, template: str | None = None) -> DatabaseJanitor:
+    return DatabaseJanitor(
+        user=server.user,
+        host=server.host,
+        port=server.port,
+        password=server.password,
+        dbname=dbname,
+        template_dbname=template,
+    )
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server: Server) -> Iterator[str]:
+    """A database with every migration applied; each test gets a copy."""
+    name = f"pgqueue_tmpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    janitor = _janitor(pg_server, name)
+    janitor.init()
+    try:
+        migrate.upgrade(pg_server.dsn(name))
+        yield name
+    finally:
+        janitor.drop()
+
+
+@pytest.fixture
+def dsn(pg_server: Server, template_db: str) -> Iterator[str]:
+    """A fresh, migrated database for this test."""
+    name = f"pgqueue_t_{uuid.uuid4().hex[:12]}"
+    with _janitor(pg_server, name, template_db):
+        yield pg_server.dsn(name)
+
+
+@pytest.fixture
+def empty_dsn(pg_server: Server) -> Iterator[str]:
+    """A fresh database with nothing in it (for migration tests)."""
+    name = f"pgqueue_e_{uuid.uuid4().hex[:12]}"
+    with _janitor(pg_server, name):
+        yield pg_server.dsn(name)
+
+
+@pytest.fixture
+def db(dsn: str) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection for arranging and asserting on the table."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+async def pool(dsn: str) -> AsyncIterator[psycopg_pool.AsyncConnectionPool[Any]]:
+    async with psycopg_pool.AsyncConnectionPool(dsn, min_size=1, max_size=8, open=False) as pool:
+        await pool.wait()
+        yield pool

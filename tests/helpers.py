@@ -1,0 +1,67 @@
+"""Waiting on conditions with bounded backoff (never a bare sleep as synchronisation),
+and reading the queue table for assertions."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import psycopg
+
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], *, timeout: float = 30.0, what: str = "condition") -> T:
+    """Poll ``predicate`` with backoff (10 ms doubling to 500 ms) until it is truthy."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+async def wait_until_async(
+    predicate: Callable[[], Awaitable[T]], *, timeout: float = 30.0, what: str = "condition"
+) -> T:
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+def row(conn: psycopg.Connection[Any], command_id: int | str) -> dict[str, Any]:
+    """One command's row as a dict."""
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        cur.execute("SELECT * FROM noetl.command WHERE command_id = %s", (int(command_id),))
+        found = cur.fetchone()
+    assert found is not None, f"no row for command {command_id}"
+    return found
+
+
+def status_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    return {
+        status: count
+        for status, count in conn.execute(
+            "SELECT status, count(*) FROM noetl.command GROUP BY status"
+        ).fetchall()
+    }
+
+
+def snapshot(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    """Every row, every column, in key order: for 'nothing changed' assertions."""
+    return conn.execute(
+        "SELECT to_jsonb(c) FROM noetl.command c ORDER BY execution_id, command_id"
+    ).fetchall()

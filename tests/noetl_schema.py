@@ -1,0 +1,68 @@
+"""NoETL's own `noetl.command`, as its control plane creates it: hash-partitioned
+by execution_id into 16 partitions, no pgqueue columns, and its own id function."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+NOETL_DDL = """
+CREATE SCHEMA noetl;
+CREATE SEQUENCE noetl.noetl_own_seq;
+CREATE FUNCTION noetl.snowflake_id() RETURNS bigint LANGUAGE sql AS $$
+  SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint * 1000
+         + nextval('noetl.noetl_own_seq') % 1000
+$$;
+CREATE TABLE noetl.command (
+    command_id          bigint NOT NULL DEFAULT noetl.snowflake_id(),
+    event_id            bigint,
+    execution_id        bigint NOT NULL,
+    catalog_id          bigint,
+    parent_execution_id bigint,
+    parent_command_id   bigint,
+    step_name           text,
+    tool_kind           text,
+    status              text DEFAULT 'PENDING',
+    worker_id           text,
+    claimed_at          timestamptz,
+    started_at          timestamptz,
+    completed_at        timestamptz,
+    attempt             integer DEFAULT 1,
+    context             jsonb,
+    meta                jsonb,
+    result              jsonb,
+    error               text,
+    created_at          timestamptz DEFAULT now(),
+    updated_at          timestamptz DEFAULT now(),
+    PRIMARY KEY (execution_id, command_id)
+) PARTITION BY HASH (execution_id);
+"""
+
+
+def create_noetl_table(conn: psycopg.Connection[Any], *, rows: int = 40) -> None:
+    """NoETL's table with ``rows`` PENDING commands, one COMPLETED and one retried."""
+    conn.execute(NOETL_DDL)
+    for i in range(16):
+        conn.execute(
+            f"CREATE TABLE noetl.command_p{i} PARTITION OF noetl.command "
+            f"FOR VALUES WITH (MODULUS 16, REMAINDER {i})"
+        )
+    conn.execute(
+        """
+        INSERT INTO noetl.command (execution_id, step_name, tool_kind, context)
+        SELECT 1000 + g, 'step_' || g, 'http',
+               jsonb_build_object('url', 'https://example.com/' || g,
+                                  'render_context', jsonb_build_object('n', g))
+        FROM generate_series(1, %s) AS g
+        """,
+        (rows,),
+    )
+    conn.execute(
+        "INSERT INTO noetl.command (execution_id, step_name, tool_kind, status, context, result)"
+        " VALUES (1, 'done', 'http', 'COMPLETED', '{}', '{\"ok\": true}')"
+    )
+    conn.execute(
+        "INSERT INTO noetl.command (execution_id, step_name, tool_kind, attempt, context)"
+        " VALUES (2, 'retried', 'http', 3, '{}')"
+    )
