@@ -42,6 +42,10 @@ class ConfigurationError(PgQueueError):
     """The configuration is invalid."""
 
 
+class PermanentFailure(PgQueueError):
+    """The tool failed in a way a retry cannot fix; the command is parked as FAILED."""
+
+
 class UnknownTool(PgQueueError):
     """No tool is registered for this tool kind."""
 

@@ -98,6 +98,8 @@ class NackResult:
     status: str
     attempts: int
     due_at: datetime
+    #: when the nack was written (the database's clock)
+    at: datetime
 
 
 def describe(exc: BaseException) -> str:
@@ -327,6 +329,14 @@ class Gateway:
             },
         )
         return int(rows[0][0])
+
+    async def created_by_pgqueue(self) -> bool:
+        """Whether pgqueue created the table (rather than NoETL's control plane)."""
+        rows = await self.execute(
+            self.table.statement("table_origin"),
+            {"regclass": self.table.identifier.as_string(None)},
+        )
+        return bool(rows and rows[0]["comment"] == "created by pgqueue")
 
     async def prune(
         self, *, older_than: timedelta, statuses: Sequence[str], batch: int = 10_000

@@ -28,11 +28,11 @@ class CommandSource(Protocol[H]):
         """Pull one outcome, or ``None`` when the source is drained."""
         ...
 
-    async def ack(self, handle: H) -> None:
+    async def ack(self, handle: H) -> object:
         """Commit the pull: nothing is redelivered."""
         ...
 
-    async def nack(self, handle: H) -> None:
+    async def nack(self, handle: H) -> object:
         """Reject the pull: the source's own redelivery policy applies."""
         ...
 

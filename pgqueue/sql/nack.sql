@@ -19,4 +19,4 @@ WHERE execution_id = %(execution_id)s
   AND command_id = %(command_id)s
   AND claim_token = %(token)s
   AND status IN ('CLAIMED', 'RUNNING')
-RETURNING status, attempts, due_at
+RETURNING status, attempts, due_at, updated_at

@@ -1,0 +1,259 @@
+"""`pgqueue demo`: a realistic batch, end to end, on any machine.
+
+With no database configured it starts the embedded PostgreSQL. It works in a
+schema of its own (``pgqueue_demo``), which it drops and recreates, so it never
+touches a real ``noetl.command``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import random
+import time
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pgqueue import dsn as dsns
+from pgqueue import migrate as migrations
+from pgqueue import status as statuses
+from pgqueue.backoff import RetryPolicy
+from pgqueue.embedded import EmbeddedServer, start_embedded
+from pgqueue.enqueue import enqueue_many
+from pgqueue.gateway import Gateway, QueueTable
+from pgqueue.models import Command
+from pgqueue.pg_source import PgCommandSource
+from pgqueue.tools import ToolContext
+from pgqueue.tools.builtin import noop, python_tool, sleep
+from pgqueue.worker import Worker
+
+FINISHED = ("COMPLETED", "FAILED", "CANCELLED")
+
+WORDS = ["the", "queue", "is", "the", "table", "and", "the", "table", "is", "the", "queue"]
+
+
+def word_count(text: str) -> dict[str, int]:
+    """A small pure function for the demo's ``python`` commands."""
+    counts: dict[str, int] = {}
+    for word in text.split():
+        counts[word] = counts.get(word, 0) + 1
+    return counts
+
+
+async def flaky(command: Command, ctx: ToolContext) -> dict[str, Any]:
+    """Fails its first ``fail_times`` attempts, then succeeds."""
+    fail_times = int(command.input.get("fail_times", 1))  # type: ignore[arg-type]
+    if command.attempts < fail_times:
+        raise RuntimeError(f"upstream hiccup on attempt {command.attempts + 1}")
+    return {"succeeded_on_attempt": command.attempts + 1}
+
+
+async def poison(command: Command, ctx: ToolContext) -> dict[str, Any]:
+    """Always fails: it ends in the dead letter."""
+    raise ValueError("malformed upstream payload (this command always fails)")
+
+
+def batch(size: int, rng: random.Random) -> list[dict[str, Any]]:
+    """Most succeed, some fail then succeed on retry, one poison, one delayed."""
+    commands: list[dict[str, Any]] = [
+        {"step": "parse_feed", "tool_kind": "demo.poison", "input": {}, "max_attempts": 3},
+        {"step": "send_digest", "tool_kind": "noop", "input": {}, "delay": timedelta(seconds=2)},
+    ]
+    for i in range(size - len(commands)):
+        roll = rng.random()
+        if roll < 0.12:
+            commands.append(
+                {
+                    "step": f"fetch_page_{i}",
+                    "tool_kind": "demo.flaky",
+                    "input": {"fail_times": rng.choice([1, 2])},
+                }
+            )
+        elif roll < 0.3:
+            text = " ".join(rng.choices(WORDS, k=8))
+            commands.append(
+                {
+                    "step": f"count_words_{i}",
+                    "tool_kind": "python",
+                    "input": {"callable": "pgqueue.demo:word_count", "kwargs": {"text": text}},
+                }
+            )
+        elif roll < 0.8:
+            commands.append(
+                {
+                    "step": f"transform_{i}",
+                    "tool_kind": "sleep",
+                    "input": {"seconds": round(rng.uniform(0.05, 0.4), 2)},
+                    "priority": rng.choice([0, 0, 1]),
+                }
+            )
+        else:
+            commands.append({"step": f"audit_{i}", "tool_kind": "noop", "input": {}})
+    return commands
+
+
+async def _reset_schema(dsn: str, schema: str) -> None:
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        await conn.execute(
+            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+        )
+
+
+async def run_demo(args: argparse.Namespace, console: Console) -> int:
+    from pgqueue.cli import (
+        EXIT_FAILED,
+        EXIT_OK,
+        EXIT_USAGE,
+        CliError,
+        check_reachable,
+        open_pool,
+        schema_of,
+    )
+
+    schema = schema_of(args)
+    if schema == "noetl":
+        raise CliError(
+            "the demo drops and recreates its schema: give it one of its own", EXIT_USAGE
+        )
+    embedded: EmbeddedServer | None = None
+    found = dsns.resolve(args.dsn)
+    if found is None:
+        console.print(
+            "No database configured (--dsn, PGQUEUE_DSN, DATABASE_URL): "
+            "starting an embedded PostgreSQL…"
+        )
+        embedded = await asyncio.to_thread(start_embedded, "demo")
+        dsn = embedded.dsn
+        console.print(f"  data directory {embedded.datadir} (private to its owner)")
+    else:
+        dsn = dsns.validate(found[0])
+        await check_reachable(dsn)
+        console.print(
+            f"Using {dsns.mask(dsn) or 'the PG* defaults'} (from {found[1]}), schema {schema}"
+        )
+    try:
+        return await _demo(dsn, schema, args, console, EXIT_OK, EXIT_FAILED, open_pool)
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+async def _demo(
+    dsn: str,
+    schema: str,
+    args: argparse.Namespace,
+    console: Console,
+    exit_ok: int,
+    exit_failed: int,
+    open_pool: Any,
+) -> int:
+    if not args.verbose:
+        # The progress bar tells the story; per-command log lines would bury it.
+        logging.getLogger("pgqueue").setLevel(logging.WARNING)
+    await _reset_schema(dsn, schema)
+    await asyncio.to_thread(migrations.upgrade, dsn, schema=schema)
+    console.print(f"Migrated schema {schema} to {migrations.head()}.")
+    table = QueueTable(schema=schema)
+    commands = batch(args.commands, random.Random(42))  # noqa: S311
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        ids = await enqueue_many(conn, commands, table=table)
+        await conn.commit()
+    console.print(
+        f"Enqueued {len(ids)} commands in one statement: most succeed, some fail and then succeed "
+        "on retry, one poison command ends FAILED, one is delayed by 2s."
+    )
+
+    async with open_pool(dsn, max_size=args.workers * 4 + 4) as pool:
+        gateway = Gateway(pool, table)
+        workers = []
+        for n in range(1, args.workers + 1):
+            source = PgCommandSource(
+                pool,
+                worker_id=f"demo-worker-{n}",
+                table=table,
+                poll_interval=0.5,
+                retry_policy=RetryPolicy(base=0.5, factor=2, cap=2, jitter=0.25),
+            )
+            worker = Worker(source, concurrency=4, pool=pool, timeout=30)
+            worker.register("noop", noop)
+            worker.register("sleep", sleep)
+            worker.register("python", python_tool(["pgqueue.demo"]))
+            worker.register("demo.flaky", flaky)
+            worker.register("demo.poison", poison)
+            workers.append(worker)
+        console.print(f"Running {len(workers)} workers, 4 commands at a time each.")
+        runs = [asyncio.create_task(w.run()) for w in workers]
+        started = time.monotonic()
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("commands", total=len(ids), detail="")
+            while True:
+                counts = {r["status"]: r["commands"] for r in await _counts(gateway)}
+                done = sum(counts.get(s, 0) for s in FINISHED)
+                retrying = await _retrying(gateway)
+                progress.update(
+                    task,
+                    completed=done,
+                    detail=f"done {counts.get('COMPLETED', 0)} · running "
+                    f"{counts.get('RUNNING', 0) + counts.get('CLAIMED', 0)} · retry {retrying}"
+                    f" · failed {counts.get('FAILED', 0)}",
+                )
+                if done == len(ids) or time.monotonic() - started > 120:
+                    break
+                await asyncio.sleep(0.2)
+        for worker in workers:
+            worker.stop()
+        await asyncio.gather(*runs)
+        report = await statuses.report(gateway)
+        statuses.print_report(report, console, title=f"{schema}.command")
+        summary = (
+            await gateway.execute(
+                sql.SQL(
+                    "SELECT count(*) FILTER (WHERE status = 'COMPLETED') AS completed,"
+                    " count(*) FILTER (WHERE status = 'COMPLETED' AND attempts > 0) AS after_retry,"
+                    " count(*) FILTER (WHERE status = 'FAILED') AS failed,"
+                    " max(extract(epoch FROM started_at - created_at))"
+                    "   FILTER (WHERE step_name = 'send_digest') AS delayed_start"
+                    " FROM {}"
+                ).format(table.identifier)
+            )
+        )[0]
+    elapsed = time.monotonic() - started
+    console.print(
+        f"Done in {elapsed:.1f}s: {summary['completed']} completed "
+        f"({summary['after_retry']} of them after failed attempts), {summary['failed']} parked as "
+        f"FAILED with its error kept; the delayed command started "
+        f"{float(summary['delayed_start'] or 0):.1f}s after it was enqueued."
+    )
+    console.print("Requeue a dead letter with `pgqueue requeue --all`; see `pgqueue --help`.")
+    expected = summary["completed"] == len(ids) - 1 and summary["failed"] == 1
+    return exit_ok if expected else exit_failed
+
+
+async def _counts(gateway: Gateway) -> list[dict[str, Any]]:
+    return await gateway.execute(
+        sql.SQL("SELECT status, count(*) AS commands FROM {} GROUP BY status").format(
+            gateway.table.identifier
+        )
+    )
+
+
+async def _retrying(gateway: Gateway) -> int:
+    rows = await gateway.execute(
+        sql.SQL("SELECT count(*) AS n FROM {} WHERE status = 'PENDING' AND attempts > 0").format(
+            gateway.table.identifier
+        )
+    )
+    return int(rows[0]["n"])

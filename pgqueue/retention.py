@@ -1,0 +1,59 @@
+"""Retention: delete finished commands older than a window.
+
+Off by default on a NoETL table (NoETL reads its finished rows), on with a
+7-day window on a table pgqueue created. ``FAILED`` rows are kept unless asked:
+they are the dead letters an operator may want to requeue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pgqueue.errors import DatabaseError
+from pgqueue.gateway import Gateway
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WINDOW = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    older_than: timedelta
+    include_failed: bool = False
+    every: float = 600.0
+
+    @property
+    def statuses(self) -> tuple[str, ...]:
+        return (
+            ("COMPLETED", "CANCELLED", "FAILED")
+            if self.include_failed
+            else ("COMPLETED", "CANCELLED")
+        )
+
+
+async def default_for(gateway: Gateway) -> Retention | None:
+    """7 days on a table pgqueue created; ``None`` (off) on NoETL's own."""
+    return Retention(DEFAULT_WINDOW) if await gateway.created_by_pgqueue() else None
+
+
+async def run(gateway: Gateway, retention: Retention) -> None:
+    """Prune every ``retention.every`` seconds until cancelled."""
+    while True:
+        try:
+            deleted = await gateway.prune(
+                older_than=retention.older_than, statuses=retention.statuses
+            )
+            if deleted:
+                logger.info(
+                    "pruned %d finished command(s) older than %s",
+                    deleted,
+                    retention.older_than,
+                    extra={"action": "prune", "deleted": deleted},
+                )
+        except DatabaseError as exc:
+            logger.warning("pruning failed (will retry): %s", exc, extra={"action": "prune"})
+        await asyncio.sleep(retention.every)

@@ -1,0 +1,130 @@
+"""`pgqueue status`: what is in the queue, as tables a person can read."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console, Group
+from rich.table import Table
+
+from pgqueue.gateway import Gateway
+
+STATES = ("PENDING", "CLAIMED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    counts: list[dict[str, Any]]
+    due: int
+    scheduled: int
+    oldest_due_seconds: float | None
+    leases: list[dict[str, Any]]
+    failures: list[dict[str, Any]]
+
+    def total(self, status: str | None = None) -> int:
+        return sum(r["commands"] for r in self.counts if status is None or r["status"] == status)
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for failure in data["failures"]:
+            failure["command_id"] = str(failure["command_id"])
+            if isinstance(failure["completed_at"], datetime):
+                failure["completed_at"] = failure["completed_at"].isoformat()
+        return data
+
+
+async def report(gateway: Gateway, *, failures: int = 5) -> StatusReport:
+    table = gateway.table
+    counts = await gateway.execute(table.statement("status_counts"))
+    due = (await gateway.execute(table.statement("status_due")))[0]
+    leases = await gateway.execute(table.statement("status_leases"))
+    failed = await gateway.execute(table.statement("status_failures"), {"limit": failures})
+    for row in counts:
+        row["commands"] = int(row["commands"])
+    for row in leases:
+        row["next_expiry_seconds"] = _float(row["next_expiry_seconds"])
+    return StatusReport(
+        counts=counts,
+        due=int(due["due"]),
+        scheduled=int(due["scheduled"]),
+        oldest_due_seconds=_float(due["oldest_due_seconds"]),
+        leases=leases,
+        failures=failed,
+    )
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = max(seconds, 0.0)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def render(status: StatusReport, *, title: str = "noetl.command") -> Group:
+    """The report as rich tables: states by tool kind, backlog, leases, failures."""
+    kinds = sorted({r["tool_kind"] for r in status.counts})
+    states = [s for s in STATES if status.total(s)] + sorted(
+        {r["status"] for r in status.counts} - set(STATES)
+    )
+    by_state = Table(title=f"{title}: {status.total()} command(s)", title_justify="left")
+    by_state.add_column("tool kind")
+    for state in states:
+        by_state.add_column(state.lower(), justify="right")
+    by_state.add_column("total", justify="right", style="bold")
+    cell = {(r["tool_kind"], r["status"]): r["commands"] for r in status.counts}
+    for kind in kinds:
+        row = [cell.get((kind, s), 0) for s in states]
+        by_state.add_row(kind, *(str(v) if v else "·" for v in row), str(sum(row)))
+    if len(kinds) > 1:
+        totals = [status.total(s) for s in states]
+        by_state.add_row("all", *(str(v) for v in totals), str(status.total()), style="bold")
+
+    backlog = Table(show_header=False, box=None, padding=(0, 2))
+    backlog.add_row("due now", str(status.due))
+    backlog.add_row("oldest due", _age(status.oldest_due_seconds))
+    backlog.add_row("scheduled later", str(status.scheduled))
+
+    parts: list[Any] = [by_state, backlog]
+    if status.leases:
+        leases = Table(title="leases by worker", title_justify="left")
+        for column in ("worker", "claimed", "running", "expired", "next expiry"):
+            leases.add_column(column, justify="left" if column == "worker" else "right")
+        for r in status.leases:
+            leases.add_row(
+                r["worker_id"],
+                str(r["claimed"]),
+                str(r["running"]),
+                str(r["expired"]) if r["expired"] else "·",
+                _age(r["next_expiry_seconds"]),
+            )
+        parts.append(leases)
+    if status.failures:
+        failures = Table(title="recent failures", title_justify="left")
+        for column in ("command", "tool kind", "step", "attempts", "error"):
+            failures.add_column(column, overflow="fold")
+        for r in status.failures:
+            failures.add_row(
+                str(r["command_id"]),
+                r["tool_kind"] or "",
+                r["step_name"] or "",
+                str(r["attempts"]),
+                (r["error"] or "")[:160],
+            )
+        parts.append(failures)
+    return Group(*parts)
+
+
+def print_report(status: StatusReport, console: Console | None = None, *, title: str = "") -> None:
+    (console or Console()).print(render(status, title=title or "noetl.command"))

@@ -1,0 +1,61 @@
+"""Tools: what a worker runs for each ``tool_kind``.
+
+A tool is ``async def tool(command: Command, ctx: ToolContext) -> JSON`` (a
+plain function works too; it runs in a thread). Whatever it returns is stored
+in ``result``; an exception spends the attempt (retry with backoff), and
+`pgqueue.PermanentFailure` parks the command as ``FAILED`` at once.
+
+Delivery is at-least-once, so a tool must be idempotent: a worker can die
+after the tool's side effect and before the completion is recorded, and the
+command then runs again. Key external writes on ``command.command_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pgqueue.models import Command
+
+ToolResult = Any
+ToolFunction = Callable[[Command, "ToolContext"], Awaitable[ToolResult] | ToolResult]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolContext:
+    """What a running tool may use besides its command."""
+
+    worker_id: str
+    #: the worker's connection pool, for tools that talk to the same database
+    pool: Any = None
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("pgqueue.tool"))
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    kind: str
+    function: ToolFunction
+    #: seconds; ``None`` uses the worker's default
+    timeout: float | None = None
+
+    async def __call__(self, command: Command, ctx: ToolContext) -> ToolResult:
+        if inspect.iscoroutinefunction(self.function):
+            return await self.function(command, ctx)
+        # A plain function runs in a thread; it cannot be interrupted there, so
+        # a cancelled or timed-out one finishes in the background, unrecorded.
+        result = await asyncio.to_thread(self.function, command, ctx)
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+
+def tools_from_module(module: Any) -> Mapping[str, ToolFunction]:
+    """A module's ``TOOLS`` mapping (``{"kind": function}``)."""
+    tools = getattr(module, "TOOLS", None)
+    if not isinstance(tools, Mapping):
+        raise TypeError(f"module {module.__name__} has no TOOLS mapping of tool kind to function")
+    return tools

@@ -1,0 +1,476 @@
+"""`Worker`: pull from a `CommandSource`, run each command's tool, record the result.
+
+Per outcome it follows the seed's caller rules: `Claimed` → ack, then run;
+`AlreadyClaimed` → ack; `RetryLater` → nack and back off; `Failed` → nack and
+report. Up to ``concurrency`` commands run at once; each slot calls ``next()``
+on its own, and `PgCommandSource` folds the concurrent calls into one claim.
+
+With a source that holds leases (`PgCommandSource`), the worker also marks the
+command ``RUNNING``, heartbeats every lease it holds in one statement, and
+finishes with ``COMPLETED`` or a retry / ``FAILED``. All those writes are fenced
+on the claim: a worker whose lease was lost gets `LeaseLost` and its tool is
+cancelled. A cancelled command's tool is cancelled at the next heartbeat.
+
+Shutdown (`stop`): stop claiming, let running commands finish within
+``grace`` seconds, then cancel what is left and give it back (``PENDING``, no
+attempt spent) so another worker takes it at once. `abort` does the same
+without the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from pgqueue import jsonvalues
+from pgqueue.backoff import RetryPolicy
+from pgqueue.errors import (
+    CommandCancelled,
+    DatabaseError,
+    LeaseLost,
+    PermanentFailure,
+    PgQueueError,
+)
+from pgqueue.gateway import ClaimedRow, CommandKey
+from pgqueue.models import AlreadyClaimed, Claimed, Command, Failed, Pulled, RetryLater
+from pgqueue.source import CommandSource
+from pgqueue.tools import Tool, ToolContext, ToolFunction
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@runtime_checkable
+class LeasedSource(Protocol):
+    """A source whose claims are leases the worker must keep and finish."""
+
+    lease: timedelta
+    tool_kinds: tuple[str, ...] | None
+
+    async def start(self, lease: ClaimedRow) -> None: ...
+    async def heartbeat(self, leases: Sequence[ClaimedRow]) -> dict[CommandKey, LeaseLost]: ...
+    async def complete(self, lease: ClaimedRow, result_json: str) -> None: ...
+    async def retry_or_fail(
+        self, lease: ClaimedRow, error: str, *, terminal: bool = False
+    ) -> Any: ...
+    async def release(self, leases: Sequence[ClaimedRow]) -> int: ...
+    async def close(self) -> None: ...
+
+
+@dataclass(eq=False)
+class _Running:
+    command: Command
+    lease: ClaimedRow | None
+    task: asyncio.Task[Any]
+    #: why the worker cancelled the tool, when it did
+    stop_reason: PgQueueError | None = None
+
+
+@dataclass
+class WorkerStats:
+    """What a worker did, by outcome: completed, retried, failed, cancelled, lost,
+    released, already_claimed, retry_later, claim_failed."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    started: float = field(default_factory=time.monotonic)
+
+    def __getitem__(self, key: str) -> int:
+        return self.counts[key]
+
+
+class Worker:
+    """Runs commands from ``source`` through the tools registered for their kinds."""
+
+    def __init__(
+        self,
+        source: CommandSource[Any],
+        *,
+        concurrency: int = 10,
+        timeout: float | None = 600.0,
+        heartbeat_interval: float | None = None,
+        grace: float = 30.0,
+        claim_backoff: RetryPolicy | None = None,
+        worker_id: str | None = None,
+        pool: Any = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        self.source = source
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.grace = grace
+        self.pool = pool
+        self.worker_id = worker_id or str(getattr(source, "worker_id", "worker"))
+        self.leased: LeasedSource | None = source if isinstance(source, LeasedSource) else None
+        lease_seconds = self.leased.lease.total_seconds() if self.leased else 30.0
+        self.heartbeat_interval = heartbeat_interval or max(lease_seconds / 3, 0.05)
+        self.claim_backoff = claim_backoff or RetryPolicy(base=0.05, factor=2, cap=5, jitter=0.5)
+        self.tools: dict[str, Tool] = {}
+        self.stats = WorkerStats()
+        self._running: dict[int, _Running] = {}
+        self._stopping = asyncio.Event()
+        self._outage_since: float | None = None
+        self._retry_streak = 0
+        self._signals = 0
+
+    # -- tools ----------------------------------------------------------------------
+
+    def tool(
+        self, kind: str, *, timeout: float | None = None
+    ) -> Callable[[ToolFunction], ToolFunction]:
+        """Decorator: ``@worker.tool("http")`` registers the function for that kind."""
+
+        def register(function: ToolFunction) -> ToolFunction:
+            self.register(kind, function, timeout=timeout)
+            return function
+
+        return register
+
+    def register(self, kind: str, function: ToolFunction, *, timeout: float | None = None) -> None:
+        if not kind.strip():
+            raise ValueError("a tool kind must not be blank")
+        self.tools[kind] = Tool(kind, function, timeout)
+
+    # -- running --------------------------------------------------------------------
+
+    async def run(self) -> WorkerStats:
+        """Run until the source is drained or `stop` is called; returns the stats."""
+        if self.leased is not None and self.leased.tool_kinds is None:
+            # Claim only what this worker can run: a mixed fleet must not take
+            # each other's commands.
+            self.leased.tool_kinds = tuple(sorted(self.tools))
+        logger.info(
+            "worker %s started: %d slot(s), tools %s",
+            self.worker_id,
+            self.concurrency,
+            ", ".join(sorted(self.tools)) or "(none)",
+            extra={"worker_id": self.worker_id, "action": "start"},
+        )
+        heartbeat = asyncio.create_task(self._heartbeat_loop()) if self.leased else None
+        slots = [asyncio.create_task(self._slot()) for _ in range(self.concurrency)]
+        try:
+            await asyncio.gather(*slots)
+        finally:
+            for slot in slots:
+                slot.cancel()
+            await asyncio.gather(*slots, return_exceptions=True)
+            if heartbeat is not None:
+                heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeat
+            closer = getattr(self.source, "close", None)
+            if closer is not None:
+                await closer()
+        logger.info(
+            "worker %s stopped: %s",
+            self.worker_id,
+            ", ".join(f"{k} {v}" for k, v in sorted(self.stats.counts.items())) or "nothing done",
+            extra={"worker_id": self.worker_id, "action": "stop"},
+        )
+        return self.stats
+
+    async def _slot(self) -> None:
+        while not self._stopping.is_set():
+            pulled = await self._next()
+            if pulled is None:
+                return
+            await self._handle(pulled)
+
+    async def _next(self) -> Pulled[Any] | None:
+        """``source.next()``, interrupted by `stop`."""
+        pulling = asyncio.ensure_future(self.source.next())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({pulling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if pulling.done():
+            return pulling.result()
+        # Stopping: the source's close() makes a waiting next() return None; a
+        # claim already in flight still completes and is handled normally.
+        closer = getattr(self.source, "close", None)
+        if closer is not None:
+            await closer()
+        return await pulling
+
+    async def _handle(self, pulled: Pulled[Any]) -> None:
+        handle = pulled.ack
+        match pulled.outcome:
+            case Claimed(command=command):
+                self._recovered()
+                await self.source.ack(handle)
+                await self._execute(command, getattr(handle, "lease", None))
+            case AlreadyClaimed():
+                self.stats.counts["already_claimed"] += 1
+                await self.source.ack(handle)
+            case RetryLater(reason=reason):
+                self.stats.counts["retry_later"] += 1
+                await self.source.nack(handle)
+                await self._back_off(reason)
+            case Failed(reason=reason):
+                self._recovered()
+                self.stats.counts["claim_failed"] += 1
+                lease = getattr(handle, "lease", None)
+                logger.warning(
+                    "command %s cannot run: %s",
+                    lease.command_id if lease else "?",
+                    reason,
+                    extra={
+                        "worker_id": self.worker_id,
+                        "command_id": lease.command_id if lease else None,
+                        "action": "claim_failed",
+                    },
+                )
+                await self.source.nack(handle)
+
+    async def _back_off(self, reason: str) -> None:
+        """One log line per outage, not one per poll; exponential backoff meanwhile."""
+        self._retry_streak += 1
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            logger.warning(
+                "cannot claim, retrying with backoff: %s",
+                reason,
+                extra={"worker_id": self.worker_id, "action": "claim_retry"},
+            )
+        delay = self.claim_backoff.delay(self._retry_streak).total_seconds()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+
+    def _recovered(self) -> None:
+        if self._outage_since is not None:
+            logger.warning(
+                "claiming again after %.1fs",
+                time.monotonic() - self._outage_since,
+                extra={"worker_id": self.worker_id, "action": "claim_recovered"},
+            )
+        self._outage_since = None
+        self._retry_streak = 0
+
+    # -- one command ----------------------------------------------------------------
+
+    async def _execute(self, command: Command, lease: ClaimedRow | None) -> None:
+        extra = {
+            "worker_id": self.worker_id,
+            "command_id": command.command_id,
+            "execution_id": command.execution_id,
+            "tool_kind": command.tool_kind,
+        }
+        tool = self.tools.get(command.tool_kind)
+        if tool is None:
+            await self._finish_failed(
+                command, lease, f"no tool registered for kind {command.tool_kind!r}", True, extra
+            )
+            return
+        if lease is not None and self.leased is not None:
+            try:
+                await self.leased.start(lease)
+            except LeaseLost as exc:
+                self._count_lost(exc, extra)
+                return
+        context = ToolContext(worker_id=self.worker_id, pool=self.pool)
+        task = asyncio.create_task(tool(command, context), name=f"tool-{command.command_id}")
+        running = _Running(command, lease, task)
+        self._running[id(running)] = running
+        timeout = tool.timeout if tool.timeout is not None else self.timeout
+        try:
+            done, _ = await asyncio.wait({task}, timeout=timeout)
+            if not done:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                await self._finish_failed(
+                    command, lease, f"timed out after {timeout:g}s", False, extra
+                )
+                return
+        finally:
+            self._running.pop(id(running), None)
+        if task.cancelled():
+            await self._after_cancel(running, extra)
+            return
+        error = task.exception()
+        if error is not None:
+            detail = f"{type(error).__name__}: {error}"
+            await self._finish_failed(
+                command, lease, detail, isinstance(error, PermanentFailure), extra
+            )
+            return
+        try:
+            result = task.result()
+            jsonvalues.check_json_object({"result": result})
+            result_json = jsonvalues.dumps(result)
+        except (ValueError, TypeError) as exc:
+            await self._finish_failed(command, lease, f"result is not JSON: {exc}", True, extra)
+            return
+        await self._finish_completed(command, lease, result_json, extra)
+
+    async def _finish_completed(
+        self, command: Command, lease: ClaimedRow | None, result_json: str, extra: dict[str, Any]
+    ) -> None:
+        if lease is not None and self.leased is not None:
+            leased = self.leased
+            try:
+                await self._persist(lambda: leased.complete(lease, result_json))
+            except LeaseLost as exc:
+                self._count_lost(exc, extra)
+                return
+            except DatabaseError as exc:
+                # Not recorded: the lease runs out and the command runs again
+                # (at-least-once). Say so rather than pretend.
+                logger.error("could not record completion: %s", exc, extra=extra)
+                self.stats.counts["unrecorded"] += 1
+                return
+        self.stats.counts["completed"] += 1
+        logger.debug(
+            "command %s completed", command.command_id, extra={**extra, "action": "complete"}
+        )
+
+    async def _finish_failed(
+        self,
+        command: Command,
+        lease: ClaimedRow | None,
+        error: str,
+        terminal: bool,
+        extra: dict[str, Any],
+    ) -> None:
+        if lease is None or self.leased is None:
+            self.stats.counts["failed"] += 1
+            logger.warning("command %s failed: %s", command.command_id, error, extra=extra)
+            return
+        leased = self.leased
+        try:
+            result = await self._persist(
+                lambda: leased.retry_or_fail(lease, error, terminal=terminal)
+            )
+        except LeaseLost as exc:
+            self._count_lost(exc, extra)
+            return
+        except DatabaseError as exc:
+            logger.error("could not record failure: %s", exc, extra=extra)
+            self.stats.counts["unrecorded"] += 1
+            return
+        self.stats.counts["failed" if result.status == "FAILED" else "retried"] += 1
+
+    async def _persist(self, write: Callable[[], Awaitable[T]]) -> T:
+        """A fenced write, retried through a short database blip: the tool already
+        ran, and an unrecorded result would make the command run again."""
+        for attempt in range(1, 4):
+            try:
+                return await write()
+            except DatabaseError as exc:
+                if not exc.transient or attempt == 3:
+                    raise
+                await asyncio.sleep(0.2 * 3**attempt)
+        raise AssertionError("unreachable")
+
+    async def _after_cancel(self, running: _Running, extra: dict[str, Any]) -> None:
+        reason = running.stop_reason
+        if isinstance(reason, CommandCancelled):
+            self.stats.counts["cancelled"] += 1
+            logger.info("command %s cancelled", running.command.command_id, extra=extra)
+        elif isinstance(reason, LeaseLost):
+            self._count_lost(reason, extra)
+        elif running.lease is not None and self.leased is not None:
+            # Shutdown: give it back untouched so another worker takes it now.
+            try:
+                await self.leased.release([running.lease])
+                self.stats.counts["released"] += 1
+            except DatabaseError as exc:
+                logger.warning(
+                    "could not release on shutdown (the lease will end): %s", exc, extra=extra
+                )
+
+    def _count_lost(self, exc: LeaseLost, extra: dict[str, Any]) -> None:
+        key = "cancelled" if isinstance(exc, CommandCancelled) else "lost"
+        self.stats.counts[key] += 1
+        logger.warning("%s", exc, extra={**extra, "action": key})
+
+    # -- heartbeats -----------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        if self.leased is None:
+            return
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            running = [r for r in self._running.values() if r.lease is not None]
+            if not running:
+                continue
+            try:
+                lost = await self.leased.heartbeat([r.lease for r in running if r.lease])
+            except DatabaseError as exc:
+                logger.warning(
+                    "heartbeat failed (will retry): %s",
+                    exc,
+                    extra={"worker_id": self.worker_id, "action": "heartbeat"},
+                )
+                continue
+            for r in running:
+                if r.lease is not None and r.lease.key in lost and not r.task.done():
+                    r.stop_reason = lost[r.lease.key]
+                    r.task.cancel()
+
+    # -- stopping -------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
+
+    def stop(self) -> None:
+        """Stop claiming; running commands get ``grace`` seconds, then are released."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        asyncio.get_running_loop().create_task(self._expire_grace(self.grace))
+
+    def abort(self) -> None:
+        """Stop now: cancel running tools and release their commands."""
+        self._stopping.set()
+        self._cancel_running()
+
+    async def _expire_grace(self, grace: float) -> None:
+        deadline = time.monotonic() + grace
+        while self._running and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.05, max(deadline - time.monotonic(), 0)))
+        self._cancel_running()
+
+    def _cancel_running(self) -> None:
+        for running in list(self._running.values()):
+            if not running.task.done():
+                running.task.cancel()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT: the first stops gracefully, the second aborts."""
+        loop = asyncio.get_running_loop()
+
+        def on_signal(signum: int) -> None:
+            self._signals += 1
+            name = signal.Signals(signum).name
+            if self._signals == 1:
+                logger.warning(
+                    "%s: finishing %d running command(s) within %gs (again to stop now)",
+                    name,
+                    self.in_flight,
+                    self.grace,
+                    extra={"worker_id": self.worker_id, "action": "shutdown"},
+                )
+                self.stop()
+            else:
+                logger.warning(
+                    "%s again: stopping now, releasing %d command(s)",
+                    name,
+                    self.in_flight,
+                    extra={"worker_id": self.worker_id, "action": "abort"},
+                )
+                self.abort()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, on_signal, signum)

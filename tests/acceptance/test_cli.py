@@ -1,0 +1,175 @@
+"""The CLI end to end, as subprocesses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.acceptance.cli import env, pgqueue
+from tests.helpers import row, status_counts
+
+Conn = psycopg.Connection[Any]
+
+
+def test_migrate_enqueue_worker_status_end_to_end(empty_dsn: str) -> None:
+    migrated = pgqueue("migrate", "--dsn", empty_dsn)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "base → 0002" in migrated.stdout
+    again = pgqueue("migrate", "--dsn", empty_dsn)
+    assert "already at 0002" in again.stdout
+
+    single = pgqueue(
+        "enqueue",
+        "--dsn",
+        empty_dsn,
+        "--step",
+        "ping",
+        "--tool-kind",
+        "noop",
+        "--input",
+        '{"n": 1}',
+    )
+    assert single.returncode == 0, single.stderr
+    lines = "\n".join(
+        json.dumps({"step": f"s{i}", "tool_kind": "sleep", "input": {"seconds": 0.01}})
+        for i in range(20)
+    )
+    bulk = pgqueue("enqueue", "--jsonl", "-", input=lines, env=env(PGQUEUE_DSN=empty_dsn))
+    assert bulk.returncode == 0, bulk.stderr
+    assert len(bulk.stdout.split()) == 20
+
+    with psycopg.connect(empty_dsn) as db:
+        assert status_counts(db) == {"PENDING": 21}
+        assert row(db, single.stdout.strip())["context"] == {"n": 1}
+
+    worker = pgqueue("worker", "--dsn", empty_dsn, "--until-empty", "--concurrency", "4")
+    assert worker.returncode == 0, worker.stderr
+    assert "completed 21" in worker.stdout
+
+    status = pgqueue("status", "--dsn", empty_dsn, "--json")
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert {(r["tool_kind"], r["status"]): r["commands"] for r in report["counts"]} == {
+        ("noop", "COMPLETED"): 1,
+        ("sleep", "COMPLETED"): 20,
+    }
+    assert report["due"] == 0
+    table = pgqueue("status", "--dsn", empty_dsn)
+    assert table.returncode == 0
+    assert "completed" in table.stdout and "21" in table.stdout
+
+
+def test_requeue_cancel_and_prune(dsn: str, db: Conn) -> None:
+    ids = [
+        pgqueue("enqueue", "--dsn", dsn, "--step", "s", "--tool-kind", "noop").stdout.strip()
+        for _ in range(3)
+    ]
+    db.execute(
+        "UPDATE noetl.command SET status = 'FAILED', attempts = 5, error = 'x'"
+        " WHERE command_id = %s",
+        (int(ids[0]),),
+    )
+    requeued = pgqueue("requeue", "--dsn", dsn, ids[0])
+    assert requeued.returncode == 0 and "requeued 1" in requeued.stdout
+    assert (row(db, ids[0])["status"], row(db, ids[0])["attempts"]) == ("PENDING", 0)
+    nothing = pgqueue("requeue", "--dsn", dsn, "--all")
+    assert nothing.returncode == 1 and "requeued 0" in nothing.stdout
+    unfiltered = pgqueue("requeue", "--dsn", dsn)
+    assert unfiltered.returncode == 2
+
+    cancelled = pgqueue("cancel", "--dsn", dsn, ids[1], "999", "--reason", "not needed")
+    assert cancelled.returncode == 1  # 999 does not exist
+    assert "cancelled 1" in cancelled.stdout and "999" in cancelled.stdout
+    assert (row(db, ids[1])["status"], row(db, ids[1])["error"]) == ("CANCELLED", "not needed")
+
+    db.execute(
+        "UPDATE noetl.command SET status = 'COMPLETED', completed_at = now() - interval '10 days'"
+        " WHERE command_id = %s",
+        (int(ids[2]),),
+    )
+    pruned = pgqueue("prune", "--dsn", dsn, "--older-than", "7d")
+    assert pruned.returncode == 0, pruned.stderr
+    assert "pruned 1" in pruned.stdout
+    assert status_counts(db) == {"PENDING": 1, "CANCELLED": 1}
+
+
+def test_prune_refuses_a_noetl_table_without_yes(dsn: str, db: Conn) -> None:
+    db.execute("COMMENT ON TABLE noetl.command IS NULL")  # as if NoETL had created it
+    refused = pgqueue("prune", "--dsn", dsn, "--older-than", "1d")
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["enqueue", "--step", "s", "--tool-kind", "", "--input", "{}"], 2, "tool_kind"),
+        (["enqueue", "--step", "s", "--tool-kind", "k", "--input", "[1]"], 2, "input"),
+        (["enqueue", "--step", "s", "--tool-kind", "k", "--input", "{oops"], 2, "not valid JSON"),
+        (["worker", "--concurrency", "0"], 2, "at least 1"),
+        (["prune", "--older-than", "soon"], 2, "not a duration"),
+    ],
+)
+def test_bad_input_is_one_clear_line(
+    dsn: str, db: Conn, args: list[str], code: int, says: str
+) -> None:
+    done = pgqueue(*args, "--dsn", dsn)
+    assert done.returncode == code
+    assert says in done.stderr
+    assert "Traceback" not in done.stderr
+    assert status_counts(db) == {}
+
+
+def test_unreachable_database_is_one_line_with_the_password_masked() -> None:
+    done = pgqueue("status", "--dsn", "postgresql://alice:hunter2@127.0.0.1:1/db?connect_timeout=2")
+    assert done.returncode == 3
+    assert "cannot reach the database" in done.stderr
+    assert "hunter2" not in done.stderr + done.stdout
+    assert "****" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_no_database_configured() -> None:
+    done = pgqueue("status")
+    assert done.returncode == 3 and "no database configured" in done.stderr
+
+
+def test_a_database_without_the_schema_says_to_migrate(empty_dsn: str) -> None:
+    done = pgqueue("status", "--dsn", empty_dsn)
+    assert done.returncode == 4
+    assert "pgqueue migrate" in done.stderr
+
+
+def test_help_reads_well() -> None:
+    done = pgqueue("--help")
+    assert done.returncode == 0
+    for verb in ("migrate", "enqueue", "worker", "status", "requeue", "cancel", "prune", "demo"):
+        assert verb in done.stdout
+    assert "PGQUEUE_DSN" in done.stdout
+
+
+@pytest.mark.slow
+def test_demo_with_a_dsn(dsn: str) -> None:
+    done = pgqueue("demo", "--dsn", dsn, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "parked as FAILED" in done.stdout
+    with psycopg.connect(dsn) as conn:
+        counts = dict(
+            conn.execute(
+                "SELECT status, count(*) FROM pgqueue_demo.command GROUP BY status"
+            ).fetchall()
+        )
+        assert counts == {"COMPLETED": 59, "FAILED": 1}
+        # the demo never touches noetl.command
+        assert conn.execute("SELECT count(*) FROM noetl.command").fetchone() == (0,)
+
+
+@pytest.mark.slow
+def test_demo_with_no_database_configured_uses_the_embedded_server() -> None:
+    done = pgqueue("demo", "--commands", "20", timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "embedded PostgreSQL" in done.stdout
+    assert "19 completed" in done.stdout

@@ -1,0 +1,339 @@
+"""The worker's lease lifecycle on a real database, in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import psycopg_pool
+import pytest
+
+from pgqueue import (
+    Claimed,
+    Command,
+    LeaseLost,
+    PgCommandSource,
+    RetryPolicy,
+    enqueue_sync,
+)
+from pgqueue.errors import PermanentFailure
+from pgqueue.gateway import Gateway
+from pgqueue.tools import ToolContext
+from pgqueue.worker import Worker
+from tests.helpers import row, snapshot, status_counts, wait_until_async
+
+Pool = psycopg_pool.AsyncConnectionPool[Any]
+Conn = psycopg.Connection[Any]
+
+
+def add(db: Conn, kind: str = "work", **kwargs: Any) -> str:
+    return enqueue_sync(db, step="s", tool_kind=kind, input=kwargs.pop("input", {}), **kwargs)
+
+
+def make_worker(
+    pool: Pool,
+    worker_id: str = "w1",
+    *,
+    lease: float = 30,
+    wait: bool = False,
+    policy: RetryPolicy | None = None,
+    **kwargs: Any,
+) -> Worker:
+    source = PgCommandSource(
+        pool,
+        worker_id=worker_id,
+        wait=wait,
+        lease=timedelta(seconds=lease),
+        poll_interval=0.1,
+        retry_policy=policy,
+    )
+    return Worker(source, pool=pool, **kwargs)
+
+
+async def test_completed_with_result_after_running(pool: Pool, db: Conn) -> None:
+    command_id = add(db, input={"x": 2})
+    worker = make_worker(pool)
+    seen: list[str] = []
+
+    @worker.tool("work")
+    async def work(cmd: Command, ctx: ToolContext) -> dict[str, Any]:
+        seen.append(row(db, cmd.command_id)["status"])
+        return {"double": cmd.input["x"] * 2}  # type: ignore[operator]
+
+    stats = await worker.run()
+    assert seen == ["RUNNING"]
+    after = row(db, command_id)
+    assert (after["status"], after["result"], after["error"]) == ("COMPLETED", {"double": 4}, None)
+    assert after["started_at"] is not None and after["completed_at"] >= after["started_at"]
+    assert (after["claim_token"], after["lease_expires_at"]) == (None, None)
+    assert stats["completed"] == 1
+
+
+async def test_heartbeats_extend_the_lease_while_the_tool_runs(pool: Pool, db: Conn) -> None:
+    command_id = add(db)
+    worker = make_worker(pool, lease=1.0)
+    leases: list[Any] = []
+
+    @worker.tool("work")
+    async def work(cmd: Command, ctx: ToolContext) -> None:
+        for _ in range(3):
+            first = row(db, cmd.command_id)["lease_expires_at"]
+            await wait_until_async(
+                lambda first=first: asyncio.sleep(
+                    0, row(db, cmd.command_id)["lease_expires_at"] > first
+                ),
+                timeout=10,
+                what="a heartbeat",
+            )
+            leases.append(row(db, cmd.command_id)["lease_expires_at"])
+
+    await worker.run()
+    assert leases == sorted(leases) and len(set(leases)) == 3
+    assert row(db, command_id)["status"] == "COMPLETED"  # outlived its 1s lease three times
+
+
+async def test_a_stale_workers_heartbeat_and_completion_are_fenced(pool: Pool, db: Conn) -> None:
+    command_id = add(db)
+    stale = PgCommandSource(pool, worker_id="stale", wait=False)
+    pulled = await stale.next()
+    assert pulled is not None
+    await stale.ack(pulled.ack)
+    lease = pulled.ack.lease
+    assert lease is not None
+    await stale.start(lease)
+    # The stale worker stalls past its lease; another claims the row again.
+    db.execute("UPDATE noetl.command SET lease_expires_at = now() - interval '1 s'")
+    fresh = PgCommandSource(pool, worker_id="fresh", wait=False)
+    again = await fresh.next()
+    assert again is not None and isinstance(again.outcome, Claimed)
+    await fresh.ack(again.ack)
+    before = snapshot(db)
+
+    lost = await stale.heartbeat([lease])
+    assert isinstance(lost[lease.key], LeaseLost)
+    assert "another claim" in str(lost[lease.key])
+    with pytest.raises(LeaseLost):
+        await stale.complete(lease, '{"stale": true}')
+    with pytest.raises(LeaseLost):
+        await stale.retry_or_fail(lease, "stale failure")
+    with pytest.raises(LeaseLost):
+        await stale.start(lease)
+    assert snapshot(db) == before
+    assert (row(db, command_id)["worker_id"], row(db, command_id)["status"]) == ("fresh", "CLAIMED")
+
+
+async def test_a_worker_that_loses_its_lease_cancels_its_tool(pool: Pool, db: Conn) -> None:
+    command_id = add(db)
+    worker = make_worker(pool, "loser", lease=0.6)
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    @worker.tool("work")
+    async def work(cmd: Command, ctx: ToolContext) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    run = asyncio.create_task(worker.run())
+    await asyncio.wait_for(started.wait(), 10)
+    # Someone else takes the row over (as after a long stall).
+    db.execute(
+        "UPDATE noetl.command SET worker_id = 'thief', claim_token = gen_random_uuid(),"
+        " lease_expires_at = now() + interval '1 hour'"
+    )
+    await asyncio.wait_for(cancelled.wait(), 10)
+    stats = await asyncio.wait_for(run, 10)
+    assert stats["lost"] == 1
+    after = row(db, command_id)
+    assert (after["worker_id"], after["status"], after["result"]) == ("thief", "RUNNING", None)
+
+
+async def test_cancelling_a_running_command_stops_its_tool(pool: Pool, db: Conn) -> None:
+    command_id = add(db)
+    worker = make_worker(pool, lease=0.9)
+    started = asyncio.Event()
+    stopped = asyncio.Event()
+
+    @worker.tool("work")
+    async def work(cmd: Command, ctx: ToolContext) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
+
+    run = asyncio.create_task(worker.run())
+    await asyncio.wait_for(started.wait(), 10)
+    cancelled = await Gateway(pool).cancel([int(command_id)], reason="operator said so")
+    assert len(cancelled) == 1
+    await asyncio.wait_for(stopped.wait(), 10)
+    stats = await asyncio.wait_for(run, 10)
+    assert stats["cancelled"] == 1
+    after = row(db, command_id)
+    assert (after["status"], after["error"], after["result"]) == (
+        "CANCELLED",
+        "operator said so",
+        None,
+    )
+
+
+async def test_cancelling_a_pending_command_means_it_never_runs(pool: Pool, db: Conn) -> None:
+    keep, drop = add(db), add(db)
+    await Gateway(pool).cancel([int(drop)])
+    worker = make_worker(pool)
+    ran: list[str] = []
+    worker.register("work", lambda cmd, ctx: ran.append(cmd.command_id))
+    await worker.run()
+    assert ran == [keep]
+    assert row(db, drop)["status"] == "CANCELLED"
+
+
+class RecordingSource(PgCommandSource):
+    """Keeps every nack's result, so the test reads the schedule the row got."""
+
+    nacks: list[Any]
+
+    async def retry_or_fail(self, lease: Any, error: str, *, terminal: bool = False) -> Any:
+        result = await super().retry_or_fail(lease, error, terminal=terminal)
+        self.nacks.append(result)
+        return result
+
+
+async def test_retry_schedule_follows_the_policy(pool: Pool, db: Conn) -> None:
+    command_id = add(db, max_attempts=4)
+    source = RecordingSource(
+        pool,
+        worker_id="w",
+        wait=True,
+        poll_interval=0.05,
+        retry_policy=RetryPolicy(base=0.2, factor=2, cap=0.5, jitter=0),
+    )
+    source.nacks = []
+    worker = Worker(source, pool=pool)
+    attempts_seen: list[int] = []
+
+    @worker.tool("work")
+    async def work(cmd: Command, ctx: ToolContext) -> None:
+        attempts_seen.append(cmd.attempts)
+        raise RuntimeError(f"failure {cmd.attempts + 1}")
+
+    run = asyncio.create_task(worker.run())
+    await wait_until_async(
+        lambda: asyncio.sleep(0, len(source.nacks) == 4), timeout=30, what="4 nacks"
+    )
+    worker.stop()
+    await asyncio.wait_for(run, 10)
+    assert attempts_seen == [0, 1, 2, 3]
+    assert [n.attempts for n in source.nacks] == [1, 2, 3, 4]
+    assert [n.status for n in source.nacks] == ["PENDING", "PENDING", "PENDING", "FAILED"]
+    gaps = [round((n.due_at - n.at).total_seconds(), 3) for n in source.nacks[:3]]
+    assert gaps == [0.2, 0.4, 0.5]  # doubles, capped at 0.5
+    after = row(db, command_id)
+    assert (after["status"], after["attempts"], after["error"]) == (
+        "FAILED",
+        4,
+        "RuntimeError: failure 4",
+    )
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "error"),
+    [
+        ("permanent", "PermanentFailure: bad request"),
+        ("not_json", "result is not JSON"),
+        ("nan", "result is not JSON"),
+    ],
+)
+async def test_terminal_tool_failures_park_at_once(
+    pool: Pool, db: Conn, behaviour: str, error: str
+) -> None:
+    command_id = add(db, max_attempts=10)
+    worker = make_worker(pool)
+
+    @worker.tool("work")
+    async def work(cmd: Command, ctx: ToolContext) -> Any:
+        if behaviour == "permanent":
+            raise PermanentFailure("bad request")
+        if behaviour == "not_json":
+            return {"when": object()}
+        return {"x": math.nan}
+
+    await worker.run()
+    after = row(db, command_id)
+    assert (after["status"], after["attempts"]) == ("FAILED", 1)
+    assert error in after["error"]
+
+
+async def test_a_tool_past_its_timeout_is_retried(pool: Pool, db: Conn) -> None:
+    command_id = add(db)
+    worker = make_worker(pool, timeout=0.2)
+
+    @worker.tool("work")
+    async def work(cmd: Command, ctx: ToolContext) -> None:
+        await asyncio.sleep(3600)
+
+    await worker.run()
+    after = row(db, command_id)
+    assert (after["status"], after["attempts"], after["error"]) == (
+        "PENDING",
+        1,
+        "timed out after 0.2s",
+    )
+
+
+async def test_a_worker_claims_only_kinds_it_has_tools_for(pool: Pool, db: Conn) -> None:
+    mine, other = add(db, "work"), add(db, "mystery")
+    worker = make_worker(pool)
+    worker.register("work", lambda cmd, ctx: None)
+    await worker.run()
+    assert (row(db, mine)["status"], row(db, other)["status"]) == ("COMPLETED", "PENDING")
+
+
+async def test_stop_lets_running_commands_finish_within_the_grace(pool: Pool, db: Conn) -> None:
+    for _ in range(6):
+        add(db)
+    worker = make_worker(pool, wait=True, concurrency=3, grace=30)
+    release = asyncio.Event()
+    running = 0
+
+    @worker.tool("work")
+    async def work(cmd: Command, ctx: ToolContext) -> None:
+        nonlocal running
+        running += 1
+        await release.wait()
+
+    run = asyncio.create_task(worker.run())
+    await wait_until_async(lambda: asyncio.sleep(0, running == 3), what="3 running")
+    worker.stop()
+    release.set()
+    stats = await asyncio.wait_for(run, 20)
+    assert stats["completed"] == 3
+    assert status_counts(db) == {"COMPLETED": 3, "PENDING": 3}
+
+
+async def test_past_the_grace_running_commands_are_released_untouched(pool: Pool, db: Conn) -> None:
+    ids = [add(db) for _ in range(2)]
+    worker = make_worker(pool, wait=True, concurrency=2, grace=0.2)
+    running = 0
+
+    @worker.tool("work")
+    async def work(cmd: Command, ctx: ToolContext) -> None:
+        nonlocal running
+        running += 1
+        await asyncio.sleep(3600)
+
+    run = asyncio.create_task(worker.run())
+    await wait_until_async(lambda: asyncio.sleep(0, running == 2), what="2 running")
+    worker.stop()
+    stats = await asyncio.wait_for(run, 20)
+    assert stats["released"] == 2
+    for command_id in ids:
+        after = row(db, command_id)
+        assert (after["status"], after["attempts"], after["claim_token"]) == ("PENDING", 0, None)
