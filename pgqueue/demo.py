@@ -117,6 +117,9 @@ async def run_demo(args: argparse.Namespace, console: Console) -> int:
     )
 
     schema = schema_of(args)
+    if not args.verbose:
+        # The progress bar tells the story; per-command log lines would bury it.
+        logging.getLogger("pgqueue").setLevel(logging.WARNING)
     if schema == "noetl":
         raise CliError(
             "the demo drops and recreates its schema: give it one of its own", EXIT_USAGE
@@ -153,9 +156,6 @@ async def _demo(
     exit_failed: int,
     open_pool: Any,
 ) -> int:
-    if not args.verbose:
-        # The progress bar tells the story; per-command log lines would bury it.
-        logging.getLogger("pgqueue").setLevel(logging.WARNING)
     await _reset_schema(dsn, schema)
     await asyncio.to_thread(migrations.upgrade, dsn, schema=schema)
     console.print(f"Migrated schema {schema} to {migrations.head()}.")

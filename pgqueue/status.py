@@ -112,8 +112,9 @@ def render(status: StatusReport, *, title: str = "noetl.command") -> Group:
         parts.append(leases)
     if status.failures:
         failures = Table(title="recent failures", title_justify="left")
-        for column in ("command", "tool kind", "step", "attempts", "error"):
-            failures.add_column(column, overflow="fold")
+        for column in ("command", "tool kind", "step", "attempts"):
+            failures.add_column(column, no_wrap=True, justify="right" if column == "attempts" else "left")
+        failures.add_column("error", overflow="fold", ratio=1)
         for r in status.failures:
             failures.add_row(
                 str(r["command_id"]),
