@@ -113,7 +113,9 @@ def render(status: StatusReport, *, title: str = "noetl.command") -> Group:
     if status.failures:
         failures = Table(title="recent failures", title_justify="left")
         for column in ("command", "tool kind", "step", "attempts"):
-            failures.add_column(column, no_wrap=True, justify="right" if column == "attempts" else "left")
+            failures.add_column(
+                column, no_wrap=True, justify="right" if column == "attempts" else "left"
+            )
         failures.add_column("error", overflow="fold", ratio=1)
         for r in status.failures:
             failures.add_row(
