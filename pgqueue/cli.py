@@ -392,6 +392,12 @@ async def cmd_prune(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+async def cmd_bench(args: argparse.Namespace, console: Console) -> int:
+    from pgqueue.bench import run_bench
+
+    return await run_bench(args, console)
+
+
 async def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     from pgqueue.demo import run_demo
 
@@ -538,6 +544,10 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workers", type=positive_int, default=2, help="worker count (default: 2)")
     p.add_argument("--commands", type=positive_int, default=60, help="batch size (default: 60)")
+    p = add("bench", "measure pgqueue against the raw SQL ceiling on this machine", cmd_bench)
+    from pgqueue.bench import add_arguments
+
+    add_arguments(p)
     return top
 
 

@@ -114,6 +114,34 @@ def _params(commands: list[NewCommand]) -> dict[str, list[Any]]:
     }
 
 
+#: From this many new commands up (no ids, no delay), enqueue uses COPY.
+COPY_THRESHOLD = 200
+
+
+def _use_copy(commands: list[NewCommand]) -> bool:
+    """COPY when every command is new (no ids: no conflict is possible, so the
+    idempotency of ON CONFLICT is not needed) and due now."""
+    return len(commands) >= COPY_THRESHOLD and all(
+        c.command_id is None and c.execution_id is None and not c.delay for c in commands
+    )
+
+
+def _copy_rows(commands: list[NewCommand], ids: list[int]) -> list[tuple[Any, ...]]:
+    half = len(commands)
+    return [
+        (
+            ids[i],
+            ids[half + i],
+            c.step,
+            c.tool_kind,
+            jsonvalues.dumps(c.context()),
+            c.priority,
+            c.max_attempts or DEFAULT_MAX_ATTEMPTS,
+        )
+        for i, c in enumerate(commands)
+    ]
+
+
 async def enqueue_many(
     conn: psycopg.AsyncConnection[Any],
     commands: Iterable[NewCommand | Mapping[str, Any]],
@@ -124,10 +152,18 @@ async def enqueue_many(
     items = _validate(commands)
     if not items:
         return []
+    queue = table or QueueTable()
     try:
         async with conn.cursor() as cur:
-            await cur.execute((table or QueueTable()).statement("enqueue"), _params(items))
-            return [str(row[0]) for row in await cur.fetchall()]
+            if not _use_copy(items):
+                await cur.execute(queue.statement("enqueue"), _params(items))
+                return [str(row[0]) for row in await cur.fetchall()]
+            await cur.execute(queue.statement("snowflake_ids"), {"count": 2 * len(items)})
+            ids = [row[0] for row in await cur.fetchall()]
+            async with cur.copy(queue.statement("copy_commands")) as copy:
+                for row in _copy_rows(items, ids):
+                    await copy.write_row(row)
+            return [str(i) for i in ids[len(items) :]]
     except psycopg.Error as exc:
         raise translate(exc) from exc
 
@@ -174,10 +210,18 @@ def enqueue_many_sync(
     items = _validate(commands)
     if not items:
         return []
+    queue = table or QueueTable()
     try:
         with conn.cursor() as cur:
-            cur.execute((table or QueueTable()).statement("enqueue"), _params(items))
-            return [str(row[0]) for row in cur.fetchall()]
+            if not _use_copy(items):
+                cur.execute(queue.statement("enqueue"), _params(items))
+                return [str(row[0]) for row in cur.fetchall()]
+            cur.execute(queue.statement("snowflake_ids"), {"count": 2 * len(items)})
+            ids = [row[0] for row in cur.fetchall()]
+            with cur.copy(queue.statement("copy_commands")) as copy:
+                for row in _copy_rows(items, ids):
+                    copy.write_row(row)
+            return [str(i) for i in ids[len(items) :]]
     except psycopg.Error as exc:
         raise translate(exc) from exc
 

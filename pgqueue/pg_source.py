@@ -30,6 +30,7 @@ from typing import Any
 import psycopg_pool
 
 from pgqueue.backoff import RetryPolicy
+from pgqueue.batching import Batcher
 from pgqueue.errors import (
     CommandCancelled,
     DatabaseError,
@@ -128,6 +129,9 @@ class PgCommandSource:
     :param listen: set ``False`` where LISTEN cannot work (a transaction pooler).
     """
 
+    #: seconds a batched RUNNING mark waits for companions (see `start_soon`)
+    RUNNING_LINGER = 0.05
+
     def __init__(
         self,
         pool: psycopg_pool.AsyncConnectionPool[Any],
@@ -163,6 +167,18 @@ class PgCommandSource:
         self._claim_lock = asyncio.Lock()
         self._closed = asyncio.Event()
         self._listener: Listener | None = None
+        # Completions of many commands go in one statement; so do RUNNING marks,
+        # which wait RUNNING_LINGER first so a command that finishes sooner
+        # skips that write (its started_at is then its claim time).
+        self._completer: Batcher[tuple[ClaimedRow, str], CommandKey] = Batcher(
+            self._flush_completions, key=lambda item: item[0].key, max_batch=1000
+        )
+        self._marker: Batcher[ClaimedRow, CommandKey] = Batcher(
+            self._flush_running,
+            key=lambda lease: lease.key,
+            max_batch=1000,
+            linger=self.RUNNING_LINGER,
+        )
         # LISTEN needs a session of its own, opened from the pool's settings; a
         # pool with a dynamic conninfo (a callable) polls instead.
         if listen and wait and isinstance(pool.conninfo, str):
@@ -232,6 +248,9 @@ class PgCommandSource:
                         # Cleared before the claim: a notification that lands after
                         # this point wakes the wait below, so none is lost.
                         self._listener.event.clear()
+                    # Let every caller that is ready right now register first, so
+                    # one claim serves them all.
+                    await asyncio.sleep(0)
                     pulled = await self._claim_batch(
                         min(max(self._demand, self.prefetch), self.max_batch)
                     )
@@ -398,6 +417,27 @@ class PgCommandSource:
         ):
             raise await self._lost(lease)
 
+    def start_soon(self, lease: ClaimedRow) -> None:
+        """Mark ``RUNNING`` in the next batched write (within `RUNNING_LINGER`), or
+        not at all if `complete` comes first. A lost claim is found by the next
+        heartbeat, and every later write is fenced anyway."""
+        self._marker.submit_nowait(lease).add_done_callback(self._marked)
+
+    @staticmethod
+    def _marked(future: asyncio.Future[bool]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            logger.warning("could not mark commands RUNNING: %s", future.exception())
+
+    async def _flush_running(self, leases: Sequence[ClaimedRow]) -> set[CommandKey]:
+        return await self.gateway.mark_running(
+            (x.execution_id, x.command_id, x.token) for x in leases
+        )
+
+    async def _flush_completions(self, items: Sequence[tuple[ClaimedRow, str]]) -> set[CommandKey]:
+        return await self.gateway.complete(
+            (lease.execution_id, lease.command_id, lease.token, result) for lease, result in items
+        )
+
     async def heartbeat(self, leases: Sequence[ClaimedRow]) -> dict[CommandKey, LeaseLost]:
         """Extend every lease in one statement; returns the ones that were lost."""
         held = await self.gateway.heartbeat(
@@ -406,11 +446,10 @@ class PgCommandSource:
         return {x.key: await self._lost(x) for x in leases if x.key not in held}
 
     async def complete(self, lease: ClaimedRow, result_json: str) -> None:
-        """Finish the command with its result (already serialised JSON)."""
-        done = await self.gateway.complete(
-            [(lease.execution_id, lease.command_id, lease.token, result_json)]
-        )
-        if lease.key not in done:
+        """Finish the command with its result (already serialised JSON), in one
+        statement with every other completion submitted meanwhile."""
+        self._marker.discard(lease.key)
+        if not await self._completer.submit((lease, result_json)):
             raise await self._lost(lease)
 
     async def retry_or_fail(
@@ -418,6 +457,7 @@ class PgCommandSource:
     ) -> NackResult:
         """Spend the attempt: due again after a backoff, or ``FAILED`` when terminal or
         out of attempts. Raises `LeaseLost` if the claim is gone."""
+        self._marker.discard(lease.key)
         result = await self.gateway.nack(
             lease,
             delay=self.retry_policy.delay(lease.attempts + 1),
@@ -443,6 +483,8 @@ class PgCommandSource:
 
     async def release(self, leases: Sequence[ClaimedRow]) -> int:
         """Give claims back without spending an attempt (graceful shutdown)."""
+        for lease in leases:
+            self._marker.discard(lease.key)
         return await self.gateway.release((x.execution_id, x.command_id, x.token) for x in leases)
 
 

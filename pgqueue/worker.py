@@ -56,7 +56,7 @@ class LeasedSource(Protocol):
     lease: timedelta
     tool_kinds: tuple[str, ...] | None
 
-    async def start(self, lease: ClaimedRow) -> None: ...
+    def start_soon(self, lease: ClaimedRow) -> None: ...
     async def heartbeat(self, leases: Sequence[ClaimedRow]) -> dict[CommandKey, LeaseLost]: ...
     async def complete(self, lease: ClaimedRow, result_json: str) -> None: ...
     async def retry_or_fail(
@@ -66,13 +66,20 @@ class LeasedSource(Protocol):
     async def close(self) -> None: ...
 
 
+class _Shutdown(PgQueueError):
+    """The worker is shutting down."""
+
+
 @dataclass(eq=False)
 class _Running:
     command: Command
     lease: ClaimedRow | None
+    #: the slot task running the tool (tools run inline: no task per command)
     task: asyncio.Task[Any]
     #: why the worker cancelled the tool, when it did
     stop_reason: PgQueueError | None = None
+    #: True only while the tool itself runs: cancelling is aimed at the tool
+    active: bool = True
 
 
 @dataclass
@@ -121,6 +128,7 @@ class Worker:
         self._outage_since: float | None = None
         self._retry_streak = 0
         self._signals = 0
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- tools ----------------------------------------------------------------------
 
@@ -180,27 +188,10 @@ class Worker:
 
     async def _slot(self) -> None:
         while not self._stopping.is_set():
-            pulled = await self._next()
+            pulled = await self.source.next()
             if pulled is None:
                 return
             await self._handle(pulled)
-
-    async def _next(self) -> Pulled[Any] | None:
-        """``source.next()``, interrupted by `stop`."""
-        pulling = asyncio.ensure_future(self.source.next())
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait({pulling, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-        if pulling.done():
-            return pulling.result()
-        # Stopping: the source's close() makes a waiting next() return None; a
-        # claim already in flight still completes and is handled normally.
-        closer = getattr(self.source, "close", None)
-        if closer is not None:
-            await closer()
-        return await pulling
 
     async def _handle(self, pulled: Pulled[Any]) -> None:
         handle = pulled.ack
@@ -259,80 +250,82 @@ class Worker:
     # -- one command ----------------------------------------------------------------
 
     async def _execute(self, command: Command, lease: ClaimedRow | None) -> None:
-        extra = {
+        tool = self.tools.get(command.tool_kind)
+        if tool is None:
+            await self._finish_failed(
+                command, lease, f"no tool registered for kind {command.tool_kind!r}", True
+            )
+            return
+        if lease is not None and self.leased is not None:
+            self.leased.start_soon(lease)
+        context = ToolContext(worker_id=self.worker_id, pool=self.pool)
+        task = asyncio.current_task()
+        assert task is not None  # noqa: S101 - always inside a slot task
+        running = _Running(command, lease, task)
+        self._running[id(running)] = running
+        timeout = tool.timeout if tool.timeout is not None else self.timeout
+        deadline = asyncio.timeout(timeout)
+        try:
+            async with deadline:
+                result = await tool(command, context)
+        except asyncio.CancelledError:
+            running.active = False
+            if running.stop_reason is None:
+                raise  # the worker itself is being cancelled
+            task.uncancel()
+            await self._after_cancel(running)
+            return
+        except TimeoutError as exc:
+            running.active = False
+            if deadline.expired():
+                await self._finish_failed(command, lease, f"timed out after {timeout:g}s", False)
+            else:
+                await self._finish_failed(command, lease, f"{type(exc).__name__}: {exc}", False)
+            return
+        except Exception as exc:
+            running.active = False
+            terminal = isinstance(exc, PermanentFailure)
+            await self._finish_failed(command, lease, f"{type(exc).__name__}: {exc}", terminal)
+            return
+        finally:
+            running.active = False
+            self._running.pop(id(running), None)
+        try:
+            jsonvalues.check_json_object({"result": result})
+            result_json = jsonvalues.dumps(result)
+        except (ValueError, TypeError) as exc:
+            await self._finish_failed(command, lease, f"result is not JSON: {exc}", True)
+            return
+        await self._finish_completed(command, lease, result_json)
+
+    def _extra(self, command: Command, action: str) -> dict[str, Any]:
+        return {
             "worker_id": self.worker_id,
             "command_id": command.command_id,
             "execution_id": command.execution_id,
             "tool_kind": command.tool_kind,
+            "action": action,
         }
-        tool = self.tools.get(command.tool_kind)
-        if tool is None:
-            await self._finish_failed(
-                command, lease, f"no tool registered for kind {command.tool_kind!r}", True, extra
-            )
-            return
-        if lease is not None and self.leased is not None:
-            try:
-                await self.leased.start(lease)
-            except LeaseLost as exc:
-                self._count_lost(exc, extra)
-                return
-        context = ToolContext(worker_id=self.worker_id, pool=self.pool)
-        task = asyncio.create_task(tool(command, context), name=f"tool-{command.command_id}")
-        running = _Running(command, lease, task)
-        self._running[id(running)] = running
-        timeout = tool.timeout if tool.timeout is not None else self.timeout
-        try:
-            done, _ = await asyncio.wait({task}, timeout=timeout)
-            if not done:
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
-                await self._finish_failed(
-                    command, lease, f"timed out after {timeout:g}s", False, extra
-                )
-                return
-        finally:
-            self._running.pop(id(running), None)
-        if task.cancelled():
-            await self._after_cancel(running, extra)
-            return
-        error = task.exception()
-        if error is not None:
-            detail = f"{type(error).__name__}: {error}"
-            await self._finish_failed(
-                command, lease, detail, isinstance(error, PermanentFailure), extra
-            )
-            return
-        try:
-            result = task.result()
-            jsonvalues.check_json_object({"result": result})
-            result_json = jsonvalues.dumps(result)
-        except (ValueError, TypeError) as exc:
-            await self._finish_failed(command, lease, f"result is not JSON: {exc}", True, extra)
-            return
-        await self._finish_completed(command, lease, result_json, extra)
 
     async def _finish_completed(
-        self, command: Command, lease: ClaimedRow | None, result_json: str, extra: dict[str, Any]
+        self, command: Command, lease: ClaimedRow | None, result_json: str
     ) -> None:
         if lease is not None and self.leased is not None:
             leased = self.leased
             try:
                 await self._persist(lambda: leased.complete(lease, result_json))
             except LeaseLost as exc:
-                self._count_lost(exc, extra)
+                self._count_lost(exc, command)
                 return
             except DatabaseError as exc:
                 # Not recorded: the lease runs out and the command runs again
                 # (at-least-once). Say so rather than pretend.
-                logger.error("could not record completion: %s", exc, extra=extra)
+                logger.error(
+                    "could not record completion: %s", exc, extra=self._extra(command, "complete")
+                )
                 self.stats.counts["unrecorded"] += 1
                 return
         self.stats.counts["completed"] += 1
-        logger.debug(
-            "command %s completed", command.command_id, extra={**extra, "action": "complete"}
-        )
 
     async def _finish_failed(
         self,
@@ -340,11 +333,15 @@ class Worker:
         lease: ClaimedRow | None,
         error: str,
         terminal: bool,
-        extra: dict[str, Any],
     ) -> None:
         if lease is None or self.leased is None:
             self.stats.counts["failed"] += 1
-            logger.warning("command %s failed: %s", command.command_id, error, extra=extra)
+            logger.warning(
+                "command %s failed: %s",
+                command.command_id,
+                error,
+                extra=self._extra(command, "fail"),
+            )
             return
         leased = self.leased
         try:
@@ -352,10 +349,10 @@ class Worker:
                 lambda: leased.retry_or_fail(lease, error, terminal=terminal)
             )
         except LeaseLost as exc:
-            self._count_lost(exc, extra)
+            self._count_lost(exc, command)
             return
         except DatabaseError as exc:
-            logger.error("could not record failure: %s", exc, extra=extra)
+            logger.error("could not record failure: %s", exc, extra=self._extra(command, "fail"))
             self.stats.counts["unrecorded"] += 1
             return
         self.stats.counts["failed" if result.status == "FAILED" else "retried"] += 1
@@ -372,13 +369,16 @@ class Worker:
                 await asyncio.sleep(0.2 * 3**attempt)
         raise AssertionError("unreachable")
 
-    async def _after_cancel(self, running: _Running, extra: dict[str, Any]) -> None:
+    async def _after_cancel(self, running: _Running) -> None:
         reason = running.stop_reason
+        command = running.command
         if isinstance(reason, CommandCancelled):
             self.stats.counts["cancelled"] += 1
-            logger.info("command %s cancelled", running.command.command_id, extra=extra)
+            logger.info(
+                "command %s cancelled", command.command_id, extra=self._extra(command, "cancelled")
+            )
         elif isinstance(reason, LeaseLost):
-            self._count_lost(reason, extra)
+            self._count_lost(reason, command)
         elif running.lease is not None and self.leased is not None:
             # Shutdown: give it back untouched so another worker takes it now.
             try:
@@ -386,13 +386,15 @@ class Worker:
                 self.stats.counts["released"] += 1
             except DatabaseError as exc:
                 logger.warning(
-                    "could not release on shutdown (the lease will end): %s", exc, extra=extra
+                    "could not release on shutdown (the lease will end): %s",
+                    exc,
+                    extra=self._extra(command, "release"),
                 )
 
-    def _count_lost(self, exc: LeaseLost, extra: dict[str, Any]) -> None:
+    def _count_lost(self, exc: LeaseLost, command: Command) -> None:
         key = "cancelled" if isinstance(exc, CommandCancelled) else "lost"
         self.stats.counts[key] += 1
-        logger.warning("%s", exc, extra={**extra, "action": key})
+        logger.warning("%s", exc, extra=self._extra(command, key))
 
     # -- heartbeats -----------------------------------------------------------------
 
@@ -414,9 +416,8 @@ class Worker:
                 )
                 continue
             for r in running:
-                if r.lease is not None and r.lease.key in lost and not r.task.done():
-                    r.stop_reason = lost[r.lease.key]
-                    r.task.cancel()
+                if r.lease is not None and r.lease.key in lost:
+                    self._interrupt(r, lost[r.lease.key])
 
     # -- stopping -------------------------------------------------------------------
 
@@ -429,12 +430,22 @@ class Worker:
         if self._stopping.is_set():
             return
         self._stopping.set()
-        asyncio.get_running_loop().create_task(self._expire_grace(self.grace))
+        loop = asyncio.get_running_loop()
+        # Closing the source makes every waiting next() return None.
+        self._background.add(loop.create_task(self._close_source()))
+        self._background.add(loop.create_task(self._expire_grace(self.grace)))
 
     def abort(self) -> None:
         """Stop now: cancel running tools and release their commands."""
-        self._stopping.set()
+        if not self._stopping.is_set():
+            self._stopping.set()
+            self._background.add(asyncio.get_running_loop().create_task(self._close_source()))
         self._cancel_running()
+
+    async def _close_source(self) -> None:
+        closer = getattr(self.source, "close", None)
+        if closer is not None:
+            await closer()
 
     async def _expire_grace(self, grace: float) -> None:
         deadline = time.monotonic() + grace
@@ -444,8 +455,14 @@ class Worker:
 
     def _cancel_running(self) -> None:
         for running in list(self._running.values()):
-            if not running.task.done():
-                running.task.cancel()
+            self._interrupt(running, _Shutdown())
+
+    @staticmethod
+    def _interrupt(running: _Running, reason: PgQueueError) -> None:
+        """Cancel the tool (not the slot's bookkeeping around it)."""
+        if running.active and running.stop_reason is None:
+            running.stop_reason = reason
+            running.task.cancel()
 
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT: the first stops gracefully, the second aborts."""

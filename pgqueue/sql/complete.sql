@@ -3,6 +3,8 @@ UPDATE {command} AS c
 SET status = 'COMPLETED',
     result = r.result,
     error = NULL,
+    -- a command that finished before its batched RUNNING mark started when claimed
+    started_at = coalesce(c.started_at, c.claimed_at),
     completed_at = now(),
     lease_expires_at = NULL,
     claim_token = NULL,

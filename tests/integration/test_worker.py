@@ -61,15 +61,33 @@ async def test_completed_with_result_after_running(pool: Pool, db: Conn) -> None
     @worker.tool("work")
     async def work(cmd: Command, ctx: ToolContext) -> dict[str, Any]:
         seen.append(row(db, cmd.command_id)["status"])
+        # RUNNING marks are batched: written within RUNNING_LINGER of the start
+        await wait_until_async(
+            lambda: asyncio.sleep(0, row(db, cmd.command_id)["status"] == "RUNNING"),
+            timeout=10,
+            what="the RUNNING mark",
+        )
         return {"double": cmd.input["x"] * 2}  # type: ignore[operator]
 
     stats = await worker.run()
-    assert seen == ["RUNNING"]
+    assert seen == ["CLAIMED"]
     after = row(db, command_id)
     assert (after["status"], after["result"], after["error"]) == ("COMPLETED", {"double": 4}, None)
     assert after["started_at"] is not None and after["completed_at"] >= after["started_at"]
     assert (after["claim_token"], after["lease_expires_at"]) == (None, None)
     assert stats["completed"] == 1
+
+
+async def test_a_fast_command_skips_the_running_write_but_keeps_its_times(
+    pool: Pool, db: Conn
+) -> None:
+    command_id = add(db)
+    worker = make_worker(pool)
+    worker.register("work", lambda cmd, ctx: {"fast": True})
+    await worker.run()
+    after = row(db, command_id)
+    assert after["status"] == "COMPLETED"
+    assert after["started_at"] == after["claimed_at"] <= after["completed_at"]
 
 
 async def test_heartbeats_extend_the_lease_while_the_tool_runs(pool: Pool, db: Conn) -> None:
@@ -145,7 +163,7 @@ async def test_a_worker_that_loses_its_lease_cancels_its_tool(pool: Pool, db: Co
     # Someone else takes the row over (as after a long stall).
     db.execute(
         "UPDATE noetl.command SET worker_id = 'thief', claim_token = gen_random_uuid(),"
-        " lease_expires_at = now() + interval '1 hour'"
+        " status = 'RUNNING', lease_expires_at = now() + interval '1 hour'"
     )
     await asyncio.wait_for(cancelled.wait(), 10)
     stats = await asyncio.wait_for(run, 10)
