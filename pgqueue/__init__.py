@@ -6,6 +6,7 @@ The table of contents of the contract (see the README):
   `RetryLater`, `Failed`, and `Pulled`;
 - the pull model: `CommandSource`, `InMemorySource`, `PgCommandSource`;
 - producing: `enqueue`, `enqueue_many` (async) and their `_sync` forms;
+- running: `Worker`, `ToolContext`, `RetryPolicy`, `PermanentFailure`;
 - the errors: `PgQueueError` and its subclasses.
 """
 
@@ -18,6 +19,7 @@ from pgqueue.errors import (
     DatabaseUnavailable,
     HandleAlreadySettled,
     LeaseLost,
+    PermanentFailure,
     PgQueueError,
     SchemaNotMigrated,
 )
@@ -33,6 +35,8 @@ from pgqueue.models import (
 )
 from pgqueue.pg_source import PgCommandSource, PgHandle
 from pgqueue.source import CommandSource, InMemorySource
+from pgqueue.tools import ToolContext
+from pgqueue.worker import Worker, WorkerStats
 
 __version__ = "0.1.0"
 
@@ -51,6 +55,7 @@ __all__ = [
     "InMemorySource",
     "LeaseLost",
     "NewCommand",
+    "PermanentFailure",
     "PgCommandSource",
     "PgHandle",
     "PgQueueError",
@@ -59,6 +64,9 @@ __all__ = [
     "RetryLater",
     "RetryPolicy",
     "SchemaNotMigrated",
+    "ToolContext",
+    "Worker",
+    "WorkerStats",
     "enqueue",
     "enqueue_many",
     "enqueue_many_sync",

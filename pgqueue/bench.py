@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import multiprocessing
 import statistics
@@ -247,7 +248,9 @@ def _run_processes(
 # -- the database side ----------------------------------------------------------------------
 
 
-def _exec(dsn: str, statement: sql.Composable, params: dict[str, Any] | None = None) -> list[Any]:
+def _exec(
+    dsn: str, statement: sql.SQL | sql.Composed, params: dict[str, Any] | None = None
+) -> list[Any]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         cur = conn.execute(statement, params)
         return cur.fetchall() if cur.description else []
@@ -306,9 +309,9 @@ class Figure:
 
     @property
     def ratio(self) -> float | None:
-        if self.baseline in (None, 0):
+        if not self.baseline:
             return None
-        return self.value / self.baseline  # type: ignore[operator]
+        return self.value / self.baseline
 
     @property
     def verdict(self) -> str:
@@ -342,7 +345,7 @@ class Bench:
         backlog: int = 0,
     ) -> float:
         """One burn-down; returns commands per second, after verifying exactly-once."""
-        n = commands or self.args.commands
+        n = int(commands or self.args.commands)
         _reset(self.dsn, schema)
         if backlog:
             _exec(self.dsn, QueueTable(schema).statement("bench_backlog"), {"rows": backlog})
@@ -364,7 +367,8 @@ class Bench:
         expected = {"COMPLETED": n + backlog}
         if counts != expected or run.completed != n:
             raise RuntimeError(
-                f"exactly-once check failed: table {counts}, workers completed {run.completed} of {n}"
+                f"exactly-once check failed: table {counts}, "
+                f"workers completed {run.completed} of {n}"
             )
         return n / run.seconds
 
@@ -382,14 +386,14 @@ class Bench:
         for k in self.args.processes:
             raw, raw_runs = self.median_of(
                 f"raw batch-100 claim, {k} process(es)",
-                lambda k=k: self.burn_down(RAW_SCHEMA, k, raw_batch=100),
+                functools.partial(self.burn_down, RAW_SCHEMA, k, raw_batch=100),
             )
             one, one_runs = self.median_of(
                 f"raw one-row claim, {k} process(es)",
-                lambda k=k: self.burn_down(RAW_SCHEMA, k, raw_batch=1),
+                functools.partial(self.burn_down, RAW_SCHEMA, k, raw_batch=1),
             )
             ours, our_runs = self.median_of(
-                f"pgqueue Worker, {k} process(es)", lambda k=k: self.burn_down(SCHEMA, k)
+                f"pgqueue Worker, {k} process(es)", functools.partial(self.burn_down, SCHEMA, k)
             )
             self.verified.append(f"burn-down x{k}: every command completed exactly once")
             self.figures.append(Figure(f"raw one-row claim, {k} proc", "cmd/s", one, runs=one_runs))
@@ -421,7 +425,7 @@ class Bench:
         )
 
     def run_enqueue(self) -> None:
-        n = self.args.commands
+        n = int(self.args.commands)
 
         def ours() -> float:
             _reset(self.dsn, SCHEMA)
@@ -436,7 +440,8 @@ class Bench:
             with psycopg.connect(self.dsn) as conn, conn.cursor() as cur:
                 with cur.copy(
                     sql.SQL(
-                        "COPY {} (execution_id, command_id, step_name, tool_kind, context) FROM STDIN"
+                        "COPY {} (execution_id, command_id, step_name, tool_kind, context)"
+                        " FROM STDIN"
                     ).format(table.identifier)
                 ) as copy:
                     for i in range(n):
@@ -517,14 +522,15 @@ class Bench:
 
 
 def _steps(args: argparse.Namespace, modes: set[str]) -> int:
-    steps = 0
+    steps: int = 0
+    runs = int(args.runs)
     if "burn-down" in modes:
-        steps += 3 * len(args.processes) * args.runs
+        steps += 3 * len(args.processes) * runs
     if "backlog" in modes:
-        steps += 2 * args.runs
+        steps += 2 * runs
     if "enqueue" in modes:
-        steps += 2 * args.runs
-    steps += args.runs * (("steady" in modes) + ("idle" in modes))
+        steps += 2 * runs
+    steps += runs * (("steady" in modes) + ("idle" in modes))
     return steps
 
 

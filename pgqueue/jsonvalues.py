@@ -118,6 +118,25 @@ def _has_big_float(value: Any) -> bool:
     return False
 
 
+def dumps_checked(value: Any) -> str:
+    """`dumps` for values that were not validated: one ``json.dumps`` pass, then
+    cheap checks for what ``jsonb`` refuses (the full walk only when a check
+    trips). Raises `JsonValueError` (or ``TypeError`` for non-JSON types)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError as exc:
+        raise JsonValueError(str(exc)) from None
+    if "\\u0000" in text:
+        _check(value, [])  # a NUL character, or only text that looks like one
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        _check(value, [])  # names the lone surrogate's path
+    if "e+" in text or "E+" in text:
+        return dumps(value)  # a big float needs exact digits (or it is only text)
+    return text
+
+
 def dumps(value: Any) -> str:
     """Serialise for ``jsonb``: ``json.dumps`` unless a float needs exact digits."""
     if _has_big_float(value):

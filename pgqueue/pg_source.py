@@ -44,15 +44,23 @@ from pgqueue.models import (
     AlreadyClaimed,
     Claimed,
     ClaimOutcome,
-    Command,
     Failed,
     Pulled,
     RetryLater,
+    trusted_command,
 )
 
 logger = logging.getLogger(__name__)
 
 _handle_numbers = itertools.count()
+
+
+class _Retry:
+    """Told to a waiting caller whose claim had no row left for it although the
+    queue may hold more (the claim came back full): claim again."""
+
+
+RETRY = _Retry()
 
 UINT32_MAX = 2**32 - 1
 
@@ -99,7 +107,7 @@ def row_outcome(row: ClaimedRow) -> Claimed | Failed:
     # The row came out of typed columns and jsonb, so it is valid by
     # construction; skipping re-validation keeps the hot path lean.
     return Claimed(
-        Command.model_construct(
+        trusted_command(
             command_id=str(row.command_id),
             execution_id=row.execution_id,
             step=row.step_name,
@@ -122,9 +130,11 @@ class PgCommandSource:
     :param lease: how long a claim holds without a heartbeat.
     :param poll_interval: the longest an idle ``next()`` waits between claims.
     :param max_batch: the most rows one claim takes for coalesced callers.
-    :param prefetch: claim at least this many rows at a time; the extras wait in
-        memory for the next ``next()`` calls (their lease is running) and go back
-        untouched on ``close()``.
+    :param prefetch: read ahead: when a claim comes back full (the queue is busy),
+        claim up to this many more rows in the background, so the next callers
+        find them ready while this batch runs. Good for short tools; for long ones
+        keep it 0, since read-ahead rows wait in memory (their lease running)
+        instead of going to an idle worker. They go back untouched on ``close()``.
     :param retry_policy: the backoff after a nacked attempt.
     :param listen: set ``False`` where LISTEN cannot work (a transaction pooler).
     """
@@ -142,15 +152,17 @@ class PgCommandSource:
         lease: timedelta = timedelta(seconds=30),
         poll_interval: float = 1.0,
         max_batch: int = 100,
-        prefetch: int = 1,
+        prefetch: int = 0,
         retry_policy: RetryPolicy | None = None,
         table: QueueTable | None = None,
         listen: bool = True,
     ) -> None:
         if lease <= timedelta(0):
             raise ValueError("lease must be positive")
-        if not 1 <= prefetch <= max_batch:
-            raise ValueError("need 1 <= prefetch <= max_batch")
+        if max_batch < 1:
+            raise ValueError("max_batch must be >= 1")
+        if prefetch < 0:
+            raise ValueError("prefetch must be >= 0")
         self.gateway = Gateway(pool, table)
         self.worker_id = worker_id
         self.tool_kinds: tuple[str, ...] | None = (
@@ -164,7 +176,11 @@ class PgCommandSource:
         self.retry_policy = retry_policy or RetryPolicy()
         self._ready: deque[Pulled[PgHandle]] = deque()
         self._demand = 0
-        self._claim_lock = asyncio.Lock()
+        self._waiters: deque[asyncio.Future[Pulled[PgHandle] | _Retry | None]] = deque()
+        self._not_claiming = asyncio.Event()
+        self._not_claiming.set()
+        self._reading_ahead: asyncio.Task[None] | None = None
+        self._busy = False
         self._closed = asyncio.Event()
         self._listener: Listener | None = None
         # Completions of many commands go in one statement; so do RUNNING marks,
@@ -173,12 +189,8 @@ class PgCommandSource:
         self._completer: Batcher[tuple[ClaimedRow, str], CommandKey] = Batcher(
             self._flush_completions, key=lambda item: item[0].key, max_batch=1000
         )
-        self._marker: Batcher[ClaimedRow, CommandKey] = Batcher(
-            self._flush_running,
-            key=lambda lease: lease.key,
-            max_batch=1000,
-            linger=self.RUNNING_LINGER,
-        )
+        self._to_mark: dict[CommandKey, ClaimedRow] = {}
+        self._marking: asyncio.Task[None] | None = None
         # LISTEN needs a session of its own, opened from the pool's settings; a
         # pool with a dynamic conninfo (a callable) polls instead.
         if listen and wait and isinstance(pool.conninfo, str):
@@ -206,16 +218,16 @@ class PgCommandSource:
         """Stop pulling: waiting ``next()`` calls return ``None``, and rows claimed in
         a batch but never handed out go back to ``PENDING`` untouched."""
         self._closed.set()
-        async with self._claim_lock:
-            unclaimed = [p.ack for p in self._ready if p.ack.lease is not None]
-            self._ready.clear()
+        self._wake_waiters(None)
+        if self._reading_ahead is not None:
+            with contextlib.suppress(Exception):
+                await self._reading_ahead
+        await self._not_claiming.wait()
+        unclaimed = [p.ack.lease for p in self._ready if p.ack.lease is not None]
+        self._ready.clear()
         if unclaimed:
             try:
-                await self.gateway.release(
-                    (h.lease.execution_id, h.lease.command_id, h.lease.token)
-                    for h in unclaimed
-                    if h.lease
-                )
+                await self.release(unclaimed)
             except DatabaseError as exc:
                 logger.warning(
                     "could not release %d prefetched command(s); they return when their "
@@ -229,40 +241,119 @@ class PgCommandSource:
 
     # -- pulling --------------------------------------------------------------------
 
+    @property
+    def waiting(self) -> int:
+        """How many ``next()`` calls are waiting right now."""
+        return self._demand
+
     async def next(self) -> Pulled[PgHandle] | None:
         """The next outcome of a scan claim; ``None`` when closed, or when nothing is
-        claimable and ``wait`` is false. Database errors come back as `RetryLater`."""
+        claimable and ``wait`` is false. Database errors come back as `RetryLater`.
+
+        Concurrent callers share claims: while one claim is in flight the others
+        wait for it, and the claim takes one row for each caller waiting by then;
+        the rows are handed to the callers all at once.
+        """
         self._demand += 1
         try:
             if self.wait:
                 await self._start_listening()
             while not self._closed.is_set():
                 if self._ready:
-                    return self._ready.popleft()
-                async with self._claim_lock:
-                    if self._ready:
-                        return self._ready.popleft()
+                    pulled = self._ready.popleft()
+                    if self.prefetch and len(self._ready) < self.prefetch // 2:
+                        self._read_ahead()  # refill while these rows are worked on
+                    return pulled
+                if not self._not_claiming.is_set():
+                    # A claim is in flight: take a row from it, or hear that there
+                    # was none for us.
+                    share: asyncio.Future[Pulled[PgHandle] | _Retry | None] = (
+                        asyncio.get_running_loop().create_future()
+                    )
+                    self._waiters.append(share)
+                    shared = await share
+                    if isinstance(shared, _Retry):
+                        continue
+                    if shared is not None:
+                        return shared
                     if self._closed.is_set():
                         return None
-                    if self._listener is not None:
-                        # Cleared before the claim: a notification that lands after
-                        # this point wakes the wait below, so none is lost.
-                        self._listener.event.clear()
-                    # Let every caller that is ready right now register first, so
-                    # one claim serves them all.
-                    await asyncio.sleep(0)
-                    pulled = await self._claim_batch(
-                        min(max(self._demand, self.prefetch), self.max_batch)
-                    )
-                    if pulled:
-                        self._ready.extend(pulled[1:])
-                        return pulled[0]
+                else:
+                    mine = await self._lead_claim()
+                    if mine is not None:
+                        return mine
                 if not self.wait:
                     return None
                 await self._idle()
             return None
         finally:
             self._demand -= 1
+
+    async def _lead_claim(self, *, for_caller: bool = True) -> Pulled[PgHandle] | None:
+        """Claim for this caller (unless reading ahead) and every caller that joins
+        meanwhile; hand the rows out all at once."""
+        self._not_claiming.clear()
+        try:
+            if self._listener is not None:
+                # Cleared before the claim: a notification that lands after this
+                # point wakes the idle wait, so none is lost.
+                self._listener.event.clear()
+            # Let every caller that is ready right now join first, so that one
+            # claim serves them all.
+            await asyncio.sleep(0)
+            wanted = len(self._waiters) + (1 if for_caller else self.prefetch - len(self._ready))
+            limit = min(max(wanted, 1), self.max_batch)
+            pulled = deque(await self._claim_batch(limit))
+        except BaseException:
+            self._wake_waiters(RETRY)  # someone else leads the next claim
+            raise
+        finally:
+            self._not_claiming.set()
+        full = len(pulled) == limit
+        mine = pulled.popleft() if pulled and for_caller else None
+        while pulled and self._waiters:
+            share = self._waiters.popleft()
+            if not share.done():
+                share.set_result(pulled.popleft())
+        self._ready.extend(pulled)
+        failure = mine.outcome if mine is not None else None
+        if not isinstance(failure, RetryLater):
+            failure = None
+        else:
+            # The database failed: every waiting caller hears it, each with a
+            # handle of its own, so none mistakes an outage for an empty queue.
+            while self._waiters:
+                share = self._waiters.popleft()
+                if not share.done():
+                    share.set_result(self._pulled(RetryLater(failure.reason)))
+        self._busy = full and failure is None
+        # Callers left without a row: claim again if this claim was full (more may
+        # be there), else the queue has nothing claimable for them now.
+        self._wake_waiters(RETRY if self._busy else None)
+        if self._busy and self.prefetch:
+            self._read_ahead()
+        return mine
+
+    def _read_ahead(self) -> None:
+        # Only while the queue is busy (the last claim came back full).
+        if not self._busy or self._closed.is_set() or len(self._ready) >= self.prefetch:
+            return
+        if self._reading_ahead is None or self._reading_ahead.done():
+            self._reading_ahead = asyncio.create_task(self._read_ahead_claim())
+
+    async def _read_ahead_claim(self) -> None:
+        # Another claim may start between the event being set and this task
+        # running: check again every time.
+        while not self._not_claiming.is_set():
+            await self._not_claiming.wait()
+        if not self._closed.is_set() and len(self._ready) < self.prefetch:
+            await self._lead_claim(for_caller=False)
+
+    def _wake_waiters(self, value: _Retry | None) -> None:
+        while self._waiters:
+            share = self._waiters.popleft()
+            if not share.done():
+                share.set_result(value)
 
     async def _start_listening(self) -> None:
         listener = self._listener
@@ -292,7 +383,7 @@ class PgCommandSource:
                 worker_id=self.worker_id, limit=limit, lease=self.lease, tool_kinds=self.tool_kinds
             )
         except DatabaseError as exc:
-            return [Pulled(RetryLater(str(exc)), PgHandle(RetryLater(str(exc))))]
+            return [self._pulled(RetryLater(str(exc)))]
         pulled = []
         for row in rows:
             outcome = row_outcome(row)
@@ -419,19 +510,29 @@ class PgCommandSource:
 
     def start_soon(self, lease: ClaimedRow) -> None:
         """Mark ``RUNNING`` in the next batched write (within `RUNNING_LINGER`), or
-        not at all if `complete` comes first. A lost claim is found by the next
-        heartbeat, and every later write is fenced anyway."""
-        self._marker.submit_nowait(lease).add_done_callback(self._marked)
+        not at all if the command finishes first. A lost claim is found by the
+        next heartbeat, and every later write is fenced anyway."""
+        self._to_mark[lease.key] = lease
+        if self._marking is None or self._marking.done():
+            self._marking = asyncio.create_task(self._mark_running())
 
-    @staticmethod
-    def _marked(future: asyncio.Future[bool]) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            logger.warning("could not mark commands RUNNING: %s", future.exception())
-
-    async def _flush_running(self, leases: Sequence[ClaimedRow]) -> set[CommandKey]:
-        return await self.gateway.mark_running(
-            (x.execution_id, x.command_id, x.token) for x in leases
-        )
+    async def _mark_running(self) -> None:
+        await asyncio.sleep(self.RUNNING_LINGER)
+        while self._to_mark:
+            batch = list(self._to_mark.values())[:1000]
+            for lease in batch:
+                del self._to_mark[lease.key]
+            try:
+                await self.gateway.mark_running(
+                    (x.execution_id, x.command_id, x.token) for x in batch
+                )
+            except DatabaseError as exc:
+                logger.warning(
+                    "could not mark %d command(s) RUNNING: %s",
+                    len(batch),
+                    exc,
+                    extra={"worker_id": self.worker_id, "action": "mark_running"},
+                )
 
     async def _flush_completions(self, items: Sequence[tuple[ClaimedRow, str]]) -> set[CommandKey]:
         return await self.gateway.complete(
@@ -448,16 +549,26 @@ class PgCommandSource:
     async def complete(self, lease: ClaimedRow, result_json: str) -> None:
         """Finish the command with its result (already serialised JSON), in one
         statement with every other completion submitted meanwhile."""
-        self._marker.discard(lease.key)
-        if not await self._completer.submit((lease, result_json)):
+        if not await self.complete_soon(lease, result_json):
             raise await self._lost(lease)
+
+    def complete_soon(self, lease: ClaimedRow, result_json: str) -> asyncio.Future[bool]:
+        """Queue the completion; the future says whether it was written (``False``:
+        the lease was lost, see `lost`). Lets the caller claim its next command
+        while the completions are flushed."""
+        self._to_mark.pop(lease.key, None)
+        return self._completer.submit_nowait((lease, result_json))
+
+    async def lost(self, lease: ClaimedRow) -> LeaseLost:
+        """Why a fenced write on ``lease`` found nothing: cancelled, or claimed again."""
+        return await self._lost(lease)
 
     async def retry_or_fail(
         self, lease: ClaimedRow, error: str, *, terminal: bool = False
     ) -> NackResult:
         """Spend the attempt: due again after a backoff, or ``FAILED`` when terminal or
         out of attempts. Raises `LeaseLost` if the claim is gone."""
-        self._marker.discard(lease.key)
+        self._to_mark.pop(lease.key, None)
         result = await self.gateway.nack(
             lease,
             delay=self.retry_policy.delay(lease.attempts + 1),
@@ -484,7 +595,7 @@ class PgCommandSource:
     async def release(self, leases: Sequence[ClaimedRow]) -> int:
         """Give claims back without spending an attempt (graceful shutdown)."""
         for lease in leases:
-            self._marker.discard(lease.key)
+            self._to_mark.pop(lease.key, None)
         return await self.gateway.release((x.execution_id, x.command_id, x.token) for x in leases)
 
 

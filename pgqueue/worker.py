@@ -59,6 +59,8 @@ class LeasedSource(Protocol):
     def start_soon(self, lease: ClaimedRow) -> None: ...
     async def heartbeat(self, leases: Sequence[ClaimedRow]) -> dict[CommandKey, LeaseLost]: ...
     async def complete(self, lease: ClaimedRow, result_json: str) -> None: ...
+    def complete_soon(self, lease: ClaimedRow, result_json: str) -> asyncio.Future[bool]: ...
+    async def lost(self, lease: ClaimedRow) -> LeaseLost: ...
     async def retry_or_fail(
         self, lease: ClaimedRow, error: str, *, terminal: bool = False
     ) -> Any: ...
@@ -70,6 +72,10 @@ class _Shutdown(PgQueueError):
     """The worker is shutting down."""
 
 
+class _TimedOut(PgQueueError):
+    """The tool ran past its timeout."""
+
+
 @dataclass(eq=False)
 class _Running:
     command: Command
@@ -78,6 +84,8 @@ class _Running:
     task: asyncio.Task[Any]
     #: why the worker cancelled the tool, when it did
     stop_reason: PgQueueError | None = None
+    #: loop time after which the watchdog interrupts the tool
+    deadline: float | None = None
     #: True only while the tool itself runs: cancelling is aimed at the tool
     active: bool = True
 
@@ -129,6 +137,11 @@ class Worker:
         self._retry_streak = 0
         self._signals = 0
         self._background: set[asyncio.Task[None]] = set()
+        #: completions queued but not yet written (they are flushed in batches)
+        self._completing: set[asyncio.Future[Any]] = set()
+        self._backlog_high = 4 * concurrency
+        self._backlog_ok = asyncio.Event()
+        self._context = ToolContext(worker_id=self.worker_id, pool=self.pool)
 
     # -- tools ----------------------------------------------------------------------
 
@@ -164,6 +177,7 @@ class Worker:
             extra={"worker_id": self.worker_id, "action": "start"},
         )
         heartbeat = asyncio.create_task(self._heartbeat_loop()) if self.leased else None
+        watchdog = asyncio.create_task(self._watchdog())
         slots = [asyncio.create_task(self._slot()) for _ in range(self.concurrency)]
         try:
             await asyncio.gather(*slots)
@@ -171,10 +185,13 @@ class Worker:
             for slot in slots:
                 slot.cancel()
             await asyncio.gather(*slots, return_exceptions=True)
-            if heartbeat is not None:
-                heartbeat.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await heartbeat
+            while self._completing:
+                await asyncio.gather(*self._completing, return_exceptions=True)
+            for helper in (heartbeat, watchdog):
+                if helper is not None:
+                    helper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await helper
             closer = getattr(self.source, "close", None)
             if closer is not None:
                 await closer()
@@ -258,29 +275,25 @@ class Worker:
             return
         if lease is not None and self.leased is not None:
             self.leased.start_soon(lease)
-        context = ToolContext(worker_id=self.worker_id, pool=self.pool)
+        context = self._context
         task = asyncio.current_task()
         assert task is not None  # noqa: S101 - always inside a slot task
-        running = _Running(command, lease, task)
-        self._running[id(running)] = running
         timeout = tool.timeout if tool.timeout is not None else self.timeout
-        deadline = asyncio.timeout(timeout)
+        # One watchdog enforces every timeout: no timer per command.
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        running = _Running(command, lease, task, deadline=deadline)
+        self._running[id(running)] = running
         try:
-            async with deadline:
-                result = await tool(command, context)
+            result = await tool(command, context)
         except asyncio.CancelledError:
             running.active = False
             if running.stop_reason is None:
                 raise  # the worker itself is being cancelled
             task.uncancel()
-            await self._after_cancel(running)
-            return
-        except TimeoutError as exc:
-            running.active = False
-            if deadline.expired():
+            if isinstance(running.stop_reason, _TimedOut):
                 await self._finish_failed(command, lease, f"timed out after {timeout:g}s", False)
             else:
-                await self._finish_failed(command, lease, f"{type(exc).__name__}: {exc}", False)
+                await self._after_cancel(running)
             return
         except Exception as exc:
             running.active = False
@@ -291,8 +304,7 @@ class Worker:
             running.active = False
             self._running.pop(id(running), None)
         try:
-            jsonvalues.check_json_object({"result": result})
-            result_json = jsonvalues.dumps(result)
+            result_json = jsonvalues.dumps_checked(result)
         except (ValueError, TypeError) as exc:
             await self._finish_failed(command, lease, f"result is not JSON: {exc}", True)
             return
@@ -310,22 +322,66 @@ class Worker:
     async def _finish_completed(
         self, command: Command, lease: ClaimedRow | None, result_json: str
     ) -> None:
-        if lease is not None and self.leased is not None:
-            leased = self.leased
-            try:
-                await self._persist(lambda: leased.complete(lease, result_json))
-            except LeaseLost as exc:
-                self._count_lost(exc, command)
+        if lease is None or self.leased is None:
+            self.stats.counts["completed"] += 1
+            return
+        # Queue the completion and move on: the slot claims its next command while
+        # the batch of completions is written. Backpressure keeps the backlog of
+        # unwritten completions bounded.
+        self._track_completion(command, lease, result_json, attempt=1)
+        if len(self._completing) > self._backlog_high:
+            # Over the bound: wait until the backlog is down to half, then every
+            # waiting slot resumes at once (so the next claim is one big batch).
+            self._backlog_ok.clear()
+            await self._backlog_ok.wait()
+
+    def _track_completion(
+        self, command: Command, lease: ClaimedRow, result_json: str, *, attempt: int
+    ) -> None:
+        assert self.leased is not None  # noqa: S101 - only called with a leased source
+        future = self.leased.complete_soon(lease, result_json)
+        self._completing.add(future)
+
+        def done(future: asyncio.Future[bool]) -> None:
+            self._completing.discard(future)
+            if len(self._completing) <= self._backlog_high // 2:
+                self._backlog_ok.set()
+            if future.cancelled():
                 return
-            except DatabaseError as exc:
-                # Not recorded: the lease runs out and the command runs again
-                # (at-least-once). Say so rather than pretend.
-                logger.error(
-                    "could not record completion: %s", exc, extra=self._extra(command, "complete")
-                )
-                self.stats.counts["unrecorded"] += 1
+            error = future.exception()
+            if error is None and future.result():
+                self.stats.counts["completed"] += 1
                 return
-        self.stats.counts["completed"] += 1
+            follow_up = self._completion_failed(command, lease, result_json, attempt, error)
+            task = asyncio.get_running_loop().create_task(follow_up)
+            self._completing.add(task)
+            task.add_done_callback(self._completing.discard)
+
+        future.add_done_callback(done)
+
+    async def _completion_failed(
+        self,
+        command: Command,
+        lease: ClaimedRow,
+        result_json: str,
+        attempt: int,
+        error: BaseException | None,
+    ) -> None:
+        assert self.leased is not None  # noqa: S101
+        if error is None:  # fenced: the claim is gone
+            self._count_lost(await self.leased.lost(lease), command)
+        elif isinstance(error, DatabaseError) and error.transient and attempt < 3:
+            # The tool already ran; retry the write through a short blip rather
+            # than let the command run again.
+            await asyncio.sleep(0.2 * 3**attempt)
+            self._track_completion(command, lease, result_json, attempt=attempt + 1)
+        else:
+            # Not recorded: the lease runs out and the command runs again
+            # (at-least-once). Say so rather than pretend.
+            logger.error(
+                "could not record completion: %s", error, extra=self._extra(command, "complete")
+            )
+            self.stats.counts["unrecorded"] += 1
 
     async def _finish_failed(
         self,
@@ -395,6 +451,25 @@ class Worker:
         key = "cancelled" if isinstance(exc, CommandCancelled) else "lost"
         self.stats.counts[key] += 1
         logger.warning("%s", exc, extra=self._extra(command, key))
+
+    # -- timeouts and heartbeats -------------------------------------------------------
+
+    async def _watchdog(self) -> None:
+        """Interrupt tools past their deadline; ticks at a tenth of the shortest
+        timeout (between 10 ms and 1 s)."""
+        timeouts = [t.timeout for t in self.tools.values() if t.timeout] + (
+            [self.timeout] if self.timeout else []
+        )
+        if not timeouts:
+            return
+        tick = min(max(min(timeouts) / 10, 0.01), 1.0)
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            for running in list(self._running.values()):
+                if running.deadline is not None and now >= running.deadline:
+                    self._interrupt(running, _TimedOut())
 
     # -- heartbeats -----------------------------------------------------------------
 

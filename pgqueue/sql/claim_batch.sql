@@ -18,8 +18,10 @@ rescued AS MATERIALIZED (
     FOR UPDATE SKIP LOCKED
 ),
 -- Then due PENDING rows, highest priority first, oldest due first, then by id
--- for a stable order; only as many as the rescue left room for. Every filter
--- sits before the LIMIT so the partial index on PENDING does the work.
+-- for a stable order. Every filter sits before the LIMIT so the partial index
+-- on PENDING does the work. The LIMIT is the plain parameter (not "what the
+-- rescue left"): an expression there hides the row count from the planner,
+-- which then hash-joins the whole table below.
 pending AS MATERIALIZED (
     SELECT execution_id, command_id
     FROM {command}
@@ -27,13 +29,17 @@ pending AS MATERIALIZED (
       AND due_at <= now()
       AND (%(any_kind)s OR tool_kind = ANY(%(tool_kinds)s) OR coalesce(tool_kind, '') = '')
     ORDER BY priority DESC, due_at, command_id
-    LIMIT %(limit)s - (SELECT count(*) FROM rescued)
+    LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ),
+-- Rescued rows first, then pending ones, %(limit)s in all. When a rescue took
+-- some places, the pending rows left over stay locked only until this
+-- statement ends, untouched.
 picked AS (
     SELECT execution_id, command_id FROM rescued
     UNION ALL
     SELECT execution_id, command_id FROM pending
+    LIMIT %(limit)s
 )
 UPDATE {command} AS c
 SET status = 'CLAIMED',

@@ -9,8 +9,8 @@ SET status = 'COMPLETED',
     lease_expires_at = NULL,
     claim_token = NULL,
     updated_at = now()
-FROM unnest(%(execution_ids)s::bigint[], %(command_ids)s::bigint[], %(tokens)s::uuid[],
-            %(results)s::jsonb[])
+FROM unnest(%(execution_ids)b::bigint[], %(command_ids)b::bigint[], %(tokens)b::uuid[],
+            %(results)b::jsonb[])
      AS r(execution_id, command_id, token, result)
 -- fenced: a stale worker whose row was claimed again writes nothing
 WHERE c.execution_id = r.execution_id

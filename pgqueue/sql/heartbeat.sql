@@ -2,7 +2,7 @@
 UPDATE {command} AS c
 SET lease_expires_at = now() + %(lease)s,
     updated_at = now()
-FROM unnest(%(execution_ids)s::bigint[], %(command_ids)s::bigint[], %(tokens)s::uuid[])
+FROM unnest(%(execution_ids)b::bigint[], %(command_ids)b::bigint[], %(tokens)b::uuid[])
      AS r(execution_id, command_id, token)
 -- fenced: a row claimed again, cancelled or finished is not extended, and its
 -- absence from the result tells the worker it lost the lease

@@ -3,7 +3,7 @@ UPDATE {command} AS c
 SET status = 'RUNNING',
     started_at = now(),
     updated_at = now()
-FROM unnest(%(execution_ids)s::bigint[], %(command_ids)s::bigint[], %(tokens)s::uuid[])
+FROM unnest(%(execution_ids)b::bigint[], %(command_ids)b::bigint[], %(tokens)b::uuid[])
      AS r(execution_id, command_id, token)
 -- fenced: a claim that was lost or cancelled is not ours to start
 WHERE c.execution_id = r.execution_id

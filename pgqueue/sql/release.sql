@@ -6,7 +6,7 @@ WITH released AS (
         lease_expires_at = NULL,
         claim_token = NULL,
         updated_at = now()
-    FROM unnest(%(execution_ids)s::bigint[], %(command_ids)s::bigint[], %(tokens)s::uuid[])
+    FROM unnest(%(execution_ids)b::bigint[], %(command_ids)b::bigint[], %(tokens)b::uuid[])
          AS r(execution_id, command_id, token)
     -- fenced on each row's own claim token
     WHERE c.execution_id = r.execution_id

@@ -20,7 +20,7 @@ from pgqueue import (
     RetryPolicy,
     enqueue_sync,
 )
-from tests.helpers import row, snapshot, status_counts
+from tests.helpers import row, snapshot, status_counts, wait_until_async
 
 Pool = psycopg_pool.AsyncConnectionPool[Any]
 Conn = psycopg.Connection[Any]
@@ -275,21 +275,28 @@ async def test_concurrent_next_calls_are_coalesced_into_distinct_claims(
     assert status_counts(db) == {"CLAIMED": 30}
 
 
-async def test_prefetched_rows_go_back_untouched_on_close(pool: Pool, db: Conn) -> None:
-    for _ in range(5):
+async def test_read_ahead_rows_go_back_untouched_on_close(pool: Pool, db: Conn) -> None:
+    for _ in range(8):
         add(db)
     src = source(pool, prefetch=5)
-    first = await src.next()
+    first = await src.next()  # a full claim of one row: the queue is busy, read ahead
     assert first is not None and isinstance(first.outcome, Claimed)
     await src.ack(first.ack)
-    assert status_counts(db) == {"CLAIMED": 5}
+    await wait_until_async(
+        lambda: asyncio.sleep(0, status_counts(db) == {"CLAIMED": 6, "PENDING": 2}),
+        what="the read-ahead claim",
+    )
+    second = await src.next()  # served from the read-ahead, no claim needed
+    assert second is not None and isinstance(second.outcome, Claimed)
+    await src.ack(second.ack)
     await src.close()
     assert await src.next() is None
-    assert status_counts(db) == {"CLAIMED": 1, "PENDING": 4}
+    # the four read-ahead rows never handed out are PENDING again, untouched
+    assert status_counts(db) == {"CLAIMED": 2, "PENDING": 6}
     assert db.execute(
         "SELECT count(*) FROM noetl.command WHERE status = 'PENDING' AND claim_token IS NULL"
         " AND attempts = 0"
-    ).fetchone() == (4,)
+    ).fetchone() == (6,)
 
 
 async def test_a_database_error_during_a_claim_is_retry_later(dsn: str, db: Conn) -> None:

@@ -20,7 +20,7 @@ async def test_a_notification_wakes_an_idle_waiting_next(pool: Pool, dsn: str) -
     async with PgCommandSource(pool, worker_id="w", wait=True, poll_interval=3600) as src:
         waiting = asyncio.create_task(src.next())
         await wait_until_async(
-            lambda: asyncio.sleep(0, src._demand == 1 and not waiting.done()), what="next() idle"
+            lambda: asyncio.sleep(0, src.waiting == 1 and not waiting.done()), what="next() idle"
         )
         woken_before = src.notifications
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
@@ -35,7 +35,7 @@ async def test_a_notification_wakes_an_idle_waiting_next(pool: Pool, dsn: str) -
 async def test_close_ends_a_waiting_next(pool: Pool) -> None:
     src = PgCommandSource(pool, worker_id="w", wait=True, poll_interval=3600)
     waiting = asyncio.create_task(src.next())
-    await wait_until_async(lambda: asyncio.sleep(0, src._demand == 1), what="next() idle")
+    await wait_until_async(lambda: asyncio.sleep(0, src.waiting == 1), what="next() idle")
     await src.close()
     assert await asyncio.wait_for(waiting, timeout=10) is None
 
