@@ -144,6 +144,8 @@ async def _worker_main(
             table=QueueTable(schema),
             wait=wait,
             max_batch=concurrency,
+            # no-op tools are short: read the next batch ahead while this one runs
+            prefetch=concurrency if not wait else 0,
         )
         worker = Worker(source, concurrency=concurrency, pool=pool)
         worker.register("noop", noop)
@@ -390,7 +392,14 @@ class Bench:
             )
             one, one_runs = self.median_of(
                 f"raw one-row claim, {k} process(es)",
-                functools.partial(self.burn_down, RAW_SCHEMA, k, raw_batch=1),
+                # one row per transaction is slow: fewer commands are enough
+                functools.partial(
+                    self.burn_down,
+                    RAW_SCHEMA,
+                    k,
+                    raw_batch=1,
+                    commands=min(2000, self.args.commands),
+                ),
             )
             ours, our_runs = self.median_of(
                 f"pgqueue Worker, {k} process(es)", functools.partial(self.burn_down, SCHEMA, k)

@@ -107,7 +107,7 @@ def _params(commands: list[NewCommand]) -> dict[str, list[Any]]:
         "command_ids": [c.command_id for c in commands],
         "steps": [c.step for c in commands],
         "tool_kinds": [c.tool_kind for c in commands],
-        "contexts": [jsonvalues.dumps(c.context()) for c in commands],
+        "contexts": [jsonvalues.dumps_checked(c.context()) for c in commands],
         "priorities": [c.priority for c in commands],
         "max_attempts": [c.max_attempts or DEFAULT_MAX_ATTEMPTS for c in commands],
         "delays": [c.delay.total_seconds() if c.delay else 0.0 for c in commands],
