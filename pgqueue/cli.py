@@ -398,6 +398,12 @@ async def cmd_bench(args: argparse.Namespace, console: Console) -> int:
     return await run_bench(args, console)
 
 
+async def cmd_chaos(args: argparse.Namespace, console: Console) -> int:
+    from pgqueue.chaos import run_chaos
+
+    return await run_chaos(args, console)
+
+
 async def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     from pgqueue.demo import run_demo
 
@@ -548,6 +554,15 @@ def parser() -> argparse.ArgumentParser:
     from pgqueue.bench import add_arguments
 
     add_arguments(p)
+    p = add(
+        "chaos",
+        "prove nothing is lost under SIGKILL, cut connections and a server restart "
+        "(on an embedded PostgreSQL of its own)",
+        cmd_chaos,
+    )
+    from pgqueue.chaos import add_arguments as chaos_arguments
+
+    chaos_arguments(p)
     return top
 
 

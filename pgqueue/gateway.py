@@ -72,6 +72,8 @@ class ClaimedRow:
     max_attempts: int
     token: uuid.UUID
     lease_expires_at: datetime
+    #: the status the claim found (PENDING; CLAIMED/RUNNING for a rescue; or a stray)
+    previous_status: str | None = "PENDING"
 
     @property
     def key(self) -> CommandKey:
@@ -217,7 +219,7 @@ class Gateway:
             return TargetVerdict("missing")
         verdict = rows[0][0]
         if verdict == "taken":
-            return TargetVerdict("taken", row=_row(rows[0][1:10]), matches=1)
+            return TargetVerdict("taken", row=_row(rows[0][1:11]), matches=1)
         _, _, _, _, tool_kind, _, _, _, _, lease_expires_at, status, due_at = rows[0]
         return TargetVerdict(
             verdict,
@@ -337,6 +339,12 @@ class Gateway:
             {"regclass": self.table.identifier.as_string(None)},
         )
         return bool(rows and rows[0]["comment"] == "created by pgqueue")
+
+    async def can_delete(self) -> bool:
+        rows = await self.execute(
+            self.table.statement("can_delete"), {"regclass": self.table.identifier.as_string(None)}
+        )
+        return bool(rows and rows[0]["allowed"])
 
     async def prune(
         self, *, older_than: timedelta, statuses: Sequence[str], batch: int = 10_000

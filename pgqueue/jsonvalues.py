@@ -19,6 +19,9 @@ from typing import Any
 #: its stack would, and a recursive walk must stay inside Python's limit.
 MAX_DEPTH = 200
 
+#: About 4000 decimal digits, inside Python's int-to-text limit of 4300.
+MAX_INT_BITS = 13_000
+
 
 class JsonValueError(ValueError):
     """A value that ``jsonb`` cannot store exactly."""
@@ -31,7 +34,13 @@ def _path(parts: list[str | int]) -> str:
 def _check(value: Any, parts: list[str | int]) -> None:
     if len(parts) > MAX_DEPTH:
         raise JsonValueError(f"nested deeper than {MAX_DEPTH} levels at {_path(parts[:5])}…")
-    if value is None or isinstance(value, bool | int):
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        # Python refuses to print integers past 4300 digits (sys.int_info); jsonb
+        # could hold more, but nothing could write or read them back.
+        if value.bit_length() > MAX_INT_BITS:
+            raise JsonValueError(f"integer at {_path(parts)} has more than 4000 digits")
         return
     if isinstance(value, float):
         if not math.isfinite(value):

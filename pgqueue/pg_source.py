@@ -79,8 +79,13 @@ class PgHandle:
         return f"<PgHandle #{self.number} {type(self.outcome).__name__}{key}>"
 
 
+KNOWN_STATES = frozenset({"PENDING", "CLAIMED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"})
+
+
 def row_outcome(row: ClaimedRow) -> Claimed | Failed:
     """Turn a claimed row into a `Command`, or say why it cannot be one."""
+    if row.previous_status not in KNOWN_STATES:
+        return Failed(f"unknown status {row.previous_status!r}")
     if row.attempts < 0:
         return Failed(f"attempts is negative ({row.attempts})")
     if row.attempts >= row.max_attempts:

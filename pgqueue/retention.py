@@ -36,8 +36,17 @@ class Retention:
 
 
 async def default_for(gateway: Gateway) -> Retention | None:
-    """7 days on a table pgqueue created; ``None`` (off) on NoETL's own."""
-    return Retention(DEFAULT_WINDOW) if await gateway.created_by_pgqueue() else None
+    """7 days on a table pgqueue created; ``None`` (off) on NoETL's own, and for a
+    role that may not delete (``pgqueue_worker`` without a DELETE grant)."""
+    if not await gateway.created_by_pgqueue():
+        return None
+    if not await gateway.can_delete():
+        logger.info(
+            "retention off: this role may not delete from the queue table",
+            extra={"action": "prune"},
+        )
+        return None
+    return Retention(DEFAULT_WINDOW)
 
 
 async def run(gateway: Gateway, retention: Retention) -> None:

@@ -5,7 +5,7 @@ WITH
 -- or stopped heartbeating). They are few and the oldest work in the queue, so
 -- they go before fresh rows. Served by the partial index on lease_expires_at.
 rescued AS MATERIALIZED (
-    SELECT execution_id, command_id
+    SELECT execution_id, command_id, status
     FROM {command}
     WHERE status IN ('CLAIMED', 'RUNNING')
       AND lease_expires_at < now()
@@ -23,7 +23,7 @@ rescued AS MATERIALIZED (
 -- rescue left"): an expression there hides the row count from the planner,
 -- which then hash-joins the whole table below.
 pending AS MATERIALIZED (
-    SELECT execution_id, command_id
+    SELECT execution_id, command_id, status
     FROM {command}
     WHERE status = 'PENDING'
       AND due_at <= now()
@@ -32,13 +32,26 @@ pending AS MATERIALIZED (
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ),
--- Rescued rows first, then pending ones, %(limit)s in all. When a rescue took
+-- Strays: a status none of NoETL's (hand-written rows). Claimed so they surface
+-- as Failed and get parked, instead of sitting unseen forever. Served by a
+-- partial index that is normally empty: one cheap probe per claim.
+strays AS MATERIALIZED (
+    SELECT execution_id, command_id, status
+    FROM {command}
+    WHERE status IS NULL
+       OR status NOT IN ('PENDING', 'CLAIMED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED')
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+),
+-- Rescued rows first, then strays, then pending ones, %(limit)s in all. When a rescue took
 -- some places, the pending rows left over stay locked only until this
 -- statement ends, untouched.
 picked AS (
-    SELECT execution_id, command_id FROM rescued
+    SELECT execution_id, command_id, status FROM rescued
     UNION ALL
-    SELECT execution_id, command_id FROM pending
+    SELECT execution_id, command_id, status FROM strays
+    UNION ALL
+    SELECT execution_id, command_id, status FROM pending
     LIMIT %(limit)s
 )
 UPDATE {command} AS c
@@ -50,13 +63,14 @@ SET status = 'CLAIMED',
     -- a new token per claim: every later write is fenced on it
     claim_token = gen_random_uuid(),
     -- a rescued row's lost attempt counts (SET sees the old status)
-    attempts = c.attempts + (c.status <> 'PENDING')::int,
+    attempts = c.attempts + (c.status IN ('CLAIMED', 'RUNNING'))::int,
     -- NoETL's own 1-based attempt number, kept in step for its readers
-    attempt = c.attempts + (c.status <> 'PENDING')::int + 1,
+    attempt = c.attempts + (c.status IN ('CLAIMED', 'RUNNING'))::int + 1,
     updated_at = now()
 FROM picked
 -- the full primary key, so a hash-partitioned table prunes to one partition
 WHERE c.execution_id = picked.execution_id
   AND c.command_id = picked.command_id
 RETURNING c.execution_id, c.command_id, c.step_name, c.tool_kind, c.context,
-          c.attempts, c.max_attempts, c.claim_token, c.lease_expires_at
+          c.attempts, c.max_attempts, c.claim_token, c.lease_expires_at,
+          picked.status AS previous_status

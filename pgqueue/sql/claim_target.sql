@@ -21,24 +21,29 @@ taken AS (
         started_at = NULL,
         lease_expires_at = now() + %(lease)s,
         claim_token = gen_random_uuid(),
-        attempts = c.attempts + (c.status <> 'PENDING')::int,
-        attempt = c.attempts + (c.status <> 'PENDING')::int + 1,
+        attempts = c.attempts + (c.status IN ('CLAIMED', 'RUNNING'))::int,
+        attempt = c.attempts + (c.status IN ('CLAIMED', 'RUNNING'))::int + 1,
         updated_at = now()
     FROM target AS t
     WHERE c.execution_id = t.execution_id
       AND c.command_id = t.command_id
       AND (SELECT count(*) FROM target) = 1
       AND ((t.status = 'PENDING' AND t.due_at <= now())
-           OR (t.status IN ('CLAIMED', 'RUNNING') AND t.lease_expires_at < now()))
+           OR (t.status IN ('CLAIMED', 'RUNNING') AND t.lease_expires_at < now())
+           -- a stray status: taken, to be parked as Failed
+           OR t.status IS NULL
+           OR t.status NOT IN ('PENDING', 'CLAIMED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'))
       -- only tool kinds this worker can run (or none, to surface as Failed)
       AND (%(any_kind)s OR c.tool_kind = ANY(%(tool_kinds)s) OR coalesce(c.tool_kind, '') = '')
     RETURNING c.execution_id, c.command_id, c.step_name, c.tool_kind, c.context,
-              c.attempts, c.max_attempts, c.claim_token, c.lease_expires_at, c.status
+              c.attempts, c.max_attempts, c.claim_token, c.lease_expires_at,
+              t.status AS previous_status
 )
 -- 'taken': ours. 'seen': locked by us but not claimable (the caller reads why).
 -- 'busy': the row exists but another transaction holds its lock.
 SELECT 'taken' AS verdict, execution_id, command_id, step_name, tool_kind, context,
-       attempts, max_attempts, claim_token, lease_expires_at, status, NULL::timestamptz AS due_at
+       attempts, max_attempts, claim_token, lease_expires_at, previous_status AS status,
+       NULL::timestamptz AS due_at
 FROM taken
 UNION ALL
 SELECT 'seen', t.execution_id, t.command_id, NULL, c.tool_kind, NULL, NULL, NULL, NULL,

@@ -1,0 +1,415 @@
+"""`pgqueue chaos`: prove under faults that nothing is lost and nothing completes twice.
+
+It owns its database server (the embedded PostgreSQL, so no other work is
+disturbed), enqueues N commands whose tool records every execution in a side
+table, and runs worker processes while it repeatedly SIGKILLs random workers
+(starting new ones), terminates random worker backends with
+``pg_terminate_backend``, and restarts the server once. At the end it checks,
+from the tables:
+
+- every command is ``COMPLETED``, and completed exactly once (a trigger counts
+  every transition to ``COMPLETED``);
+- every command has at least one recorded execution;
+- every re-execution follows a fault that hit the earlier run: its worker was
+  killed, its connection was cut, or the server restarted meanwhile;
+- no row is left ``CLAIMED`` or ``RUNNING``.
+
+Bounded in time (``--max-seconds``); it stops by itself and exits 1 if any
+check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, LiteralString
+
+import psycopg
+from psycopg import sql
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pgqueue import migrate as migrations
+from pgqueue.enqueue import enqueue_many_sync
+from pgqueue.gateway import QueueTable
+from pgqueue.models import Command
+from pgqueue.tools import ToolContext
+
+SCHEMA = "pgqueue_chaos"
+TABLE = QueueTable(SCHEMA)
+EXECUTIONS = sql.Identifier(SCHEMA, "chaos_executions")
+COMPLETIONS = sql.Identifier(SCHEMA, "chaos_completions")
+
+
+async def record(command: Command, ctx: ToolContext) -> dict[str, Any]:
+    """The chaos tool: record this execution, work a few milliseconds, succeed."""
+    async with ctx.pool.connection() as conn:
+        await conn.execute(
+            sql.SQL("INSERT INTO {} (command_id, worker_id) VALUES (%s, %s)").format(EXECUTIONS),
+            (int(command.command_id), ctx.worker_id),
+        )
+    await asyncio.sleep(float(command.input.get("ms", 10)) / 1000)  # type: ignore[arg-type]
+    return {"by": ctx.worker_id}
+
+
+TOOLS = {"chaos.record": record}
+
+SETUP = [
+    "CREATE TABLE {executions} (command_id bigint NOT NULL, worker_id text NOT NULL,"
+    " at timestamptz NOT NULL DEFAULT clock_timestamp())",
+    "CREATE TABLE {completions} (command_id bigint NOT NULL,"
+    " at timestamptz NOT NULL DEFAULT clock_timestamp())",
+    # every transition to COMPLETED, so "completed twice" is visible if it ever happens
+    "CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    " INSERT INTO {completions} (command_id) VALUES (NEW.command_id); RETURN NULL; END $$",
+    "CREATE TRIGGER chaos_completed AFTER UPDATE ON {table} FOR EACH ROW"
+    " WHEN (NEW.status = 'COMPLETED' AND OLD.status IS DISTINCT FROM 'COMPLETED')"
+    " EXECUTE FUNCTION {function}()",
+]
+
+
+@dataclass
+class Faults:
+    kills: list[tuple[str, float]] = field(default_factory=list)
+    terminations: list[tuple[str, float]] = field(default_factory=list)
+    restarts: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    commands: int
+    seconds: float
+    workers_started: int
+    kills: int
+    terminations: int
+    restarts: int
+    completed: int
+    lost: int
+    completed_twice: int
+    never_executed: int
+    left_leased: int
+    re_executed_commands: int
+    re_executions: int
+    explained_by_kill: int
+    explained_by_connection: int
+    unexplained: int
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.lost == 0
+            and self.completed_twice == 0
+            and self.never_executed == 0
+            and self.left_leased == 0
+            and self.unexplained == 0
+            and self.completed == self.commands
+        )
+
+
+class Chaos:
+    def __init__(self, dsn: str, server: Any, args: argparse.Namespace, console: Console) -> None:
+        self.dsn = dsn
+        self.server = server
+        self.args = args
+        self.console = console
+        self.rng = random.Random(args.seed)  # noqa: S311 - fault choice, not security
+        self.workers: dict[str, subprocess.Popen[bytes]] = {}
+        self.started = 0
+        self.faults = Faults()
+
+    def sql(self, statement: LiteralString, params: Any = None) -> list[Any]:
+        query = sql.SQL(statement).format(
+            table=TABLE.identifier,
+            executions=EXECUTIONS,
+            completions=COMPLETIONS,
+            function=sql.Identifier(SCHEMA, "chaos_completed"),
+        )
+        with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
+            cur = conn.execute(query, params)
+            return cur.fetchall() if cur.description else []
+
+    def setup(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SCHEMA)))
+        migrations.upgrade(self.dsn, schema=SCHEMA)
+        for statement in SETUP:
+            self.sql(statement)
+        with psycopg.connect(self.dsn) as conn:
+            for offset in range(0, self.args.commands, 5000):
+                count = min(5000, self.args.commands - offset)
+                enqueue_many_sync(
+                    conn,
+                    [
+                        {
+                            "step": "chaos",
+                            "tool_kind": "chaos.record",
+                            "input": {"ms": self.rng.randint(1, 20)},
+                            "max_attempts": 1000,
+                        }
+                        for _ in range(count)
+                    ],
+                    table=TABLE,
+                )
+            conn.commit()
+
+    def start_worker(self) -> None:
+        self.started += 1
+        name = f"chaos-{self.started}"
+        self.workers[name] = subprocess.Popen(  # noqa: S603 - our own CLI
+            [
+                sys.executable,
+                "-m",
+                "pgqueue",
+                "worker",
+                "--dsn",
+                f"{self.dsn} application_name={name}",
+                "--schema",
+                SCHEMA,
+                "--tools",
+                "pgqueue.chaos",
+                "--worker-id",
+                name,
+                "--concurrency",
+                "8",
+                "--lease",
+                "5s",
+                "--poll-interval",
+                "0.5s",
+                "--retention",
+                "off",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def kill_one(self) -> None:
+        name = self.rng.choice(sorted(self.workers))
+        proc = self.workers.pop(name)
+        proc.send_signal(signal.SIGKILL)
+        self.faults.kills.append((name, time.time()))
+        proc.wait(timeout=30)
+        self.start_worker()
+
+    def terminate_backends(self) -> None:
+        try:
+            rows = self.sql(
+                "SELECT pid, application_name FROM pg_stat_activity"
+                " WHERE application_name LIKE 'chaos-%%'"
+            )
+        except psycopg.Error:
+            return  # the server may be restarting
+        for pid, name in self.rng.sample(rows, k=min(len(rows), self.rng.randint(1, 3))):
+            stamp = time.time()
+            try:
+                self.sql("SELECT pg_terminate_backend(%s)", (pid,))
+            except psycopg.Error:
+                continue
+            self.faults.terminations.append((name, stamp))
+
+    def restart_server(self) -> None:
+        self.faults.restarts.append(time.time())
+        self.server.restart()
+
+    def completed(self) -> int:
+        try:
+            return int(self.sql("SELECT count(*) FROM {table} WHERE status = 'COMPLETED'")[0][0])
+        except psycopg.Error:
+            return -1
+
+    def run(self) -> Report:
+        began = time.monotonic()
+        for _ in range(self.args.workers):
+            self.start_worker()
+        deadline = began + self.args.max_seconds
+        done = 0
+        with Progress(
+            TextColumn("[bold]chaos"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+        ) as progress:
+            task = progress.add_task("chaos", total=self.args.commands, detail="")
+            while time.monotonic() < deadline:
+                # Pacing between faults, not synchronisation: progress is read
+                # from the table each round.
+                time.sleep(self.rng.uniform(0.3, 1.2))
+                now_done = self.completed()
+                done = now_done if now_done >= 0 else done
+                progress.update(
+                    task,
+                    completed=done,
+                    detail=(
+                        f"kills {len(self.faults.kills)} · cut connections "
+                        f"{len(self.faults.terminations)} · restarts {len(self.faults.restarts)}"
+                    ),
+                )
+                if done >= self.args.commands:
+                    break
+                for name, proc in list(self.workers.items()):
+                    if proc.poll() is not None:  # a worker that exited on its own
+                        del self.workers[name]
+                        self.start_worker()
+                if not self.faults.restarts and done >= self.args.commands * 0.4:
+                    self.restart_server()
+                elif self.rng.random() < 0.4:
+                    self.kill_one()
+                else:
+                    self.terminate_backends()
+        for proc in self.workers.values():
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.workers.values():
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return self.verify(time.monotonic() - began)
+
+    def verify(self, seconds: float) -> Report:
+        counts = dict(self.sql("SELECT status, count(*) FROM {table} GROUP BY status"))
+        completed = int(counts.get("COMPLETED", 0))
+        twice = int(
+            self.sql(
+                "SELECT count(*) FROM (SELECT command_id FROM {completions} GROUP BY command_id"
+                " HAVING count(*) > 1) d"
+            )[0][0]
+        )
+        never = int(
+            self.sql(
+                "SELECT count(*) FROM {table} c WHERE NOT EXISTS"
+                " (SELECT 1 FROM {executions} e WHERE e.command_id = c.command_id)"
+            )[0][0]
+        )
+        leased = int(
+            self.sql("SELECT count(*) FROM {table} WHERE status IN ('CLAIMED', 'RUNNING')")[0][0]
+        )
+        runs = self.sql(
+            "SELECT command_id, worker_id, extract(epoch FROM at) FROM {executions}"
+            " WHERE command_id IN (SELECT command_id FROM {executions} GROUP BY command_id"
+            " HAVING count(*) > 1) ORDER BY command_id, at"
+        )
+        by_command: dict[int, list[tuple[str, float]]] = {}
+        for command_id, worker, at in runs:
+            by_command.setdefault(command_id, []).append((worker, float(at)))
+        kill_times: dict[str, list[float]] = {}
+        for name, at in self.faults.kills:
+            kill_times.setdefault(name, []).append(at)
+        cut_times: dict[str, list[float]] = {}
+        for name, at in self.faults.terminations:
+            cut_times.setdefault(name, []).append(at)
+        by_kill = by_cut = unexplained = re_executions = 0
+        for executions in by_command.values():
+            for (worker, start), (_, next_start) in itertools.pairwise(executions):
+                re_executions += 1
+                if any(start <= k <= next_start for k in kill_times.get(worker, [])):
+                    by_kill += 1
+                elif any(start <= c <= next_start for c in cut_times.get(worker, [])) or any(
+                    start <= r <= next_start for r in self.faults.restarts
+                ):
+                    by_cut += 1
+                else:
+                    unexplained += 1
+        return Report(
+            commands=self.args.commands,
+            seconds=round(seconds, 1),
+            workers_started=self.started,
+            kills=len(self.faults.kills),
+            terminations=len(self.faults.terminations),
+            restarts=len(self.faults.restarts),
+            completed=completed,
+            lost=self.args.commands - completed,
+            completed_twice=twice,
+            never_executed=never,
+            left_leased=leased,
+            re_executed_commands=len(by_command),
+            re_executions=re_executions,
+            explained_by_kill=by_kill,
+            explained_by_connection=by_cut,
+            unexplained=unexplained,
+        )
+
+
+def render(report: Report) -> Table:
+    table = Table(title="pgqueue chaos", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    rows = [
+        ("commands", report.commands),
+        ("seconds", report.seconds),
+        ("worker processes started", report.workers_started),
+        ("workers SIGKILLed", report.kills),
+        ("backends terminated", report.terminations),
+        ("server restarts", report.restarts),
+        ("completed", report.completed),
+        ("lost", report.lost),
+        ("completed twice", report.completed_twice),
+        ("never executed", report.never_executed),
+        ("left CLAIMED/RUNNING", report.left_leased),
+        ("re-executions", report.re_executions),
+        ("  after a kill", report.explained_by_kill),
+        ("  after a cut connection or restart", report.explained_by_connection),
+        ("  unexplained", report.unexplained),
+    ]
+    for what, value in rows:
+        table.add_row(what, str(value))
+    return table
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from pgqueue.cli import positive_int
+
+    p.add_argument(
+        "-n",
+        "--commands",
+        type=positive_int,
+        default=20_000,
+        help="commands to run (default: 20000)",
+    )
+    p.add_argument(
+        "-w",
+        "--workers",
+        type=positive_int,
+        default=4,
+        help="worker processes alive at once (default: 4)",
+    )
+    p.add_argument(
+        "--max-seconds",
+        type=positive_int,
+        default=900,
+        help="give up (and fail) after this long (default: 900)",
+    )
+    p.add_argument("--seed", type=int, default=None, help="random seed for the fault schedule")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+async def run_chaos(args: argparse.Namespace, console: Console) -> int:
+    from pgqueue.cli import EXIT_FAILED, EXIT_OK
+    from pgqueue.embedded import start_embedded
+
+    console.print("Starting an embedded PostgreSQL of the chaos run's own (it will be restarted).")
+    server = await asyncio.to_thread(start_embedded, "chaos")
+    try:
+        chaos = Chaos(server.dsn, server, args, console)
+        await asyncio.to_thread(chaos.setup)
+        report = await asyncio.to_thread(chaos.run)
+    finally:
+        await asyncio.to_thread(server.stop)
+    if args.json:
+        print(json.dumps(asdict(report) | {"ok": report.ok}, indent=2))
+    else:
+        console.print(render(report))
+        console.print(
+            "all guarantees held" if report.ok else "GUARANTEES VIOLATED", highlight=False
+        )
+    return EXIT_OK if report.ok else EXIT_FAILED

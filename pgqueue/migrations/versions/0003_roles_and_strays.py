@@ -1,0 +1,71 @@
+"""Least-privilege roles, and an index that finds rows with an unknown status.
+
+- ``pgqueue_worker`` (NOLOGIN): reads and updates the queue table (a claim is a
+  ``SELECT … FOR UPDATE`` and an ``UPDATE``). No INSERT, no DELETE, no DDL.
+  Grant ``DELETE`` too if that worker should prune (``--retention``).
+- ``pgqueue_producer`` (NOLOGIN): inserts commands and draws ids from
+  ``snowflake_id()``; it cannot read, claim or change them.
+
+Grant them to your login roles: ``GRANT pgqueue_worker TO my_worker_login``.
+Roles are cluster-wide, so they are created only when missing and the downgrade
+revokes what this database granted without dropping them.
+
+The stray index holds only rows whose status is none of NoETL's (normally
+none), so the claim can surface them as `Failed` at the cost of one probe of an
+empty index.
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-28
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+from pgqueue.migrations.names import Names
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+ROLES = ("pgqueue_worker", "pgqueue_producer")
+
+
+def upgrade() -> None:
+    names = Names.current()
+    names.execute(
+        """
+        CREATE INDEX IF NOT EXISTS {index} ON {table} (command_id)
+        WHERE status IS NULL
+           OR status NOT IN ('PENDING', 'CLAIMED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED')
+        """,
+        index="command_pgqueue_stray_idx",
+    )
+    for role in ROLES:
+        if not names.scalar("SELECT 1 FROM pg_roles WHERE rolname = {name}", name=_literal(role)):
+            names.execute("CREATE ROLE {role} NOLOGIN", role=role)
+    names.execute("GRANT USAGE ON SCHEMA {schema} TO {a}, {b}", a=ROLES[0], b=ROLES[1])
+    names.execute("GRANT SELECT, UPDATE ON {table} TO {role}", role="pgqueue_worker")
+    names.execute("GRANT INSERT ON {table} TO {role}", role="pgqueue_producer")
+    names.execute("GRANT USAGE ON SEQUENCE {sequence} TO {role}", role="pgqueue_producer")
+    names.execute("GRANT EXECUTE ON FUNCTION {snowflake}() TO {role}", role="pgqueue_producer")
+
+
+def downgrade() -> None:
+    names = Names.current()
+    names.execute("REVOKE ALL ON {table} FROM {a}, {b}", a=ROLES[0], b=ROLES[1])
+    names.execute("REVOKE ALL ON SEQUENCE {sequence} FROM {role}", role="pgqueue_producer")
+    names.execute("REVOKE ALL ON FUNCTION {snowflake}() FROM {role}", role="pgqueue_producer")
+    names.execute("REVOKE ALL ON SCHEMA {schema} FROM {a}, {b}", a=ROLES[0], b=ROLES[1])
+    names.execute("DROP INDEX IF EXISTS {index}", index=(names.schema, "command_pgqueue_stray_idx"))
+
+
+def _literal(value: str) -> object:
+    from psycopg import sql
+
+    return sql.Literal(value)
+
+
+__all__ = ["downgrade", "op", "upgrade"]
