@@ -391,6 +391,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=None, help="random seed for the fault schedule")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--instance", default="chaos", help="name of the embedded server it owns (default: chaos)"
+    )
 
 
 async def run_chaos(args: argparse.Namespace, console: Console) -> int:
@@ -398,7 +401,7 @@ async def run_chaos(args: argparse.Namespace, console: Console) -> int:
     from pgqueue.embedded import start_embedded
 
     console.print("Starting an embedded PostgreSQL of the chaos run's own (it will be restarted).")
-    server = await asyncio.to_thread(start_embedded, "chaos")
+    server = await asyncio.to_thread(start_embedded, args.instance)
     try:
         chaos = Chaos(server.dsn, server, args, console)
         await asyncio.to_thread(chaos.setup)

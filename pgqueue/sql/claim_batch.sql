@@ -63,9 +63,9 @@ SET status = 'CLAIMED',
     -- a new token per claim: every later write is fenced on it
     claim_token = gen_random_uuid(),
     -- a rescued row's lost attempt counts (SET sees the old status)
-    attempts = c.attempts + (c.status IN ('CLAIMED', 'RUNNING'))::int,
+    attempts = c.attempts + coalesce(c.status IN ('CLAIMED', 'RUNNING'), false)::int,
     -- NoETL's own 1-based attempt number, kept in step for its readers
-    attempt = c.attempts + (c.status IN ('CLAIMED', 'RUNNING'))::int + 1,
+    attempt = c.attempts + coalesce(c.status IN ('CLAIMED', 'RUNNING'), false)::int + 1,
     updated_at = now()
 FROM picked
 -- the full primary key, so a hash-partitioned table prunes to one partition

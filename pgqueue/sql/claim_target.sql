@@ -21,8 +21,8 @@ taken AS (
         started_at = NULL,
         lease_expires_at = now() + %(lease)s,
         claim_token = gen_random_uuid(),
-        attempts = c.attempts + (c.status IN ('CLAIMED', 'RUNNING'))::int,
-        attempt = c.attempts + (c.status IN ('CLAIMED', 'RUNNING'))::int + 1,
+        attempts = c.attempts + coalesce(c.status IN ('CLAIMED', 'RUNNING'), false)::int,
+        attempt = c.attempts + coalesce(c.status IN ('CLAIMED', 'RUNNING'), false)::int + 1,
         updated_at = now()
     FROM target AS t
     WHERE c.execution_id = t.execution_id

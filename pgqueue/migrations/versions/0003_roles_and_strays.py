@@ -4,7 +4,8 @@
   ``SELECT … FOR UPDATE`` and an ``UPDATE``). No INSERT, no DELETE, no DDL.
   Grant ``DELETE`` too if that worker should prune (``--retention``).
 - ``pgqueue_producer`` (NOLOGIN): inserts commands and draws ids from
-  ``snowflake_id()``; it cannot read, claim or change them.
+  ``snowflake_id()``; it cannot read (beyond the two key columns that
+  ``ON CONFLICT`` checks), claim or change them.
 
 Grant them to your login roles: ``GRANT pgqueue_worker TO my_worker_login``.
 Roles are cluster-wide, so they are created only when missing and the downgrade
@@ -49,6 +50,10 @@ def upgrade() -> None:
     names.execute("GRANT USAGE ON SCHEMA {schema} TO {a}, {b}", a=ROLES[0], b=ROLES[1])
     names.execute("GRANT SELECT, UPDATE ON {table} TO {role}", role="pgqueue_worker")
     names.execute("GRANT INSERT ON {table} TO {role}", role="pgqueue_producer")
+    # ON CONFLICT (execution_id, command_id) reads the key columns, and only those
+    names.execute(
+        "GRANT SELECT (execution_id, command_id) ON {table} TO {role}", role="pgqueue_producer"
+    )
     names.execute("GRANT USAGE ON SEQUENCE {sequence} TO {role}", role="pgqueue_producer")
     names.execute("GRANT EXECUTE ON FUNCTION {snowflake}() TO {role}", role="pgqueue_producer")
 
