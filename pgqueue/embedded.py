@@ -143,6 +143,10 @@ class EmbeddedServer:
             )
         self.started_here = True
 
+    def stop_now(self) -> None:
+        """Stop the server whoever started it (an outage, for tests)."""
+        self._run("pg_ctl", "stop", "-D", str(self.datadir), "-m", "fast", "-w")
+
     def stop(self) -> None:
         if self.started_here and self.running():
             self._run("pg_ctl", "stop", "-D", str(self.datadir), "-m", "fast", "-w")

@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from pgqueue import migrate
 from tests.acceptance.cli import env, pgqueue
 from tests.helpers import row, status_counts
 
@@ -17,9 +18,9 @@ Conn = psycopg.Connection[Any]
 def test_migrate_enqueue_worker_status_end_to_end(empty_dsn: str) -> None:
     migrated = pgqueue("migrate", "--dsn", empty_dsn)
     assert migrated.returncode == 0, migrated.stderr
-    assert "base → 0002" in migrated.stdout
+    assert f"base → {migrate.head()}" in migrated.stdout
     again = pgqueue("migrate", "--dsn", empty_dsn)
-    assert "already at 0002" in again.stdout
+    assert f"already at {migrate.head()}" in again.stdout
 
     single = pgqueue(
         "enqueue",
