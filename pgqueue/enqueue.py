@@ -2,11 +2,12 @@
 
 `enqueue` and `enqueue_many` take an async psycopg connection; `enqueue_sync`
 and `enqueue_many_sync` a sync one. All four validate every command first
-(a pydantic `ValidationError` naming the field, nothing written), then run one
-statement — ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING`` — so a bulk
-enqueue is one round trip and enqueueing the same ``(execution_id,
-command_id)`` twice is a no-op. Nothing is committed here: the caller's
-transaction decides, and the insert trigger's NOTIFY is delivered on commit.
+(a pydantic `ValidationError` naming the field, nothing written), then write in
+one statement: ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING``, so
+enqueueing the same ``(execution_id, command_id)`` twice is a no-op; or, for a
+bulk of new commands (no ids given, no delay), ids drawn in one round trip and
+a ``COPY``. Nothing is committed here: the caller's transaction decides, and
+the insert trigger's single NOTIFY is delivered on commit.
 """
 
 from __future__ import annotations

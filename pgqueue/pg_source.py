@@ -283,6 +283,8 @@ class PgCommandSource:
                         return shared
                     if self._closed.is_set():
                         return None
+                    if self.wait:
+                        continue  # park behind the next leader, who idles for all
                 else:
                     mine = await self._lead_claim()
                     if mine is not None:
@@ -296,24 +298,43 @@ class PgCommandSource:
 
     async def _lead_claim(self, *, for_caller: bool = True) -> Pulled[PgHandle] | None:
         """Claim for this caller (unless reading ahead) and every caller that joins
-        meanwhile; hand the rows out all at once."""
+        meanwhile; hand the rows out all at once.
+
+        When nothing is claimable and the source waits, the leader keeps the lead
+        while it idles: the other callers stay parked behind it, and one wake-up
+        (a notification or the poll) serves them all, with no thundering herd.
+        """
         self._not_claiming.clear()
         try:
-            if self._listener is not None:
-                # Cleared before the claim: a notification that lands after this
-                # point wakes the idle wait, so none is lost.
-                self._listener.event.clear()
-            # Let every caller that is ready right now join first, so that one
-            # claim serves them all.
-            await asyncio.sleep(0)
-            wanted = len(self._waiters) + (1 if for_caller else self.prefetch - len(self._ready))
-            limit = min(max(wanted, 1), self.max_batch)
-            pulled = deque(await self._claim_batch(limit))
+            while True:
+                mine, idle = await self._claim_round(for_caller)
+                if not idle:
+                    return mine
+                await self._idle()
+                if self._closed.is_set():
+                    self._wake_waiters(None)
+                    return None
         except BaseException:
             self._wake_waiters(RETRY)  # someone else leads the next claim
             raise
         finally:
             self._not_claiming.set()
+
+    async def _claim_round(self, for_caller: bool) -> tuple[Pulled[PgHandle] | None, bool]:
+        """One claim and its hand-out; says whether the leader should idle."""
+        if self._listener is not None:
+            # Cleared before the claim: a notification that lands after this
+            # point ends the idle wait, so none is lost.
+            self._listener.event.clear()
+        # Let every caller that is ready right now join first, so that one claim
+        # serves them all.
+        await asyncio.sleep(0)
+        wanted = len(self._waiters) + (1 if for_caller else self.prefetch - len(self._ready))
+        limit = min(max(wanted, 1), self.max_batch)
+        pulled = deque(await self._claim_batch(limit))
+        if not pulled and for_caller and self.wait and not self._closed.is_set():
+            self._busy = False
+            return None, True
         full = len(pulled) == limit
         mine = pulled.popleft() if pulled and for_caller else None
         while pulled and self._waiters:
@@ -337,7 +358,7 @@ class PgCommandSource:
         self._wake_waiters(RETRY if self._busy else None)
         if self._busy and self.prefetch:
             self._read_ahead()
-        return mine
+        return mine, False
 
     def _read_ahead(self) -> None:
         # Only while the queue is busy (the last claim came back full).

@@ -1,0 +1,61 @@
+"""`pgqueue bench` as CI's smoke test: small N, it must finish and verify
+exactly-once. No speed is asserted here (the machine is shared and noisy); the
+figures are in the README."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+
+from tests.acceptance.cli import pgqueue
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_runs_every_mode_and_verifies_exactly_once(dsn: str) -> None:
+    done = pgqueue(
+        "bench",
+        "--dsn",
+        dsn,
+        "--mode",
+        "all",
+        "-n",
+        "400",
+        "-k",
+        "1",
+        "2",
+        "--runs",
+        "1",
+        "--backlog",
+        "3000",
+        "--duration",
+        "1s",
+        "--rate",
+        "200",
+        "--idle-rate",
+        "20",
+        "--json",
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout[done.stdout.index("{") :])
+    assert "burn-down x1: every command completed exactly once" in result["verified"]
+    assert "burn-down x2: every command completed exactly once" in result["verified"]
+    names = {f["name"] for f in result["figures"]}
+    for expected in (
+        "burn-down, 1 proc",
+        "burn-down, 2 proc",
+        "bulk enqueue",
+        "claim rate, 3,000 finished",
+    ):
+        assert expected in names
+    assert any(n.startswith("idle 20/s enqueue→claim p50") for n in names)
+    for figure in result["figures"]:
+        assert figure["value"] > 0
+    # it cleans up after itself
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'pgqueue_bench%'"
+        ).fetchone() == (0,)
