@@ -1,0 +1,89 @@
+"""`pgqueue migrate` from an installed wheel: the migrations and SQL files ship."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pgqueue import migrate
+from tests.acceptance.cli import env
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_migrate_and_a_claim_work_from_the_built_wheel(tmp_path: Path, empty_dsn: str) -> None:
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "dist").glob("pgqueue-*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        archive.extractall(site)
+    assert "pgqueue/sql/claim_batch.sql" in names
+    assert any(n.startswith("pgqueue/migrations/versions/0003") for n in names)
+    assert "alembic.ini" not in names and not any(n.startswith("tests/") for n in names)
+    # run from an unrelated directory with only the unpacked wheel on the path
+    run_env = env(PYTHONPATH=str(site))
+    done = subprocess.run(
+        [sys.executable, "-m", "pgqueue", "migrate", "--dsn", empty_dsn],
+        cwd=tmp_path,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert migrate.current(empty_dsn) == migrate.head()
+    where = subprocess.run(
+        [sys.executable, "-c", "import pgqueue; print(pgqueue.__file__)"],
+        cwd=tmp_path,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert where.stdout.startswith(str(site))
+    enqueued = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pgqueue",
+            "enqueue",
+            "--dsn",
+            empty_dsn,
+            "--step",
+            "s",
+            "--tool-kind",
+            "noop",
+        ],
+        cwd=tmp_path,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert enqueued.returncode == 0, enqueued.stderr
+    with psycopg.connect(empty_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM noetl.command").fetchone() == (1,)
