@@ -12,11 +12,13 @@ the insert trigger's single NOTIFY is delivered on commit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
 import psycopg
+from psycopg import sql
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -143,6 +145,33 @@ def _copy_rows(commands: list[NewCommand], ids: list[int]) -> list[tuple[Any, ..
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class _Execute:
+    statement: sql.Composed
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Copy:
+    statement: sql.Composed
+    rows: list[tuple[Any, ...]]
+
+
+_Plan = Generator[_Execute | _Copy, list[tuple[Any, ...]], list[str]]
+
+
+def _plan(items: list[NewCommand], queue: QueueTable) -> _Plan:
+    """The writes of a bulk enqueue, without I/O: the sync and async forms only
+    drive this generator (each step's rows are sent back into it)."""
+    if not _use_copy(items):
+        rows = yield _Execute(queue.statement("enqueue"), _params(items))
+        return [str(row[0]) for row in rows]
+    rows = yield _Execute(queue.statement("snowflake_ids"), {"count": 2 * len(items)})
+    ids = [row[0] for row in rows]
+    yield _Copy(queue.statement("copy_commands"), _copy_rows(items, ids))
+    return [str(i) for i in ids[len(items) :]]
+
+
 async def enqueue_many(
     conn: psycopg.AsyncConnection[Any],
     commands: Iterable[NewCommand | Mapping[str, Any]],
@@ -153,18 +182,23 @@ async def enqueue_many(
     items = _validate(commands)
     if not items:
         return []
-    queue = table or QueueTable()
+    plan = _plan(items, table or QueueTable())
     try:
         async with conn.cursor() as cur:
-            if not _use_copy(items):
-                await cur.execute(queue.statement("enqueue"), _params(items))
-                return [str(row[0]) for row in await cur.fetchall()]
-            await cur.execute(queue.statement("snowflake_ids"), {"count": 2 * len(items)})
-            ids = [row[0] for row in await cur.fetchall()]
-            async with cur.copy(queue.statement("copy_commands")) as copy:
-                for row in _copy_rows(items, ids):
-                    await copy.write_row(row)
-            return [str(i) for i in ids[len(items) :]]
+            step = next(plan)
+            while True:
+                if isinstance(step, _Execute):
+                    await cur.execute(step.statement, step.params)
+                    result = await cur.fetchall()
+                else:
+                    async with cur.copy(step.statement) as copy:
+                        for row in step.rows:
+                            await copy.write_row(row)
+                    result = []
+                step = plan.send(result)
+    except StopIteration as done:
+        enqueued: list[str] = done.value
+        return enqueued
     except psycopg.Error as exc:
         raise translate(exc) from exc
 
@@ -207,22 +241,27 @@ def enqueue_many_sync(
     *,
     table: QueueTable | None = None,
 ) -> list[str]:
-    """`enqueue_many` for a sync psycopg connection."""
+    """`enqueue_many` for a sync psycopg connection (the same plan, driven without await)."""
     items = _validate(commands)
     if not items:
         return []
-    queue = table or QueueTable()
+    plan = _plan(items, table or QueueTable())
     try:
         with conn.cursor() as cur:
-            if not _use_copy(items):
-                cur.execute(queue.statement("enqueue"), _params(items))
-                return [str(row[0]) for row in cur.fetchall()]
-            cur.execute(queue.statement("snowflake_ids"), {"count": 2 * len(items)})
-            ids = [row[0] for row in cur.fetchall()]
-            with cur.copy(queue.statement("copy_commands")) as copy:
-                for row in _copy_rows(items, ids):
-                    copy.write_row(row)
-            return [str(i) for i in ids[len(items) :]]
+            step = next(plan)
+            while True:
+                if isinstance(step, _Execute):
+                    cur.execute(step.statement, step.params)
+                    result = cur.fetchall()
+                else:
+                    with cur.copy(step.statement) as copy:
+                        for row in step.rows:
+                            copy.write_row(row)
+                    result = []
+                step = plan.send(result)
+    except StopIteration as done:
+        enqueued: list[str] = done.value
+        return enqueued
     except psycopg.Error as exc:
         raise translate(exc) from exc
 
