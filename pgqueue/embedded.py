@@ -152,17 +152,20 @@ class EmbeddedServer:
             self._run("pg_ctl", "stop", "-D", str(self.datadir), "-m", "fast", "-w")
 
 
+def cache_base() -> Path:
+    """Where embedded data directories live: the cache directory of the user who
+    runs the server (the ``pgqueue`` system user when started as root)."""
+    if os.geteuid() == 0:
+        return Path(pwd.getpwnam(SERVICE_USER).pw_dir) / ".cache" / "pgqueue"
+    return platformdirs.user_cache_path("pgqueue")
+
+
 def start_embedded(name: str = "default") -> EmbeddedServer:
     """Start (or reuse) the embedded server called ``name``."""
     bin_dir = _binaries()
-    owner: pwd.struct_passwd | None = None
-    run_as: str | None = None
-    if os.geteuid() == 0:
-        owner = _service_user()
-        run_as = owner.pw_name
-        base = Path(owner.pw_dir) / ".cache" / "pgqueue"
-    else:
-        base = platformdirs.user_cache_path("pgqueue")
+    owner = _service_user() if os.geteuid() == 0 else None
+    run_as = owner.pw_name if owner else None
+    base = cache_base()
     _make_private_dirs(base, owner)
 
     if owner is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 from typing import Any
 
 import psycopg
@@ -174,3 +175,9 @@ def test_demo_with_no_database_configured_uses_the_embedded_server() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "embedded PostgreSQL" in done.stdout
     assert "19 completed" in done.stdout
+    # the data directory and what pgqueue created above it are private
+    from pgqueue.embedded import cache_base
+
+    datadir = cache_base() / "pgdata-demo"
+    for path in (datadir, cache_base()):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
