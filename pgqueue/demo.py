@@ -126,17 +126,25 @@ async def run_demo(args: argparse.Namespace, console: Console) -> int:
         )
     embedded: EmbeddedServer | None = None
     found = dsns.resolve(args.dsn)
+    dsn = ""
+    if found is not None:
+        dsn = dsns.validate(found[0])
+        try:
+            await check_reachable(dsn)
+        except CliError as exc:
+            if found[1] == "--dsn":
+                raise  # asked for explicitly: say so, don't work around it
+            console.print(f"{found[1]} is set, but {exc}.")
+            found = None
     if found is None:
         console.print(
-            "No database configured (--dsn, PGQUEUE_DSN, DATABASE_URL): "
+            "No database reachable (--dsn, PGQUEUE_DSN, DATABASE_URL): "
             "starting an embedded PostgreSQL…"
         )
         embedded = await asyncio.to_thread(start_embedded, "demo")
         dsn = embedded.dsn
         console.print(f"  data directory {embedded.datadir} (private to its owner)")
     else:
-        dsn = dsns.validate(found[0])
-        await check_reachable(dsn)
         console.print(
             f"Using {dsns.mask(dsn) or 'the PG* defaults'} (from {found[1]}), schema {schema}"
         )

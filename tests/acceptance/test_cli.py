@@ -181,3 +181,19 @@ def test_demo_with_no_database_configured_uses_the_embedded_server() -> None:
     datadir = cache_base() / "pgdata-demo"
     for path in (datadir, cache_base()):
         assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
+
+
+@pytest.mark.slow
+def test_demo_falls_back_to_embedded_when_the_configured_database_is_unreachable() -> None:
+    stale = "postgresql://app:s3cret@127.0.0.1:1/gone?connect_timeout=2"
+    done = pgqueue("demo", "--commands", "10", env=env(DATABASE_URL=stale), timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "DATABASE_URL is set, but cannot reach the database" in done.stdout
+    assert "s3cret" not in done.stdout + done.stderr
+    assert "embedded PostgreSQL" in done.stdout
+
+
+def test_demo_with_an_explicit_unreachable_dsn_fails_clearly() -> None:
+    done = pgqueue("demo", "--dsn", "postgresql://app:s3cret@127.0.0.1:1/gone?connect_timeout=2")
+    assert done.returncode == 3
+    assert "cannot reach the database" in done.stderr and "s3cret" not in done.stderr
