@@ -43,9 +43,6 @@ class Batcher(Generic[T, K]):
             self._flusher = asyncio.create_task(self._run())
         return future
 
-    async def submit(self, item: T) -> bool:
-        return await self.submit_nowait(item)
-
     def discard(self, key: K) -> bool:
         """Withdraw an item not yet flushed; its future resolves to ``False``."""
         entry = self._pending.pop(key, None)
@@ -73,8 +70,3 @@ class Batcher(Generic[T, K]):
             for key, (_, future) in zip(keys, batch, strict=True):
                 if not future.done():
                     future.set_result(key in written)
-
-    async def drain(self) -> None:
-        """Wait for everything submitted so far to be flushed."""
-        while self._flusher is not None and not self._flusher.done():
-            await asyncio.shield(self._flusher)

@@ -46,13 +46,5 @@ class PermanentFailure(PgQueueError):
     """The tool failed in a way a retry cannot fix; the command is parked as FAILED."""
 
 
-class UnknownTool(PgQueueError):
-    """No tool is registered for this tool kind."""
-
-
-class ToolTimeout(PgQueueError):
-    """The tool ran past its timeout."""
-
-
 class SchemaNotMigrated(DatabaseError):
     """The pgqueue schema is missing or out of date: run `pgqueue migrate`."""

@@ -90,7 +90,6 @@ class TargetVerdict:
     row: ClaimedRow | None = None
     status: str | None = None
     due_at: datetime | None = None
-    lease_expires_at: datetime | None = None
     tool_kind: str | None = None
     matches: int = 0
 
@@ -220,12 +219,11 @@ class Gateway:
         verdict = rows[0][0]
         if verdict == "taken":
             return TargetVerdict("taken", row=_row(rows[0][1:11]), matches=1)
-        _, _, _, _, tool_kind, _, _, _, _, lease_expires_at, status, due_at = rows[0]
+        _, _, _, _, tool_kind, _, _, _, _, _, status, due_at = rows[0]
         return TargetVerdict(
             verdict,
             status=status,
             due_at=due_at,
-            lease_expires_at=lease_expires_at,
             tool_kind=tool_kind,
             matches=len(rows),
         )

@@ -78,14 +78,6 @@ class Listener:
                     )
                 await asyncio.sleep(self._reconnect.delay(failures).total_seconds())
 
-    async def wait(self, timeout: float) -> bool:
-        """Wait for a notification (or a reconnect) for at most ``timeout`` seconds."""
-        try:
-            await asyncio.wait_for(self.event.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
-
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()

@@ -266,7 +266,17 @@ async def test_concurrent_next_calls_are_coalesced_into_distinct_claims(
 ) -> None:
     ids = {add(db) for _ in range(30)}
     async with source(pool) as src:
+        limits: list[int] = []
+        claim_batch = src.gateway.claim_batch
+
+        async def counted(**kwargs: Any) -> Any:
+            limits.append(kwargs["limit"])
+            return await claim_batch(**kwargs)
+
+        src.gateway.claim_batch = counted  # type: ignore[method-assign]
         pulled = await asyncio.gather(*(src.next() for _ in range(40)))
+        # one claim statement, sized for all 40 callers, served them all
+        assert limits == [40]
         got = [p for p in pulled if p is not None]
         claimed = [p.outcome.command.command_id for p in got if isinstance(p.outcome, Claimed)]
         for p in got:
