@@ -8,6 +8,7 @@ hierarchy, keeping its SQLSTATE and whether it is worth a retry.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -155,9 +156,25 @@ class Gateway:
 
     @asynccontextmanager
     async def _cursor(self) -> AsyncIterator[psycopg.AsyncCursor[Any]]:
+        """A cursor whose every statement is its own transaction.
+
+        Each of pgqueue's writes is one statement, so a transaction block around it
+        would only add two round trips (``BEGIN``, ``COMMIT``) to every claim and
+        completion. A connection from a pool that is not in autocommit mode is
+        switched for the duration (a client-side flag) and switched back.
+        """
         try:
-            async with self.pool.connection() as conn, conn.cursor() as cur:
-                yield cur
+            async with self.pool.connection() as conn:
+                switched = not conn.autocommit
+                if switched:
+                    await conn.set_autocommit(True)
+                try:
+                    async with conn.cursor() as cur:
+                        yield cur
+                finally:
+                    if switched and not conn.closed:
+                        with contextlib.suppress(psycopg.Error):
+                            await conn.set_autocommit(False)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise translate(exc) from exc
 

@@ -65,3 +65,25 @@ class Names:
 
     def scalar(self, template: LiteralString, **extra: Any) -> Any:
         return op.get_bind().exec_driver_sql(self.render(template, **extra)).scalar()
+
+    def rows(self, template: LiteralString, **extra: Any) -> list[tuple[Any, ...]]:
+        result = op.get_bind().exec_driver_sql(self.render(template, **extra))
+        return [tuple(row) for row in result.fetchall()]
+
+    def leaves(self) -> list[tuple[str, str]]:
+        """``(schema, name)`` of the tables that hold the rows: the table itself, or
+        each leaf partition of a partitioned one (storage settings live there)."""
+        found = self.rows(
+            """
+            SELECT n.nspname, c.relname
+            FROM pg_class AS c
+            JOIN pg_namespace AS n ON n.oid = c.relnamespace
+            -- a plain table is its own leaf; pg_partition_tree lists only partitions
+            WHERE c.relkind = 'r'
+              AND (c.oid = {rel}::regclass
+                   OR c.oid IN (SELECT relid FROM pg_partition_tree({rel}::regclass)))
+            ORDER BY 1, 2
+            """,
+            rel=self.qualified(TABLE),
+        )
+        return [(str(schema), str(name)) for schema, name in found]

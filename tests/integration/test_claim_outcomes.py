@@ -16,6 +16,7 @@ from pgqueue import (
     Failed,
     HandleAlreadySettled,
     PgCommandSource,
+    PgQueueError,
     RetryLater,
     RetryPolicy,
     enqueue_sync,
@@ -404,3 +405,30 @@ async def test_backoff_grows_and_caps_and_a_poison_row_parks_without_blocking(
     assert (parked["status"], parked["attempts"], parked["error"]) == ("FAILED", 4, "tool crashed")
     assert parked["completed_at"] is not None
     assert sorted(served) == sorted(healthy)
+
+
+async def test_writes_commit_on_their_own_and_leave_the_pool_connection_as_found(
+    dsn: str, db: Conn
+) -> None:
+    # A caller's pool that is not in autocommit mode: each write is still its own
+    # transaction (no BEGIN/COMMIT round trips), committed when it returns, and the
+    # connection goes back to the pool as it came, even after a failed statement.
+    command_id = add(db)
+    async with psycopg_pool.AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as one:
+        await one.wait()
+        async with source(one) as src:
+            pulled = await src.next()
+            assert pulled is not None and isinstance(pulled.outcome, Claimed)
+            # seen from another session at once: nothing left open
+            assert row(db, command_id)["status"] == "CLAIMED"
+            async with one.connection() as conn:
+                assert conn.autocommit is False
+                assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            with pytest.raises(PgQueueError):
+                await src.gateway.execute("SELECT 1/0")
+            with pytest.raises(PgQueueError):
+                await src.gateway.cancel([1], reason="x" * 10, execution_id=2**63)
+            async with one.connection() as conn:
+                assert conn.autocommit is False
+            await src.nack(pulled.ack, reason="boom")
+            assert row(db, command_id)["status"] == "PENDING"
