@@ -12,7 +12,8 @@ the insert trigger's single NOTIFY is delivered on commit.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Mapping
+import functools
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
@@ -86,16 +87,16 @@ class NewCommand(BaseModel):
         return value
 
     def context(self) -> dict[str, Any]:
-        """The ``context`` column: the input, plus ``render_context`` when given."""
+        """The ``context`` column: the input, plus ``render_context`` when given (read only)."""
         if self.render_context:
             return {**self.input, "render_context": self.render_context}
-        return dict(self.input)
+        return self.input  # frozen model: nobody writes to it
 
 
 _many = TypeAdapter(list[NewCommand])
 
 
-def _validate(commands: Iterable[NewCommand | Mapping[str, Any]]) -> list[NewCommand]:
+def _validate(commands: Sequence[NewCommand | Mapping[str, Any]]) -> list[NewCommand]:
     items = list(commands)
     if all(isinstance(c, NewCommand) for c in items):
         return items  # type: ignore[return-value]
@@ -110,7 +111,7 @@ def _params(commands: list[NewCommand]) -> dict[str, list[Any]]:
         "command_ids": [c.command_id for c in commands],
         "steps": [c.step for c in commands],
         "tool_kinds": [c.tool_kind for c in commands],
-        "contexts": [jsonvalues.dumps_checked(c.context()) for c in commands],
+        "contexts": [jsonvalues.dumps(c.context()) for c in commands],
         "priorities": [c.priority for c in commands],
         "max_attempts": [c.max_attempts or DEFAULT_MAX_ATTEMPTS for c in commands],
         "delays": [c.delay.total_seconds() if c.delay else 0.0 for c in commands],
@@ -121,18 +122,30 @@ def _params(commands: list[NewCommand]) -> dict[str, list[Any]]:
 COPY_THRESHOLD = 200
 
 
-def _use_copy(commands: list[NewCommand]) -> bool:
-    """COPY when every command is new (no ids: no conflict is possible, so the
-    idempotency of ON CONFLICT is not needed) and due now."""
-    return len(commands) >= COPY_THRESHOLD and all(
-        c.command_id is None and c.execution_id is None and not c.delay for c in commands
+def _is_new(command: NewCommand | Mapping[str, Any]) -> bool:
+    """No ids and no delay: a command COPY can write (no conflict is possible, so
+    the idempotency of ON CONFLICT is not needed, and it is due now)."""
+    if isinstance(command, NewCommand):
+        return command.command_id is None and command.execution_id is None and not command.delay
+    if not isinstance(command, Mapping):
+        return False  # validation will say what is wrong with it
+    return (
+        command.get("command_id") is None
+        and command.get("execution_id") is None
+        and not command.get("delay")
     )
 
 
-def _copy_rows(commands: list[NewCommand], ids: list[int]) -> list[tuple[Any, ...]]:
+def _use_copy(commands: Sequence[NewCommand | Mapping[str, Any]]) -> bool:
+    return len(commands) >= COPY_THRESHOLD and all(_is_new(c) for c in commands)
+
+
+def _copy_rows(commands: list[NewCommand], ids: list[int]) -> Iterator[tuple[Any, ...]]:
+    """COPY's rows, built one by one as COPY sends them (so building overlaps
+    with the server taking in the rows already sent)."""
     half = len(commands)
-    return [
-        (
+    for i, c in enumerate(commands):
+        yield (
             ids[i],
             ids[half + i],
             c.step,
@@ -141,8 +154,6 @@ def _copy_rows(commands: list[NewCommand], ids: list[int]) -> list[tuple[Any, ..
             c.priority,
             c.max_attempts or DEFAULT_MAX_ATTEMPTS,
         )
-        for i, c in enumerate(commands)
-    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,21 +163,47 @@ class _Execute:
 
 
 @dataclass(frozen=True, slots=True)
+class _Overlap:
+    """Run ``statement`` and, while the server works on it, ``meanwhile()`` here;
+    the plan gets both results back."""
+
+    statement: sql.Composed
+    params: dict[str, Any]
+    meanwhile: Callable[[], list[NewCommand]]
+
+
+@dataclass(frozen=True, slots=True)
 class _Copy:
     statement: sql.Composed
-    rows: list[tuple[Any, ...]]
+    rows: Iterator[tuple[Any, ...]]
 
 
-_Plan = Generator[_Execute | _Copy, list[tuple[Any, ...]], list[str]]
+_Step = _Execute | _Overlap | _Copy
+_Plan = Generator[_Step, Any, list[str]]
 
 
-def _plan(items: list[NewCommand], queue: QueueTable) -> _Plan:
+def _plan(commands: list[NewCommand | Mapping[str, Any]], queue: QueueTable) -> _Plan:
     """The writes of a bulk enqueue, without I/O: the sync and async forms only
-    drive this generator (each step's rows are sent back into it)."""
-    if not _use_copy(items):
+    drive this generator (each step's result is sent back into it).
+
+    Every command is validated before anything is written. For a bulk of new
+    commands the ids are drawn while the validation runs (ids drawn for
+    commands that turn out invalid are simply never used).
+    """
+    if not _use_copy(commands):
+        items = _validate(commands)
+        if not items:
+            return []
         rows = yield _Execute(queue.statement("enqueue"), _params(items))
         return [str(row[0]) for row in rows]
-    rows = yield _Execute(queue.statement("snowflake_ids"), {"count": 2 * len(items)})
+    rows, items = yield _Overlap(
+        queue.statement("snowflake_ids"),
+        {"count": 2 * len(commands)},
+        functools.partial(_validate, commands),
+    )
+    if not _use_copy(items):  # validation normalised something (say, a zero delay)
+        rows = yield _Execute(queue.statement("enqueue"), _params(items))
+        return [str(row[0]) for row in rows]
     ids = [row[0] for row in rows]
     yield _Copy(queue.statement("copy_commands"), _copy_rows(items, ids))
     return [str(i) for i in ids[len(items) :]]
@@ -179,22 +216,25 @@ async def enqueue_many(
     table: QueueTable | None = None,
 ) -> list[str]:
     """Enqueue many commands in one statement; their command ids, in order."""
-    items = _validate(commands)
-    if not items:
-        return []
-    plan = _plan(items, table or QueueTable())
+    plan = _plan(list(commands), table or QueueTable())
     try:
         async with conn.cursor() as cur:
             step = next(plan)
             while True:
+                result: Any
                 if isinstance(step, _Execute):
                     await cur.execute(step.statement, step.params)
                     result = await cur.fetchall()
+                elif isinstance(step, _Overlap):
+                    async with conn.pipeline():
+                        await cur.execute(step.statement, step.params)  # sent, not awaited
+                        meanwhile = step.meanwhile()
+                    result = (await cur.fetchall(), meanwhile)
                 else:
                     async with cur.copy(step.statement) as copy:
                         for row in step.rows:
                             await copy.write_row(row)
-                    result = []
+                    result = None
                 step = plan.send(result)
     except StopIteration as done:
         enqueued: list[str] = done.value
@@ -242,22 +282,25 @@ def enqueue_many_sync(
     table: QueueTable | None = None,
 ) -> list[str]:
     """`enqueue_many` for a sync psycopg connection (the same plan, driven without await)."""
-    items = _validate(commands)
-    if not items:
-        return []
-    plan = _plan(items, table or QueueTable())
+    plan = _plan(list(commands), table or QueueTable())
     try:
         with conn.cursor() as cur:
             step = next(plan)
             while True:
+                result: Any
                 if isinstance(step, _Execute):
                     cur.execute(step.statement, step.params)
                     result = cur.fetchall()
+                elif isinstance(step, _Overlap):
+                    with conn.pipeline():
+                        cur.execute(step.statement, step.params)  # sent, not awaited
+                        meanwhile = step.meanwhile()
+                    result = (cur.fetchall(), meanwhile)
                 else:
                     with cur.copy(step.statement) as copy:
                         for row in step.rows:
                             copy.write_row(row)
-                    result = []
+                    result = None
                 step = plan.send(result)
     except StopIteration as done:
         enqueued: list[str] = done.value

@@ -117,22 +117,24 @@ def _encode(value: Any) -> Iterator[str]:
         yield json.dumps(value)
 
 
-def _has_big_float(value: Any) -> bool:
-    if isinstance(value, float):
-        return abs(value) >= 1e16
-    if isinstance(value, dict):
-        return any(_has_big_float(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_big_float(v) for v in value)
-    return False
+#: One encoder for every call: ``json.dumps`` with options builds a new one each time.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _exact(value: Any, text: str) -> str:
+    """``text`` unless it holds an exponent that ``jsonb`` would turn into digits."""
+    if "e+" in text or "E+" in text:
+        # a big float needs exact digits (or the exponent was only inside a string)
+        return "".join(_encode(value))
+    return text
 
 
 def dumps_checked(value: Any) -> str:
-    """`dumps` for values that were not validated: one ``json.dumps`` pass, then
-    cheap checks for what ``jsonb`` refuses (the full walk only when a check
-    trips). Raises `JsonValueError` (or ``TypeError`` for non-JSON types)."""
+    """`dumps` for values that were not validated: one encoder pass, then cheap
+    checks on the text for what ``jsonb`` refuses (the full walk only when a
+    check trips). Raises `JsonValueError` (or ``TypeError`` for non-JSON types)."""
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = _ENCODER.encode(value)
     except ValueError as exc:
         raise JsonValueError(str(exc)) from None
     if "\\u0000" in text:
@@ -141,13 +143,9 @@ def dumps_checked(value: Any) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError:
         _check(value, [])  # names the lone surrogate's path
-    if "e+" in text or "E+" in text:
-        return dumps(value)  # a big float needs exact digits (or it is only text)
-    return text
+    return _exact(value, text)
 
 
 def dumps(value: Any) -> str:
-    """Serialise for ``jsonb``: ``json.dumps`` unless a float needs exact digits."""
-    if _has_big_float(value):
-        return "".join(_encode(value))
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    """Serialise a value already checked by `check_json_object` for ``jsonb``."""
+    return _exact(value, _ENCODER.encode(value))

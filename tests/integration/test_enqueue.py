@@ -199,3 +199,46 @@ async def test_bad_input_raises_naming_the_field_and_writes_nothing(
             await enqueue_many(conn, [good, {**good, **bad}, good])
         assert bulk.value.errors()[0]["loc"][:2] == (1, field)
     assert snapshot(db) == before
+
+
+async def test_a_bulk_large_enough_for_copy_round_trips_in_order(dsn: str, db: Conn) -> None:
+    # 500 new commands take the COPY path: ids drawn while validating, rows
+    # streamed into COPY; the ids come back in input order.
+    commands = [
+        {"step": f"s{i}", "tool_kind": "noop", "input": {"i": i, "big": 1e300}} for i in range(500)
+    ]
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        ids = await enqueue_many(conn, commands)
+        assert status_counts(db) == {}  # the caller's transaction decides
+        await conn.commit()
+    assert len(set(ids)) == 500
+    got = db.execute(
+        "SELECT command_id::text, step_name, context FROM noetl.command ORDER BY command_id"
+    ).fetchall()
+    by_id = {command_id: (step, context) for command_id, step, context in got}
+    assert [by_id[i][0] for i in ids] == [f"s{i}" for i in range(500)]
+    assert by_id[ids[7]][1] == {"i": 7, "big": 1e300}
+    assert isinstance(by_id[ids[7]][1]["big"], float)
+
+
+@pytest.mark.parametrize("form", ["async", "sync"])
+async def test_a_bad_command_in_a_copy_sized_bulk_writes_nothing_and_spares_the_transaction(
+    dsn: str, db: Conn, form: str
+) -> None:
+    good = {"step": "s", "tool_kind": "noop", "input": {}}
+    commands = [good] * 300 + [{**good, "tool_kind": "  "}] + [good] * 10
+    if form == "async":
+        async with await psycopg.AsyncConnection.connect(dsn) as conn:
+            with pytest.raises(ValidationError) as caught:
+                await enqueue_many(conn, commands)
+            # the transaction is still usable: the next enqueue lands
+            await enqueue_many(conn, [good] * 250)
+            await conn.commit()
+    else:
+        with psycopg.connect(dsn) as sync_conn:
+            with pytest.raises(ValidationError) as caught:
+                enqueue_many_sync(sync_conn, commands)
+            enqueue_many_sync(sync_conn, [good] * 250)
+            sync_conn.commit()
+    assert caught.value.errors()[0]["loc"][:2] == (300, "tool_kind")
+    assert status_counts(db) == {"PENDING": 250}
