@@ -133,6 +133,8 @@ def dumps_checked(value: Any) -> str:
     """`dumps` for values that were not validated: one encoder pass, then cheap
     checks on the text for what ``jsonb`` refuses (the full walk only when a
     check trips). Raises `JsonValueError` (or ``TypeError`` for non-JSON types)."""
+    if value is None or (type(value) is dict and not value):
+        return "null" if value is None else "{}"  # what most tools return
     try:
         text = _ENCODER.encode(value)
     except ValueError as exc:

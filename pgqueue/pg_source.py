@@ -71,7 +71,7 @@ class PgHandle:
 
     outcome: ClaimOutcome
     lease: ClaimedRow | None = None
-    number: int = field(default_factory=lambda: next(_handle_numbers))
+    number: int = field(default_factory=_handle_numbers.__next__)
     settled: bool = False
 
     def __repr__(self) -> str:
@@ -108,7 +108,11 @@ def row_outcome(row: ClaimedRow) -> Claimed | Failed:
             "an array" if isinstance(render_context, list) else f"a {type(render_context).__name__}"
         )
         return Failed(f"context.render_context is {kind}, not a JSON object")
-    command_input = {k: v for k, v in context.items() if k != "render_context"}
+    command_input = (
+        {k: v for k, v in context.items() if k != "render_context"}
+        if "render_context" in context
+        else context
+    )
     # The row came out of typed columns and jsonb, so it is valid by
     # construction; skipping re-validation keeps the hot path lean.
     return Claimed(

@@ -204,19 +204,21 @@ class Worker:
         return self.stats
 
     async def _slot(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None  # noqa: S101 - a slot is a task
         while not self._stopping.is_set():
             pulled = await self.source.next()
             if pulled is None:
                 return
-            await self._handle(pulled)
+            await self._handle(pulled, task)
 
-    async def _handle(self, pulled: Pulled[Any]) -> None:
+    async def _handle(self, pulled: Pulled[Any], task: asyncio.Task[Any]) -> None:
         handle = pulled.ack
         match pulled.outcome:
             case Claimed(command=command):
                 self._recovered()
                 await self.source.ack(handle)
-                await self._execute(command, getattr(handle, "lease", None))
+                await self._execute(command, getattr(handle, "lease", None), task)
             case AlreadyClaimed():
                 self.stats.counts["already_claimed"] += 1
                 await self.source.ack(handle)
@@ -266,7 +268,10 @@ class Worker:
 
     # -- one command ----------------------------------------------------------------
 
-    async def _execute(self, command: Command, lease: ClaimedRow | None) -> None:
+    async def _execute(
+        self, command: Command, lease: ClaimedRow | None, task: asyncio.Task[Any]
+    ) -> None:
+        """Run the command's tool in this slot's ``task`` and record the outcome."""
         tool = self.tools.get(command.tool_kind)
         if tool is None:
             await self._finish_failed(
@@ -276,8 +281,6 @@ class Worker:
         if lease is not None and self.leased is not None:
             self.leased.start_soon(lease)
         context = self._context
-        task = asyncio.current_task()
-        assert task is not None  # noqa: S101 - always inside a slot task
         timeout = tool.timeout if tool.timeout is not None else self.timeout
         # One watchdog enforces every timeout: no timer per command.
         deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
