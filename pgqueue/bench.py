@@ -565,6 +565,9 @@ async def run_bench(args: argparse.Namespace, console: Console) -> int:
     from pgqueue.cli import EXIT_OK, check_reachable
 
     modes = set(MODES) if "all" in args.mode else set(args.mode)
+    if args.json:
+        # stdout carries the JSON alone; progress and notes go to stderr
+        console = Console(stderr=True)
     found = dsns.resolve(args.dsn)
     embedded = None
     if found is None:

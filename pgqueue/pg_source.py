@@ -294,15 +294,26 @@ class PgCommandSource:
                     if mine is not None:
                         return mine
                 if not self.wait:
+                    if await self._read_ahead_landed():
+                        continue  # a read-ahead beside the claim took the rows
                     return None
                 await self._idle()
             return None
         finally:
             self._demand -= 1
 
-    async def _lead_claim(self, *, for_caller: bool = True) -> Pulled[PgHandle] | None:
-        """Claim for this caller (unless reading ahead) and every caller that joins
-        meanwhile; hand the rows out all at once.
+    async def _read_ahead_landed(self) -> bool:
+        """After an empty claim: wait for a read-ahead claim still on its way (it
+        may hold the rows the claim skipped as locked); whether rows are ready."""
+        reading = self._reading_ahead
+        if reading is not None and not reading.done():
+            await asyncio.wait([reading])  # not cancelled if this caller is
+            return True
+        return bool(self._ready)
+
+    async def _lead_claim(self) -> Pulled[PgHandle] | None:
+        """Claim for this caller and every caller that joins meanwhile; hand the
+        rows out all at once.
 
         When nothing is claimable and the source waits, the leader keeps the lead
         while it idles: the other callers stay parked behind it, and one wake-up
@@ -311,9 +322,16 @@ class PgCommandSource:
         self._not_claiming.clear()
         try:
             while True:
-                mine, idle = await self._claim_round(for_caller)
+                mine, idle = await self._claim_round()
                 if not idle:
                     return mine
+                if await self._read_ahead_landed():
+                    # A read-ahead beside this claim took the rows: serve from
+                    # them, and let the callers parked behind look again.
+                    self._wake_waiters(RETRY)
+                    if self._ready:
+                        return self._ready.popleft()
+                    continue
                 await self._idle()
                 if self._closed.is_set():
                     self._wake_waiters(None)
@@ -324,7 +342,7 @@ class PgCommandSource:
         finally:
             self._not_claiming.set()
 
-    async def _claim_round(self, for_caller: bool) -> tuple[Pulled[PgHandle] | None, bool]:
+    async def _claim_round(self) -> tuple[Pulled[PgHandle] | None, bool]:
         """One claim and its hand-out; says whether the leader should idle."""
         if self._listener is not None:
             # Cleared before the claim: a notification that lands after this
@@ -333,14 +351,14 @@ class PgCommandSource:
         # Let every caller that is ready right now join first, so that one claim
         # serves them all.
         await asyncio.sleep(0)
-        wanted = len(self._waiters) + (1 if for_caller else self.prefetch - len(self._ready))
+        wanted = len(self._waiters) + 1
         limit = min(max(wanted, 1), self.max_batch)
         pulled = deque(await self._claim_batch(limit))
-        if not pulled and for_caller and self.wait and not self._closed.is_set():
+        if not pulled and self.wait and not self._closed.is_set():
             self._busy = False
             return None, True
         full = len(pulled) == limit
-        mine = pulled.popleft() if pulled and for_caller else None
+        mine = pulled.popleft() if pulled else None
         while pulled and self._waiters:
             share = self._waiters.popleft()
             if not share.done():
@@ -372,12 +390,25 @@ class PgCommandSource:
             self._reading_ahead = asyncio.create_task(self._read_ahead_claim())
 
     async def _read_ahead_claim(self) -> None:
-        # Another claim may start between the event being set and this task
-        # running: check again every time.
-        while not self._not_claiming.is_set():
-            await self._not_claiming.wait()
-        if not self._closed.is_set() and len(self._ready) < self.prefetch:
-            await self._lead_claim(for_caller=False)
+        """Claim ahead, alongside the leader's claim rather than after it: with a
+        busy queue one claim is then always on its way while the rows of the
+        last one are worked on. Rows go to callers already waiting first, then
+        into the ready queue (at most ``prefetch`` rows)."""
+        while self._busy and not self._closed.is_set() and len(self._ready) < self.prefetch:
+            limit = min(self.prefetch - len(self._ready), self.max_batch)
+            pulled = deque(await self._claim_batch(limit))
+            if pulled and isinstance(pulled[0].outcome, RetryLater):
+                # the database failed: the leader's own claim reports it
+                self._busy = False
+                return
+            self._busy = len(pulled) == limit
+            while pulled and self._waiters:
+                share = self._waiters.popleft()
+                if not share.done():
+                    share.set_result(pulled.popleft())
+            self._ready.extend(pulled)
+            if self._closed.is_set():
+                return
 
     def _wake_waiters(self, value: _Retry | None) -> None:
         while self._waiters:

@@ -40,7 +40,7 @@ def test_bench_runs_every_mode_and_verifies_exactly_once(dsn: str) -> None:
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout[done.stdout.index("{") :])
+    result = json.loads(done.stdout)  # stdout is the JSON alone; progress went to stderr
     assert "burn-down x1: every command completed exactly once" in result["verified"]
     assert "burn-down x2: every command completed exactly once" in result["verified"]
     names = {f["name"] for f in result["figures"]}

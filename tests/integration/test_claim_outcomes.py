@@ -286,6 +286,44 @@ async def test_concurrent_next_calls_are_coalesced_into_distinct_claims(
     assert status_counts(db) == {"CLAIMED": 30}
 
 
+async def test_a_read_ahead_beside_the_claim_never_ends_a_drain_early(dsn: str, db: Conn) -> None:
+    # With wait=False, "nothing claimable" ends a caller. A read-ahead claim runs
+    # beside the leader's, so at the tail of the queue the leader may find every
+    # row locked by it (or by a competing worker): that must not look like an
+    # empty queue, or the read-ahead rows are given back unworked. Two sources
+    # compete, as two worker processes would; the race needs a few rounds.
+    async def drain(pool: Pool) -> list[str]:
+        async with source(pool, max_batch=100, prefetch=100) as src:
+
+            async def caller() -> list[str]:
+                got = []
+                while (pulled := await src.next()) is not None:
+                    assert isinstance(pulled.outcome, Claimed), pulled.outcome
+                    await src.ack(pulled.ack)
+                    got.append(pulled.outcome.command.command_id)
+                    await asyncio.sleep(0)  # a short tool
+                return got
+
+            return [c for got in await asyncio.gather(*(caller() for _ in range(100))) for c in got]
+
+    for round_ in range(10):
+        db.execute("TRUNCATE noetl.command")
+        db.execute(
+            """
+            INSERT INTO noetl.command (execution_id, command_id, step_name, tool_kind, context)
+            SELECT g, g, 's', 'noop', '{}' FROM generate_series(1, 400) g
+            """
+        )
+        async with (
+            psycopg_pool.AsyncConnectionPool(dsn, min_size=2, max_size=4, open=False) as one,
+            psycopg_pool.AsyncConnectionPool(dsn, min_size=2, max_size=4, open=False) as two,
+        ):
+            first, second = await asyncio.gather(drain(one), drain(two))
+        claimed = first + second
+        assert len(claimed) == len(set(claimed)) == 400, round_
+        assert status_counts(db) == {"CLAIMED": 400}, round_
+
+
 async def test_read_ahead_rows_go_back_untouched_on_close(pool: Pool, db: Conn) -> None:
     for _ in range(8):
         add(db)
