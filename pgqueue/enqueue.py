@@ -67,6 +67,8 @@ class NewCommand(BaseModel):
     @field_validator("input")
     @classmethod
     def _input(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        if not value:
+            return value
         if "render_context" in value:
             raise ValueError("'render_context' is a reserved key: pass it as render_context=")
         jsonvalues.check_json_object(value)
@@ -125,10 +127,13 @@ COPY_THRESHOLD = 200
 def _is_new(command: NewCommand | Mapping[str, Any]) -> bool:
     """No ids and no delay: a command COPY can write (no conflict is possible, so
     the idempotency of ON CONFLICT is not needed, and it is due now)."""
-    if isinstance(command, NewCommand):
-        return command.command_id is None and command.execution_id is None and not command.delay
-    if not isinstance(command, Mapping):
-        return False  # validation will say what is wrong with it
+    if type(command) is not dict:  # dicts first: an ABC isinstance check is slow
+        if isinstance(command, NewCommand):
+            return (
+                command.command_id is None and command.execution_id is None and not command.delay
+            )
+        if not isinstance(command, Mapping):
+            return False  # validation will say what is wrong with it
     return (
         command.get("command_id") is None
         and command.get("execution_id") is None

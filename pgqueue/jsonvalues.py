@@ -150,4 +150,6 @@ def dumps_checked(value: Any) -> str:
 
 def dumps(value: Any) -> str:
     """Serialise a value already checked by `check_json_object` for ``jsonb``."""
+    if type(value) is dict and not value:
+        return "{}"
     return _exact(value, _ENCODER.encode(value))
