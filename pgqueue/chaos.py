@@ -180,6 +180,10 @@ class Chaos:
                 name,
                 "--concurrency",
                 "8",
+                # rows claimed ahead are in memory when a kill lands: the
+                # batched path must lose none of them either
+                "--prefetch",
+                "8",
                 "--lease",
                 "5s",
                 "--poll-interval",

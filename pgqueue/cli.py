@@ -82,13 +82,24 @@ def duration(text: str) -> timedelta:
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 
-def positive_int(text: str) -> int:
+def _whole_number(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def positive_int(text: str) -> int:
+    value = _whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = _whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
     return value
 
 
@@ -278,6 +289,7 @@ def build_worker(args: argparse.Namespace, pool: psycopg_pool.AsyncConnectionPoo
         wait=not args.until_empty,
         lease=args.lease,
         poll_interval=args.poll_interval.total_seconds(),
+        prefetch=args.prefetch,
         table=table_of(args),
     )
     worker = Worker(
@@ -467,6 +479,14 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "-c", "--concurrency", type=positive_int, default=10, help="commands at once (default: 10)"
+    )
+    p.add_argument(
+        "--prefetch",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="while the queue is busy, claim up to N commands ahead so short tools never wait "
+        "for a claim (their leases run meanwhile; default: 0)",
     )
     p.add_argument(
         "--tools",

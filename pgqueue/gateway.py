@@ -25,6 +25,7 @@ from psycopg.rows import dict_row
 
 from pgqueue import sql as statements
 from pgqueue.errors import DatabaseError, DatabaseUnavailable, SchemaNotMigrated
+from pgqueue.wire import Int8Array, JsonbArray, UuidArray, use_packed_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +139,12 @@ def _keys(items: Iterable[tuple[int, int, uuid.UUID]]) -> dict[str, Any]:
         execution_ids.append(execution_id)
         command_ids.append(command_id)
         tokens.append(token)
-    return {"execution_ids": execution_ids, "command_ids": command_ids, "tokens": tokens}
+    return {
+        "execution_ids": Int8Array(execution_ids),
+        "command_ids": Int8Array(command_ids),
+        "tokens": UuidArray(tokens),
+        "count": len(tokens),
+    }
 
 
 def _row(values: Sequence[Any]) -> ClaimedRow:
@@ -178,8 +184,12 @@ class Gateway:
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise translate(exc) from exc
 
-    async def _fetch(self, name: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    async def _fetch(
+        self, name: str, params: dict[str, Any], *, packed: bool = False
+    ) -> list[tuple[Any, ...]]:
         async with self._cursor() as cur:
+            if packed:
+                use_packed_arrays(cur)
             await cur.execute(self.table.statement(name), params)
             return await cur.fetchall()
 
@@ -265,16 +275,16 @@ class Gateway:
 
     async def release(self, items: Iterable[tuple[int, int, uuid.UUID]]) -> int:
         params = _keys(items)
-        if not params["tokens"]:
+        if not params.pop("count"):
             return 0
         params["channel"] = self.table.channel
-        rows = await self._fetch("release", params)
+        rows = await self._fetch("release", params, packed=True)
         return int(rows[0][0])
 
     async def _fenced(self, name: str, params: dict[str, Any]) -> set[CommandKey]:
-        if not params["tokens"]:
+        if not params.pop("count"):
             return set()
-        rows = await self._fetch(name, params)
+        rows = await self._fetch(name, params, packed=True)
         return {(execution_id, command_id) for command_id, execution_id in rows}
 
     async def mark_running(self, items: Iterable[tuple[int, int, uuid.UUID]]) -> set[CommandKey]:
@@ -297,10 +307,11 @@ class Gateway:
         return await self._fenced(
             "complete",
             {
-                "execution_ids": execution_ids,
-                "command_ids": command_ids,
-                "tokens": tokens,
-                "results": results,
+                "execution_ids": Int8Array(execution_ids),
+                "command_ids": Int8Array(command_ids),
+                "tokens": UuidArray(tokens),
+                "results": JsonbArray(results),
+                "count": len(tokens),
             },
         )
 

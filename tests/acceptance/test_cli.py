@@ -47,7 +47,9 @@ def test_migrate_enqueue_worker_status_end_to_end(empty_dsn: str) -> None:
         assert status_counts(db) == {"PENDING": 21}
         assert row(db, single.stdout.strip())["context"] == {"n": 1}
 
-    worker = pgqueue("worker", "--dsn", empty_dsn, "--until-empty", "--concurrency", "4")
+    worker = pgqueue(
+        "worker", "--dsn", empty_dsn, "--until-empty", "--concurrency", "4", "--prefetch", "4"
+    )
     assert worker.returncode == 0, worker.stderr
     assert "completed 21" in worker.stdout
 
@@ -111,6 +113,7 @@ def test_prune_refuses_a_noetl_table_without_yes(dsn: str, db: Conn) -> None:
         (["enqueue", "--step", "s", "--tool-kind", "k", "--input", "[1]"], 2, "input"),
         (["enqueue", "--step", "s", "--tool-kind", "k", "--input", "{oops"], 2, "not valid JSON"),
         (["worker", "--concurrency", "0"], 2, "at least 1"),
+        (["worker", "--prefetch", "-1"], 2, "must not be negative"),
         (["prune", "--older-than", "soon"], 2, "not a duration"),
     ],
 )
