@@ -404,6 +404,9 @@ async def run_chaos(args: argparse.Namespace, console: Console) -> int:
     from pgqueue.cli import EXIT_FAILED, EXIT_OK
     from pgqueue.embedded import start_embedded
 
+    if args.json:
+        # stdout carries the JSON alone; progress and notes go to stderr
+        console = Console(stderr=True)
     console.print("Starting an embedded PostgreSQL of the chaos run's own (it will be restarted).")
     server = await asyncio.to_thread(start_embedded, args.instance)
     try:

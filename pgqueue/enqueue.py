@@ -16,18 +16,20 @@ import functools
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Required, cast
 
 import psycopg
 from psycopg import sql
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     JsonValue,
     TypeAdapter,
-    field_validator,
+    with_config,
 )
+from typing_extensions import TypedDict  # pydantic needs this one before 3.12
 
 from pgqueue import jsonvalues
 from pgqueue.gateway import QueueTable, translate
@@ -40,84 +42,122 @@ INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 
 
+def _name(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+def _input(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    if not value:
+        return value
+    if "render_context" in value:
+        raise ValueError("'render_context' is a reserved key: pass it as render_context=")
+    jsonvalues.check_json_object(value)
+    return value
+
+
+def _render_context(value: dict[str, JsonValue] | None) -> dict[str, JsonValue] | None:
+    if value is not None:
+        jsonvalues.check_json_object(value)
+    return value
+
+
+def _delay(value: timedelta | None) -> timedelta | None:
+    if value is not None and value < timedelta(0):
+        raise ValueError("must not be negative")
+    return value
+
+
+# Each field's rules, once: `NewCommand` and the bulk validator both use them.
+Name = Annotated[str, Field(min_length=1), AfterValidator(_name)]
+Input = Annotated[dict[str, JsonValue], AfterValidator(_input)]
+RenderContext = Annotated[dict[str, JsonValue] | None, AfterValidator(_render_context)]
+Delay = Annotated[timedelta | None, AfterValidator(_delay)]
+Priority = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX, strict=True)]
+MaxAttempts = Annotated[int, Field(ge=1, le=INT32_MAX, strict=True)] | None
+
+
 class NewCommand(BaseModel):
     """One command to enqueue; the validated form of `enqueue`'s arguments."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    step: Annotated[str, Field(min_length=1)]
-    tool_kind: Annotated[str, Field(min_length=1)]
-    input: dict[str, JsonValue]
+    step: Name
+    tool_kind: Name
+    input: Input
     execution_id: Int64 | None = None
     command_id: Int64 | None = None
-    render_context: dict[str, JsonValue] | None = None
-    delay: timedelta | None = None
-    priority: Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX, strict=True)] = 0
-    max_attempts: Annotated[int, Field(ge=1, le=INT32_MAX, strict=True)] | None = None
-
-    @field_validator("step", "tool_kind")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        if "\x00" in value:
-            raise ValueError("must not contain a NUL character")
-        return value
-
-    @field_validator("input")
-    @classmethod
-    def _input(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
-        if not value:
-            return value
-        if "render_context" in value:
-            raise ValueError("'render_context' is a reserved key: pass it as render_context=")
-        jsonvalues.check_json_object(value)
-        return value
-
-    @field_validator("render_context")
-    @classmethod
-    def _render_context(cls, value: dict[str, JsonValue] | None) -> dict[str, JsonValue] | None:
-        if value is not None:
-            jsonvalues.check_json_object(value)
-        return value
-
-    @field_validator("delay")
-    @classmethod
-    def _delay(cls, value: timedelta | None) -> timedelta | None:
-        if value is not None and value < timedelta(0):
-            raise ValueError("must not be negative")
-        return value
+    render_context: RenderContext = None
+    delay: Delay = None
+    priority: Priority = 0
+    max_attempts: MaxAttempts = None
 
     def context(self) -> dict[str, Any]:
         """The ``context`` column: the input, plus ``render_context`` when given (read only)."""
-        if self.render_context:
-            return {**self.input, "render_context": self.render_context}
-        return self.input  # frozen model: nobody writes to it
+        return _context(self.__dict__)
 
 
-_many = TypeAdapter(list[NewCommand])
+@with_config(ConfigDict(extra="forbid"))
+class _Fields(TypedDict, total=False):
+    """`NewCommand`'s fields and rules as a plain dict: a bulk of mappings is
+    validated without building a model per command (twice as fast), with the
+    same errors."""
+
+    step: Required[Name]
+    tool_kind: Required[Name]
+    input: Required[Input]
+    execution_id: Int64 | None
+    command_id: Int64 | None
+    render_context: RenderContext
+    delay: Delay
+    priority: Priority
+    max_attempts: MaxAttempts
 
 
-def _validate(commands: Sequence[NewCommand | Mapping[str, Any]]) -> list[NewCommand]:
-    items = list(commands)
-    if all(isinstance(c, NewCommand) for c in items):
-        return items  # type: ignore[return-value]
-    return _many.validate_python(
-        [c.model_dump() if isinstance(c, NewCommand) else c for c in items]
+#: A validated command: a `NewCommand`'s fields, or a validated mapping (keys
+#: left out take `NewCommand`'s defaults).
+_Valid = Mapping[str, Any]
+
+_many = TypeAdapter(list[_Fields])
+
+
+def _context(command: _Valid) -> dict[str, Any]:
+    render_context = command.get("render_context")
+    if render_context:
+        return {**command["input"], "render_context": render_context}
+    result: dict[str, Any] = command["input"]
+    return result  # validated, and only read from here on
+
+
+def _validate(commands: Sequence[NewCommand | Mapping[str, Any]]) -> list[_Valid]:
+    """Every command validated (a pydantic ``ValidationError`` naming the index
+    and field of the first bad ones), as mappings of their fields."""
+    if all(isinstance(c, NewCommand) for c in commands):
+        return [c.__dict__ for c in commands]
+    valid = _many.validate_python(
+        [c.__dict__ if isinstance(c, NewCommand) else c for c in commands]
     )
+    return cast(list[_Valid], valid)
 
 
-def _params(commands: list[NewCommand]) -> dict[str, list[Any]]:
+def _params(commands: list[_Valid]) -> dict[str, list[Any]]:
     return {
-        "execution_ids": [c.execution_id for c in commands],
-        "command_ids": [c.command_id for c in commands],
-        "steps": [c.step for c in commands],
-        "tool_kinds": [c.tool_kind for c in commands],
-        "contexts": [jsonvalues.dumps(c.context()) for c in commands],
-        "priorities": [c.priority for c in commands],
-        "max_attempts": [c.max_attempts or DEFAULT_MAX_ATTEMPTS for c in commands],
-        "delays": [c.delay.total_seconds() if c.delay else 0.0 for c in commands],
+        "execution_ids": [c.get("execution_id") for c in commands],
+        "command_ids": [c.get("command_id") for c in commands],
+        "steps": [c["step"] for c in commands],
+        "tool_kinds": [c["tool_kind"] for c in commands],
+        "contexts": [jsonvalues.dumps(_context(c)) for c in commands],
+        "priorities": [c.get("priority", 0) for c in commands],
+        "max_attempts": [c.get("max_attempts") or DEFAULT_MAX_ATTEMPTS for c in commands],
+        "delays": [_seconds(c.get("delay")) for c in commands],
     }
+
+
+def _seconds(delay: timedelta | None) -> float:
+    return delay.total_seconds() if delay else 0.0
 
 
 #: From this many new commands up (no ids, no delay), enqueue uses COPY.
@@ -143,7 +183,7 @@ def _use_copy(commands: Sequence[NewCommand | Mapping[str, Any]]) -> bool:
     return len(commands) >= COPY_THRESHOLD and all(_is_new(c) for c in commands)
 
 
-def _copy_rows(commands: list[NewCommand], ids: list[int]) -> Iterator[tuple[Any, ...]]:
+def _copy_rows(commands: list[_Valid], ids: list[str]) -> Iterator[tuple[Any, ...]]:
     """COPY's rows, built one by one as COPY sends them (so building overlaps
     with the server taking in the rows already sent)."""
     half = len(commands)
@@ -151,11 +191,11 @@ def _copy_rows(commands: list[NewCommand], ids: list[int]) -> Iterator[tuple[Any
         yield (
             ids[i],
             ids[half + i],
-            c.step,
-            c.tool_kind,
-            jsonvalues.dumps(c.context()),
-            c.priority,
-            c.max_attempts or DEFAULT_MAX_ATTEMPTS,
+            c["step"],
+            c["tool_kind"],
+            jsonvalues.dumps(_context(c)),
+            c.get("priority", 0),
+            c.get("max_attempts") or DEFAULT_MAX_ATTEMPTS,
         )
 
 
@@ -172,7 +212,7 @@ class _Overlap:
 
     statement: sql.Composed
     params: dict[str, Any]
-    meanwhile: Callable[[], list[NewCommand]]
+    meanwhile: Callable[[], list[_Valid]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,9 +247,9 @@ def _plan(commands: list[NewCommand | Mapping[str, Any]], queue: QueueTable) -> 
     if not _use_copy(items):  # validation normalised something (say, a zero delay)
         rows = yield _Execute(queue.statement("enqueue"), _params(items))
         return [str(row[0]) for row in rows]
-    ids = [row[0] for row in rows]
+    ids: list[str] = rows[0][0].split(",")
     yield _Copy(queue.statement("copy_commands"), _copy_rows(items, ids))
-    return [str(i) for i in ids[len(items) :]]
+    return ids[len(items) :]
 
 
 async def enqueue_many(
