@@ -5,9 +5,10 @@ and `enqueue_many_sync` a sync one. All four validate every command first
 (a pydantic `ValidationError` naming the field, nothing written), then write in
 one statement: ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING``, so
 enqueueing the same ``(execution_id, command_id)`` twice is a no-op; or, for a
-bulk of new commands (no ids given, no delay), ids drawn in one round trip and
-a ``COPY``. Nothing is committed here: the caller's transaction decides, and
-the insert trigger's single NOTIFY is delivered on commit.
+bulk of new commands (no ids given, no delay), ids drawn in one round trip
+while the commands are validated (pipeline mode), then a ``COPY`` the rows are
+streamed into. Nothing is committed here: the caller's transaction decides,
+and the insert trigger's single NOTIFY is delivered on commit.
 """
 
 from __future__ import annotations
