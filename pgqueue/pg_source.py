@@ -140,8 +140,9 @@ class PgCommandSource:
     :param poll_interval: the longest an idle ``next()`` waits between claims.
     :param max_batch: the most rows one claim takes for coalesced callers.
     :param prefetch: read ahead: when a claim comes back full (the queue is busy),
-        claim up to this many more rows in the background, so the next callers
-        find them ready while this batch runs. Good for short tools; for long ones
+        claim up to this many more rows in the background, beside the claim the
+        callers wait on, so the next callers find them ready while this batch
+        runs. Good for short tools; for long ones
         keep it 0, since read-ahead rows wait in memory (their lease running)
         instead of going to an idle worker. They go back untouched on ``close()``.
     :param retry_policy: the backoff after a nacked attempt.
