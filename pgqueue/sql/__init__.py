@@ -2,7 +2,9 @@
 
 Each ``.sql`` file is a template: ``{command}`` and ``{snowflake}`` are filled
 with `psycopg.sql.Identifier` values, never by string formatting, so a
-configured schema or table name can't change the statement's meaning.
+configured schema or table name can't change the statement's meaning. A rule
+that several statements share lives in one ``part_*.sql`` file, filled in as
+``{claim_set}``, ``{claimed_row}``, ``{same_claim}`` or ``{leased}``.
 """
 
 from __future__ import annotations
@@ -28,4 +30,13 @@ def render(name: str, schema: str, table: str) -> sql.Composed:
     return sql.SQL(text(name)).format(
         command=sql.Identifier(schema, table),
         snowflake=sql.Identifier(schema, "snowflake_id"),
+        # shared parts (``part_*.sql``), so a rule is written in one place
+        claim_set=_part("claim_set"),
+        claimed_row=_part("claimed_row"),
+        same_claim=_part("same_claim"),
+        leased=_part("leased"),
     )
+
+
+def _part(name: str) -> sql.SQL:
+    return sql.SQL(text(f"part_{name}").rstrip())

@@ -55,22 +55,9 @@ picked AS (
     LIMIT %(limit)s
 )
 UPDATE {command} AS c
-SET status = 'CLAIMED',
-    worker_id = %(worker_id)s,
-    claimed_at = now(),
-    started_at = NULL,
-    lease_expires_at = now() + %(lease)s,
-    -- a new token per claim: every later write is fenced on it
-    claim_token = gen_random_uuid(),
-    -- a rescued row's lost attempt counts (SET sees the old status)
-    attempts = c.attempts + coalesce(c.status IN ('CLAIMED', 'RUNNING'), false)::int,
-    -- NoETL's own 1-based attempt number, kept in step for its readers
-    attempt = c.attempts + coalesce(c.status IN ('CLAIMED', 'RUNNING'), false)::int + 1,
-    updated_at = now()
+SET {claim_set}
 FROM picked
 -- the full primary key, so a hash-partitioned table prunes to one partition
 WHERE c.execution_id = picked.execution_id
   AND c.command_id = picked.command_id
-RETURNING c.execution_id, c.command_id, c.step_name, c.tool_kind, c.context,
-          c.attempts, c.max_attempts, c.claim_token, c.lease_expires_at,
-          picked.status AS previous_status
+RETURNING {claimed_row}, picked.status AS previous_status

@@ -15,15 +15,7 @@ target AS MATERIALIZED (
 -- Take it when it is claimable: PENDING and due, or leased with an expired lease.
 taken AS (
     UPDATE {command} AS c
-    SET status = 'CLAIMED',
-        worker_id = %(worker_id)s,
-        claimed_at = now(),
-        started_at = NULL,
-        lease_expires_at = now() + %(lease)s,
-        claim_token = gen_random_uuid(),
-        attempts = c.attempts + coalesce(c.status IN ('CLAIMED', 'RUNNING'), false)::int,
-        attempt = c.attempts + coalesce(c.status IN ('CLAIMED', 'RUNNING'), false)::int + 1,
-        updated_at = now()
+    SET {claim_set}
     FROM target AS t
     WHERE c.execution_id = t.execution_id
       AND c.command_id = t.command_id
@@ -35,9 +27,7 @@ taken AS (
            OR t.status NOT IN ('PENDING', 'CLAIMED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'))
       -- only tool kinds this worker can run (or none, to surface as Failed)
       AND (%(any_kind)s OR c.tool_kind = ANY(%(tool_kinds)s) OR coalesce(c.tool_kind, '') = '')
-    RETURNING c.execution_id, c.command_id, c.step_name, c.tool_kind, c.context,
-              c.attempts, c.max_attempts, c.claim_token, c.lease_expires_at,
-              t.status AS previous_status
+    RETURNING {claimed_row}, t.status AS previous_status
 )
 -- 'taken': ours. 'seen': locked by us but not claimable (the caller reads why).
 -- 'busy': the row exists but another transaction holds its lock.
