@@ -82,11 +82,11 @@ def duration(text: str) -> timedelta:
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 
-def _whole_number(text: str) -> int:
+def _whole_number(text: str, what: str = "a whole number") -> int:
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
 
 
 def positive_int(text: str) -> int:
@@ -104,10 +104,7 @@ def non_negative_int(text: str) -> int:
 
 
 def command_id(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a command id (an integer)") from None
+    return _whole_number(text, "a command id (an integer)")
 
 
 def json_object(text: str) -> Any:

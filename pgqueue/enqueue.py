@@ -235,22 +235,25 @@ def _plan(commands: list[NewCommand | Mapping[str, Any]], queue: QueueTable) -> 
     commands that turn out invalid are simply never used).
     """
     if not _use_copy(commands):
-        items = _validate(commands)
-        if not items:
-            return []
-        rows = yield _Execute(queue.statement("enqueue"), _params(items))
-        return [str(row[0]) for row in rows]
+        return (yield from _insert(_validate(commands), queue))
     rows, items = yield _Overlap(
         queue.statement("snowflake_ids"),
         {"count": 2 * len(commands)},
         functools.partial(_validate, commands),
     )
     if not _use_copy(items):  # validation normalised something (say, a zero delay)
-        rows = yield _Execute(queue.statement("enqueue"), _params(items))
-        return [str(row[0]) for row in rows]
+        return (yield from _insert(items, queue))
     ids: list[str] = rows[0][0].split(",")
     yield _Copy(queue.statement("copy_commands"), _copy_rows(items, ids))
     return ids[len(items) :]
+
+
+def _insert(items: list[_Valid], queue: QueueTable) -> _Plan:
+    """``INSERT … ON CONFLICT DO NOTHING`` of validated commands: their ids."""
+    if not items:
+        return []
+    rows = yield _Execute(queue.statement("enqueue"), _params(items))
+    return [str(row[0]) for row in rows]
 
 
 async def enqueue_many(

@@ -143,7 +143,6 @@ def _keys(items: Iterable[tuple[int, int, uuid.UUID]]) -> dict[str, Any]:
         "execution_ids": Int8Array(execution_ids),
         "command_ids": Int8Array(command_ids),
         "tokens": UuidArray(tokens),
-        "count": len(tokens),
     }
 
 
@@ -275,14 +274,14 @@ class Gateway:
 
     async def release(self, items: Iterable[tuple[int, int, uuid.UUID]]) -> int:
         params = _keys(items)
-        if not params.pop("count"):
+        if not params["tokens"]:
             return 0
         params["channel"] = self.table.channel
         rows = await self._fetch("release", params, packed=True)
         return int(rows[0][0])
 
     async def _fenced(self, name: str, params: dict[str, Any]) -> set[CommandKey]:
-        if not params.pop("count"):
+        if not params["tokens"]:
             return set()
         rows = await self._fetch(name, params, packed=True)
         return {(execution_id, command_id) for command_id, execution_id in rows}
@@ -311,7 +310,6 @@ class Gateway:
                 "command_ids": Int8Array(command_ids),
                 "tokens": UuidArray(tokens),
                 "results": JsonbArray(results),
-                "count": len(tokens),
             },
         )
 

@@ -352,8 +352,7 @@ class PgCommandSource:
         # Let every caller that is ready right now join first, so that one claim
         # serves them all.
         await asyncio.sleep(0)
-        wanted = len(self._waiters) + 1
-        limit = min(max(wanted, 1), self.max_batch)
+        limit = min(len(self._waiters) + 1, self.max_batch)
         pulled = deque(await self._claim_batch(limit))
         if not pulled and self.wait and not self._closed.is_set():
             self._busy = False

@@ -34,13 +34,17 @@ _EMPTY = struct.Struct(">iii")
 class _Packed:
     """An array already in binary wire format."""
 
-    __slots__ = ("data",)
+    __slots__ = ("count", "data")
 
     def __init__(self, oid: int, count: int, body: bytes) -> None:
+        self.count = count
         if count:
             self.data = _HEADER.pack(1, 0, oid, count, 1) + body
         else:  # an empty array has no dimensions at all
             self.data = _EMPTY.pack(0, 0, oid)
+
+    def __len__(self) -> int:
+        return self.count
 
 
 class Int8Array(_Packed):

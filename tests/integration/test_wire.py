@@ -19,6 +19,8 @@ def test_arrays_round_trip(db: Conn, count: int) -> None:
     ints = [(-1) ** i * (2**63 - 1 - i) for i in range(count)]
     tokens = [uuid.uuid4() for _ in range(count)]
     texts = ['{"é":[1,2.5,null],"s":"x\\ty"}' if i % 2 else "{}" for i in range(count)]
+    packed = Int8Array(ints), UuidArray(tokens), JsonbArray(texts)
+    assert [len(array) for array in packed] == [count] * 3  # an empty one is falsy
     with db.cursor() as cur:
         use_packed_arrays(cur)
         cur.execute(
