@@ -143,11 +143,10 @@ async def test_a_stale_workers_heartbeat_and_completion_are_fenced(pool: Pool, d
     assert (row(db, command_id)["worker_id"], row(db, command_id)["status"]) == ("fresh", "CLAIMED")
 
 
-async def test_a_worker_that_loses_its_lease_cancels_its_tool(pool: Pool, db: Conn) -> None:
-    command_id = add(db)
-    worker = make_worker(pool, "loser", lease=0.6)
-    started = asyncio.Event()
-    cancelled = asyncio.Event()
+def register_hanging_tool(worker: Worker) -> tuple[asyncio.Event, asyncio.Event]:
+    """A "work" tool that runs until cancelled: events for its start and its
+    cancellation."""
+    started, cancelled = asyncio.Event(), asyncio.Event()
 
     @worker.tool("work")
     async def work(cmd: Command, ctx: ToolContext) -> None:
@@ -158,6 +157,13 @@ async def test_a_worker_that_loses_its_lease_cancels_its_tool(pool: Pool, db: Co
             cancelled.set()
             raise
 
+    return started, cancelled
+
+
+async def test_a_worker_that_loses_its_lease_cancels_its_tool(pool: Pool, db: Conn) -> None:
+    command_id = add(db)
+    worker = make_worker(pool, "loser", lease=0.6)
+    started, cancelled = register_hanging_tool(worker)
     run = asyncio.create_task(worker.run())
     await asyncio.wait_for(started.wait(), 10)
     # Someone else takes the row over (as after a long stall).
@@ -175,18 +181,7 @@ async def test_a_worker_that_loses_its_lease_cancels_its_tool(pool: Pool, db: Co
 async def test_cancelling_a_running_command_stops_its_tool(pool: Pool, db: Conn) -> None:
     command_id = add(db)
     worker = make_worker(pool, lease=0.9)
-    started = asyncio.Event()
-    stopped = asyncio.Event()
-
-    @worker.tool("work")
-    async def work(cmd: Command, ctx: ToolContext) -> None:
-        started.set()
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            stopped.set()
-            raise
-
+    started, stopped = register_hanging_tool(worker)
     run = asyncio.create_task(worker.run())
     await asyncio.wait_for(started.wait(), 10)
     cancelled = await Gateway(pool).cancel([int(command_id)], reason="operator said so")
