@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -446,17 +447,28 @@ async def test_backoff_grows_and_caps_and_a_poison_row_parks_without_blocking(
 
 
 async def test_writes_commit_on_their_own_and_leave_the_pool_connection_as_found(
-    dsn: str, db: Conn
+    dsn: str, db: Conn, tmp_path: Path
 ) -> None:
     # A caller's pool that is not in autocommit mode: each write is still its own
     # transaction (no BEGIN/COMMIT round trips), committed when it returns, and the
     # connection goes back to the pool as it came, even after a failed statement.
     command_id = add(db)
+    trace = tmp_path / "libpq.trace"
     async with psycopg_pool.AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as one:
         await one.wait()
         async with source(one) as src:
+            # libpq's own trace of what goes over the wire during the claim
+            async with one.connection() as conn:
+                traced = trace.open("w")
+                conn.pgconn.trace(traced.fileno())
             pulled = await src.next()
+            async with one.connection() as conn:
+                conn.pgconn.untrace()
+                traced.close()
             assert pulled is not None and isinstance(pulled.outcome, Claimed)
+            sent = trace.read_text()
+            assert "UPDATE" in sent  # the claim went through this connection
+            assert "BEGIN" not in sent and "COMMIT" not in sent
             # seen from another session at once: nothing left open
             assert row(db, command_id)["status"] == "CLAIMED"
             async with one.connection() as conn:
