@@ -45,6 +45,7 @@ from pgqueue import migrate as migrations
 from pgqueue.enqueue import enqueue_many
 from pgqueue.gateway import QueueTable
 from pgqueue.pg_source import PgCommandSource
+from pgqueue.runtime import settle_heap
 from pgqueue.tools.builtin import noop
 from pgqueue.worker import Worker
 
@@ -149,6 +150,7 @@ async def _worker_main(
         )
         worker = Worker(source, concurrency=concurrency, pool=pool)
         worker.register("noop", noop)
+        settle_heap()  # as `pgqueue worker` does once started
         ready.put(True)
         await asyncio.to_thread(start.wait)
         if wait:

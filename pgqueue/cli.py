@@ -36,6 +36,7 @@ from pgqueue.errors import (
 )
 from pgqueue.gateway import Gateway, QueueTable, describe
 from pgqueue.pg_source import PgCommandSource
+from pgqueue.runtime import settle_heap
 from pgqueue.tools import tools_from_module
 from pgqueue.tools.builtin import DEFAULT_TOOLS, postgres, python_tool
 from pgqueue.worker import Worker
@@ -328,6 +329,7 @@ async def cmd_worker(args: argparse.Namespace, console: Console) -> int:
         except SchemaNotMigrated as exc:
             raise CliError(str(exc), EXIT_SCHEMA) from None
         worker.install_signal_handlers()
+        settle_heap()  # start-up is done: this process now only runs the worker
         pruning = asyncio.create_task(retentions.run(gateway, retention)) if retention else None
         try:
             stats = await worker.run()

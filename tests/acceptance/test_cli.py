@@ -200,3 +200,11 @@ def test_demo_with_an_explicit_unreachable_dsn_fails_clearly() -> None:
     done = pgqueue("demo", "--dsn", "postgresql://app:s3cret@127.0.0.1:1/gone?connect_timeout=2")
     assert done.returncode == 3
     assert "cannot reach the database" in done.stderr and "s3cret" not in done.stderr
+
+
+def test_worker_settles_its_heap_once_started(dsn: str) -> None:
+    """`pgqueue worker` freezes its start-up heap (see `pgqueue.runtime`)."""
+    worker = pgqueue("worker", "-vv", "--dsn", dsn, "--until-empty")
+    assert worker.returncode == 0, worker.stderr
+    assert "start-up heap frozen" in worker.stderr
+    assert "action=settle_heap" in worker.stderr
