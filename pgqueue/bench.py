@@ -328,6 +328,27 @@ class Figure:
         return "met" if ok else "missed"
 
 
+def _figure(
+    name: str,
+    unit: str,
+    runs: list[float],
+    *,
+    baseline: float | None = None,
+    baseline_name: str = "",
+    target: float | None = None,
+) -> Figure:
+    """A figure from its runs: their median, beside the baseline's median."""
+    return Figure(
+        name,
+        unit,
+        statistics.median(runs),
+        baseline,
+        baseline_name,
+        target,
+        runs=runs,
+    )
+
+
 class Bench:
     def __init__(self, dsn: str, args: argparse.Namespace, progress: Progress) -> None:
         self.dsn = dsn
@@ -376,64 +397,76 @@ class Bench:
             )
         return n / run.seconds
 
-    def median_of(self, label: str, measure: Callable[[], float]) -> tuple[float, list[float]]:
-        runs = []
+    def medians(self, measures: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+        """Every measure once per round, ``--runs`` rounds: on a shared machine a slow
+        spell then weighs on a figure and on its baseline alike, instead of on
+        whichever happened to run during it. Each measure's runs, in order."""
+        runs: dict[str, list[float]] = {label: [] for label in measures}
         for i in range(self.args.runs):
-            self.step(f"{label}: run {i + 1} of {self.args.runs}")
-            runs.append(measure())
-            self.progress.advance(self.task)
-        return statistics.median(runs), runs
+            for label, measure in measures.items():
+                self.step(f"{label}: run {i + 1} of {self.args.runs}")
+                runs[label].append(measure())
+                self.progress.advance(self.task)
+        return runs
 
     task: Any = None
 
     def run_burn_down(self) -> None:
         for k in self.args.processes:
-            raw, raw_runs = self.median_of(
-                f"raw batch-100 claim, {k} process(es)",
-                functools.partial(self.burn_down, RAW_SCHEMA, k, raw_batch=100),
+            runs = self.medians(
+                {
+                    "raw batch-100 claim": functools.partial(
+                        self.burn_down, RAW_SCHEMA, k, raw_batch=100
+                    ),
+                    # one row per transaction is slow: fewer commands are enough
+                    "raw one-row claim": functools.partial(
+                        self.burn_down,
+                        RAW_SCHEMA,
+                        k,
+                        raw_batch=1,
+                        commands=min(2000, self.args.commands),
+                    ),
+                    "pgqueue Worker": functools.partial(self.burn_down, SCHEMA, k),
+                }
             )
-            one, one_runs = self.median_of(
-                f"raw one-row claim, {k} process(es)",
-                # one row per transaction is slow: fewer commands are enough
-                functools.partial(
-                    self.burn_down,
-                    RAW_SCHEMA,
-                    k,
-                    raw_batch=1,
-                    commands=min(2000, self.args.commands),
-                ),
-            )
-            ours, our_runs = self.median_of(
-                f"pgqueue Worker, {k} process(es)", functools.partial(self.burn_down, SCHEMA, k)
-            )
+            raw = statistics.median(runs["raw batch-100 claim"])
             self.verified.append(f"burn-down x{k}: every command completed exactly once")
-            self.figures.append(Figure(f"raw one-row claim, {k} proc", "cmd/s", one, runs=one_runs))
-            self.figures.append(Figure(f"raw batch claim, {k} proc", "cmd/s", raw, runs=raw_runs))
-            self.figures.append(
-                Figure(f"burn-down, {k} proc", "cmd/s", ours, raw, "raw batch", 0.6, runs=our_runs)
-            )
+            self.figures += [
+                _figure(f"raw one-row claim, {k} proc", "cmd/s", runs["raw one-row claim"]),
+                _figure(f"raw batch claim, {k} proc", "cmd/s", runs["raw batch-100 claim"]),
+                _figure(
+                    f"burn-down, {k} proc",
+                    "cmd/s",
+                    runs["pgqueue Worker"],
+                    baseline=raw,
+                    baseline_name="raw batch",
+                    target=0.6,
+                ),
+            ]
 
     def run_backlog(self) -> None:
         n = min(self.args.commands, 10_000)
-        empty, e_runs = self.median_of(
-            "claim rate, empty table", lambda: self.burn_down(SCHEMA, 1, commands=n)
+        full_label = f"claim rate, {self.args.backlog:,} finished rows"
+        runs = self.medians(
+            {
+                "claim rate, empty table": lambda: self.burn_down(SCHEMA, 1, commands=n),
+                full_label: lambda: self.burn_down(
+                    SCHEMA, 1, commands=n, backlog=self.args.backlog
+                ),
+            }
         )
-        full, f_runs = self.median_of(
-            f"claim rate, {self.args.backlog:,} finished rows",
-            lambda: self.burn_down(SCHEMA, 1, commands=n, backlog=self.args.backlog),
-        )
-        self.figures.append(Figure("claim rate, empty table", "cmd/s", empty, runs=e_runs))
-        self.figures.append(
-            Figure(
+        empty = runs["claim rate, empty table"]
+        self.figures += [
+            _figure("claim rate, empty table", "cmd/s", empty),
+            _figure(
                 f"claim rate, {self.args.backlog:,} finished",
                 "cmd/s",
-                full,
-                empty,
-                "empty table",
-                0.8,
-                runs=f_runs,
-            )
-        )
+                runs[full_label],
+                baseline=statistics.median(empty),
+                baseline_name="empty table",
+                target=0.8,
+            ),
+        ]
 
     def run_enqueue(self) -> None:
         n = int(self.args.commands)
@@ -460,12 +493,18 @@ class Bench:
                 conn.commit()
             return n / (time.perf_counter() - began)
 
-        raw_rate, raw_runs = self.median_of("raw COPY", raw)
-        our_rate, our_runs = self.median_of("pgqueue enqueue_many", ours)
-        self.figures.append(Figure("raw COPY", "rows/s", raw_rate, runs=raw_runs))
-        self.figures.append(
-            Figure("bulk enqueue", "rows/s", our_rate, raw_rate, "raw COPY", 0.7, runs=our_runs)
-        )
+        runs = self.medians({"raw COPY": raw, "pgqueue enqueue_many": ours})
+        self.figures += [
+            _figure("raw COPY", "rows/s", runs["raw COPY"]),
+            _figure(
+                "bulk enqueue",
+                "rows/s",
+                runs["pgqueue enqueue_many"],
+                baseline=statistics.median(runs["raw COPY"]),
+                baseline_name="raw COPY",
+                target=0.7,
+            ),
+        ]
 
     def latency(self, rate: int) -> dict[str, list[float]]:
         _reset(self.dsn, SCHEMA)
