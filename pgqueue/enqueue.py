@@ -9,6 +9,11 @@ bulk of new commands (no ids given, no delay), ids drawn in one round trip
 while the commands are validated (pipeline mode), then a ``COPY`` the rows are
 streamed into. Nothing is committed here: the caller's transaction decides,
 and the insert trigger's single NOTIFY is delivered on commit.
+
+Ids: a command id left out is drawn from the table's snowflake generator. An
+execution id left out makes the command its own execution, whose id is the
+command's id (so ``(execution_id, command_id)`` stays unique, enqueueing a
+given ``command_id`` twice is still a no-op, and a bulk draws one id a row).
 """
 
 from __future__ import annotations
@@ -186,12 +191,12 @@ def _use_copy(commands: Sequence[NewCommand | Mapping[str, Any]]) -> bool:
 
 def _copy_rows(commands: list[_Valid], ids: list[str]) -> Iterator[tuple[Any, ...]]:
     """COPY's rows, built one by one as COPY sends them (so building overlaps
-    with the server taking in the rows already sent)."""
-    half = len(commands)
-    for i, c in enumerate(commands):
+    with the server taking in the rows already sent). Each command is its own
+    execution: its execution id is its command id."""
+    for command_id, c in zip(ids, commands, strict=True):
         yield (
-            ids[i],
-            ids[half + i],
+            command_id,
+            command_id,
             c["step"],
             c["tool_kind"],
             jsonvalues.dumps(_context(c)),
@@ -238,14 +243,14 @@ def _plan(commands: list[NewCommand | Mapping[str, Any]], queue: QueueTable) -> 
         return (yield from _insert(_validate(commands), queue))
     rows, items = yield _Overlap(
         queue.statement("snowflake_ids"),
-        {"count": 2 * len(commands)},
+        {"count": len(commands)},
         functools.partial(_validate, commands),
     )
     if not _use_copy(items):  # validation normalised something (say, a zero delay)
         return (yield from _insert(items, queue))
     ids: list[str] = rows[0][0].split(",")
     yield _Copy(queue.statement("copy_commands"), _copy_rows(items, ids))
-    return ids[len(items) :]
+    return ids
 
 
 def _insert(items: list[_Valid], queue: QueueTable) -> _Plan:

@@ -2,9 +2,10 @@
 -- primary key. Returns every command id in input order, new or already there.
 WITH input AS MATERIALIZED (
     SELECT u.ord,
-           -- ids the caller leaves out come from the snowflake generator
-           coalesce(u.execution_id, {snowflake}()) AS execution_id,
-           coalesce(u.command_id, {snowflake}()) AS command_id,
+           -- a command without an execution is its own: the execution id is
+           -- the command id
+           coalesce(u.execution_id, id.command_id) AS execution_id,
+           id.command_id,
            u.step_name, u.tool_kind, u.context, u.priority, u.max_attempts, u.delay
     FROM unnest(%(execution_ids)s::bigint[], %(command_ids)s::bigint[],
                 %(steps)s::text[], %(tool_kinds)s::text[], %(contexts)s::text[],
@@ -12,6 +13,9 @@ WITH input AS MATERIALIZED (
          WITH ORDINALITY
          AS u(execution_id, command_id, step_name, tool_kind, context, priority,
               max_attempts, delay, ord)
+         -- a command id the caller leaves out comes from the snowflake generator,
+         -- drawn once per row (a volatile call in a subquery is not inlined)
+         CROSS JOIN LATERAL (SELECT coalesce(u.command_id, {snowflake}()) AS command_id) AS id
 ),
 inserted AS (
     INSERT INTO {command} (execution_id, command_id, step_name, tool_kind, context,

@@ -165,6 +165,23 @@ async def test_enqueue_many_returns_ids_in_input_order_and_applies_options(
     assert row(db, ids[0])["max_attempts"] == 5
 
 
+@pytest.mark.parametrize("count", [3, 300], ids=["insert", "copy"])
+async def test_a_command_without_an_execution_is_its_own(dsn: str, db: Conn, count: int) -> None:
+    # Its execution id is its command id, drawn once: on the INSERT path and on
+    # the COPY path alike.
+    new = [{"step": "s", "tool_kind": "noop", "input": {}}] * count
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        ids = await enqueue_many(conn, new)
+        named = await enqueue(conn, step="s", tool_kind="noop", input={}, command_id=77)
+        again = await enqueue(conn, step="s", tool_kind="noop", input={}, command_id=77)
+        inside = await enqueue(conn, step="s", tool_kind="noop", input={}, execution_id=8)
+    assert named == again == "77"  # a given command id alone is idempotent too
+    keys = db.execute("SELECT execution_id, command_id FROM noetl.command").fetchall()
+    assert len(keys) == count + 2
+    assert {str(c) for e, c in keys if e == c} == {*ids, "77"}
+    assert (8, int(inside)) in keys
+
+
 def test_sync_forms_work_on_a_sync_connection(dsn: str, db: Conn) -> None:
     with psycopg.connect(dsn) as conn:
         one = enqueue_sync(conn, step="s", tool_kind="noop", input={})
