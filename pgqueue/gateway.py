@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 import psycopg_pool
@@ -25,7 +25,7 @@ from psycopg.rows import dict_row
 
 from pgqueue import sql as statements
 from pgqueue.errors import DatabaseError, DatabaseUnavailable, SchemaNotMigrated
-from pgqueue.wire import Int8Array, JsonbArray, UuidArray, use_packed_arrays
+from pgqueue.wire import Int8Array, JsonbArray, UuidArray, use_binary_results, use_packed_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +60,10 @@ class QueueTable:
         return statements.render(name, self.schema, self.table)
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimedRow:
+class ClaimedRow(NamedTuple):
     """A row as the claim committed it: what the source needs to build a `Command`
-    and to fence every later write."""
+    and to fence every later write. A named tuple: made straight from the
+    returned row, five times cheaper than a frozen dataclass, on the hot path."""
 
     execution_id: int
     command_id: int
@@ -146,8 +146,7 @@ def _keys(items: Iterable[tuple[int, int, uuid.UUID]]) -> dict[str, Any]:
     }
 
 
-def _row(values: Sequence[Any]) -> ClaimedRow:
-    return ClaimedRow(*values)
+_row = ClaimedRow._make
 
 
 class Gateway:
@@ -184,12 +183,16 @@ class Gateway:
             raise translate(exc) from exc
 
     async def _fetch(
-        self, name: str, params: dict[str, Any], *, packed: bool = False
+        self, name: str, params: dict[str, Any], *, packed: bool = False, binary: bool = False
     ) -> list[tuple[Any, ...]]:
+        """Run statement ``name``; ``packed``: its parameters include `wire` arrays;
+        ``binary``: rows come back in binary (for claimed rows, see `wire`)."""
         async with self._cursor() as cur:
             if packed:
                 use_packed_arrays(cur)
-            await cur.execute(self.table.statement(name), params)
+            if binary:
+                use_binary_results(cur)
+            await cur.execute(self.table.statement(name), params, binary=binary)
             return await cur.fetchall()
 
     async def execute(
@@ -217,8 +220,9 @@ class Gateway:
                 "any_kind": tool_kinds is None,
                 "tool_kinds": list(tool_kinds or ()),
             },
+            binary=True,
         )
-        return [_row(r) for r in rows]
+        return list(map(_row, rows))
 
     async def claim_target(
         self,
@@ -239,6 +243,7 @@ class Gateway:
                 "any_kind": tool_kinds is None,
                 "tool_kinds": list(tool_kinds or ()),
             },
+            binary=True,
         )
         if not rows:
             return TargetVerdict("missing")

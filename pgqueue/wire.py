@@ -1,4 +1,5 @@
-"""Array parameters in PostgreSQL's binary format, packed in one pass.
+"""Binary wire formats for the hot path: packed array parameters, and a faster
+``jsonb`` result loader.
 
 The batched writes send four arrays of up to a thousand elements each
 (execution ids, command ids, claim tokens, results). psycopg dumps a list
@@ -8,16 +9,25 @@ row, as much as the rest of a completion. These wrappers are packed with
 statement's ``::bigint[]`` cast is a no-op. The dumpers are registered on the
 cursor that sends them, for these private types only: no connection's or
 pool's adapters are touched, and no other value is dumped differently.
+
+Claimed rows come back in binary, and their ``jsonb`` context is parsed by the
+JSON module's C scanner directly (`use_binary_results`): psycopg's loader calls
+`json.loads` on bytes, which first detects the encoding and skips whitespace in
+Python, about 3 µs of the 4 a context took. Registered the same way, on the
+claiming cursor only.
 """
 
 from __future__ import annotations
 
+import json
+import json.scanner
 import struct
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from psycopg import adapt, pq
-from psycopg.abc import AdaptContext
+from psycopg import DataError, adapt, pq
+from psycopg.abc import AdaptContext, Buffer
 
 # array_send's header: dimensions, has-nulls flag, element type; then per
 # dimension its length and lower bound (1).
@@ -99,3 +109,28 @@ def use_packed_arrays(context: AdaptContext) -> None:
     """Let ``context`` (a cursor) send the packed array types."""
     for cls, dumper in _DUMPERS:
         context.adapters.register_dumper(cls, dumper)
+
+
+#: the C scanner behind `json.loads`: one JSON value from a position
+_scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    json.JSONDecoder()  # type: ignore[arg-type]  # typeshed: it takes the decoder
+)
+
+
+class _JsonbLoader(adapt.Loader):
+    """Binary ``jsonb``: a version byte, then the JSON text. PostgreSQL writes one
+    value with no space around it, so the scanner's value is the whole text; the
+    result is what `json.loads` gives."""
+
+    format = pq.Format.BINARY
+
+    def load(self, data: Buffer) -> Any:
+        if data[:1] != _JSONB_VERSION:
+            raise DataError(f"unknown jsonb binary format: {bytes(data[:1])!r}")
+        value, _ = _scan(bytes(data[1:]).decode(), 0)
+        return value
+
+
+def use_binary_results(context: AdaptContext) -> None:
+    """Let ``context`` (a cursor) parse binary ``jsonb`` results with `_JsonbLoader`."""
+    context.adapters.register_loader(_JSONB_OID, _JsonbLoader)

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgqueue.wire import Int8Array, JsonbArray, UuidArray, use_packed_arrays
+from pgqueue.wire import Int8Array, JsonbArray, UuidArray, use_binary_results, use_packed_arrays
 
 Conn = psycopg.Connection[Any]
 
@@ -42,3 +42,31 @@ def test_the_packed_types_need_the_cursor_that_knows_them(db: Conn) -> None:
     # guessing, so no value of the caller's is ever dumped differently.
     with db.cursor() as cur, pytest.raises(psycopg.ProgrammingError):
         cur.execute("SELECT %s::bigint[]", (Int8Array([1]),))
+
+
+def test_binary_jsonb_results_load_as_json_loads_would(db: Conn) -> None:
+    docs = [
+        "{}",
+        '{"é": [1, 2.5, null, true], "s": "x\\ty\\\\z\\"q", "n": {"deep": []}}',
+        '{"big": 1e300, "int": 100000000000000000000000000000, "neg": -0.0, "u": "\\ud83d\\ude00"}',
+        "[1, 2]",
+        '"text"',
+        "null",
+    ]
+    with db.cursor() as cur:
+        use_binary_results(cur)
+        cur.execute(
+            "SELECT d::jsonb, d::jsonb::text FROM unnest(%s::text[]) AS d", (docs,), binary=True
+        )
+        rows = cur.fetchall()
+    assert [got for got, _ in rows] == [json.loads(text) for _, text in rows]
+    assert rows[0][0] == {} and rows[2][0]["int"] == 10**29 and rows[2][0]["u"] == "😀"
+
+
+def test_a_jsonb_result_in_an_unknown_binary_version_is_refused(db: Conn) -> None:
+    with db.cursor() as cur:
+        use_binary_results(cur)
+        loader = cur.adapters.get_loader(3802, psycopg.pq.Format.BINARY)
+        assert loader is not None
+        with pytest.raises(psycopg.DataError, match="unknown jsonb binary format"):
+            loader(3802, cur).load(b"\x02{}")
