@@ -76,7 +76,7 @@ class _TimedOut(PgQueueError):
     """The tool ran past its timeout."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Running:
     command: Command
     lease: ClaimedRow | None

@@ -41,10 +41,22 @@ class Tool:
     function: ToolFunction
     #: seconds; ``None`` uses the worker's default
     timeout: float | None = None
+    #: ``async def``: awaited in the worker's loop; otherwise run in a thread
+    is_async: bool = field(init=False)
 
-    async def __call__(self, command: Command, ctx: ToolContext) -> ToolResult:
-        if inspect.iscoroutinefunction(self.function):
-            return await self.function(command, ctx)
+    def __post_init__(self) -> None:
+        # once, at registration: `inspect` is too slow to ask per command
+        object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.function))
+
+    def __call__(self, command: Command, ctx: ToolContext) -> Awaitable[ToolResult]:
+        """The tool's run, to await: an ``async def`` tool's own coroutine (no
+        wrapper around it), or a plain function's run in a thread."""
+        if self.is_async:
+            result: Awaitable[ToolResult] = self.function(command, ctx)
+            return result
+        return self._in_thread(command, ctx)
+
+    async def _in_thread(self, command: Command, ctx: ToolContext) -> ToolResult:
         # A plain function runs in a thread; it cannot be interrupted there, so
         # a cancelled or timed-out one finishes in the background, unrecorded.
         result = await asyncio.to_thread(self.function, command, ctx)
