@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -19,9 +20,11 @@ from pgqueue import (
     QueueTable,
     Worker,
     enqueue,
+    enqueue_many,
     enqueue_many_sync,
     migrate,
 )
+from pgqueue.gateway import Gateway
 from tests.acceptance.cli import env, pgqueue
 from tests.helpers import status_counts
 
@@ -156,3 +159,29 @@ def test_the_dsn_password_never_appears_in_any_output(dsn: str, db: Conn) -> Non
     assert status_counts(db) == {"COMPLETED": 1}
     for text in outputs:
         assert secret not in text
+
+
+async def test_a_statement_is_rendered_for_each_client_encoding(empty_dsn: str) -> None:
+    # The gateway keeps each statement rendered to bytes; a name outside ASCII
+    # is different bytes in another client encoding, so the cache must know it.
+    schema = "file_d'attente_é"
+    migrate.upgrade(empty_dsn, schema=schema)
+    async with psycopg_pool.AsyncConnectionPool(
+        empty_dsn, min_size=1, max_size=1, open=False
+    ) as pool:
+        await pool.wait()
+        gateway = Gateway(pool, QueueTable(schema=schema))
+        async with await psycopg.AsyncConnection.connect(empty_dsn, autocommit=True) as conn:
+            await enqueue_many(
+                conn, [{"step": "s", "tool_kind": "k", "input": {}}] * 3, table=gateway.table
+            )
+        for encoding in ("UTF8", "LATIN1", "UTF8"):
+            async with pool.connection() as conn:
+                await conn.execute(
+                    sql.SQL("SET client_encoding TO {}").format(sql.Literal(encoding))
+                )
+                await conn.commit()
+            claimed = await gateway.claim_batch(
+                worker_id="w", limit=1, lease=timedelta(seconds=30), tool_kinds=None
+            )
+            assert len(claimed) == 1
