@@ -4,8 +4,11 @@ worker_id = %(worker_id)s,
 claimed_at = now(),
 started_at = NULL,
 lease_expires_at = now() + %(lease)s,
--- a new token per claim: every later write is fenced on it
-claim_token = gen_random_uuid(),
+-- a new token per claim statement, drawn once (an uncorrelated sub-select is
+-- an init plan): every later write is fenced on the row's key and this token,
+-- so a row claimed again has a token its old holder does not know. Drawn per
+-- row it cost ~2 µs each, a twentieth of a claim.
+claim_token = (SELECT gen_random_uuid()),
 -- a rescued row's lost attempt counts (SET sees the old status)
 attempts = c.attempts + coalesce(c.status IN ('CLAIMED', 'RUNNING'), false)::int,
 -- NoETL's own 1-based attempt number, kept in step for its readers

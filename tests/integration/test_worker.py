@@ -143,6 +143,36 @@ async def test_a_stale_workers_heartbeat_and_completion_are_fenced(pool: Pool, d
     assert (row(db, command_id)["worker_id"], row(db, command_id)["status"]) == ("fresh", "CLAIMED")
 
 
+async def test_a_batch_shares_its_claim_token_and_each_row_stays_fenced(
+    pool: Pool, db: Conn
+) -> None:
+    # One claim statement draws one token for all its rows; every write still
+    # matches the row's key with it, so a row claimed again by someone else is
+    # fenced while its neighbours from the same batch complete.
+    ids = [add(db) for _ in range(3)]
+    gateway = Gateway(pool)
+    stale = await gateway.claim_batch(
+        worker_id="stale", limit=3, lease=timedelta(seconds=30), tool_kinds=None
+    )
+    assert len(stale) == 3 and len({r.token for r in stale}) == 1
+    db.execute(
+        "UPDATE noetl.command SET lease_expires_at = now() - interval '1 s' WHERE command_id = %s",
+        (int(ids[1]),),
+    )
+    fresh = await gateway.claim_batch(
+        worker_id="fresh", limit=3, lease=timedelta(seconds=30), tool_kinds=None
+    )
+    assert [str(r.command_id) for r in fresh] == [ids[1]]
+    assert fresh[0].token != stale[0].token
+
+    written = await gateway.complete(
+        (r.execution_id, r.command_id, r.token, '{"by": "stale"}') for r in stale
+    )
+    assert written == {r.key for r in stale} - {fresh[0].key}
+    assert [row(db, i)["status"] for i in ids] == ["COMPLETED", "CLAIMED", "COMPLETED"]
+    assert row(db, ids[1])["worker_id"] == "fresh"
+
+
 def register_hanging_tool(worker: Worker) -> tuple[asyncio.Event, asyncio.Event]:
     """A "work" tool that runs until cancelled: events for its start and its
     cancellation."""
