@@ -5,16 +5,25 @@ large batches under load (one round trip for many rows)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 
+logger = logging.getLogger(__name__)
+
+#: Told once whether an item was written: ``(written, None)``, or
+#: ``(False, error)`` when its flush failed.
+Notify = Callable[[bool, BaseException | None], None]
+
 
 class Batcher(Generic[T, K]):
     """Flushes submitted items with ``flush(items) -> set of keys written``;
-    each submitter learns whether its own item was written.
+    each submitter learns whether its own item was written: by a callback
+    (`submit`, called from the flush, no task switch per item) or a future
+    (`submit_nowait`).
 
     :param linger: seconds to wait before a flush, so items that stop mattering
         meanwhile can be withdrawn (``discard``); 0 flushes at once.
@@ -32,24 +41,36 @@ class Batcher(Generic[T, K]):
         self._key = key
         self._max_batch = max_batch
         self._linger = linger
-        self._pending: dict[K, tuple[T, asyncio.Future[bool]]] = {}
+        self._pending: dict[K, tuple[T, Notify]] = {}
         self._flusher: asyncio.Task[None] | None = None
+
+    def submit(self, item: T, notify: Notify) -> None:
+        """Queue ``item``; ``notify`` is called once, from the flush, with the outcome."""
+        self._pending[self._key(item)] = (item, notify)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._run())
 
     def submit_nowait(self, item: T) -> asyncio.Future[bool]:
         """Queue ``item``; the future says whether it was written."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending[self._key(item)] = (item, future)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._run())
+
+        def notify(written: bool, error: BaseException | None) -> None:
+            if future.done():
+                return
+            if error is None:
+                future.set_result(written)
+            else:
+                future.set_exception(error)
+
+        self.submit(item, notify)
         return future
 
     def discard(self, key: K) -> bool:
-        """Withdraw an item not yet flushed; its future resolves to ``False``."""
+        """Withdraw an item not yet flushed; it is notified as not written."""
         entry = self._pending.pop(key, None)
         if entry is None:
             return False
-        if not entry[1].done():
-            entry[1].set_result(False)
+        _tell(entry[1], False, None)
         return True
 
     async def _run(self) -> None:
@@ -61,12 +82,18 @@ class Batcher(Generic[T, K]):
             try:
                 written = await self._flush([item for item, _ in batch])
             except BaseException as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                for _, notify in batch:
+                    _tell(notify, False, exc)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
-            for key, (_, future) in zip(keys, batch, strict=True):
-                if not future.done():
-                    future.set_result(key in written)
+            for key, (_, notify) in zip(keys, batch, strict=True):
+                _tell(notify, key in written, None)
+
+
+def _tell(notify: Notify, written: bool, error: BaseException | None) -> None:
+    """One submitter's callback; its failure is logged, and the batch goes on."""
+    try:
+        notify(written, error)
+    except Exception:
+        logger.exception("a batched write's callback failed", extra={"action": "notify"})

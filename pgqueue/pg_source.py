@@ -30,7 +30,7 @@ from typing import Any
 import psycopg_pool
 
 from pgqueue.backoff import RetryPolicy
-from pgqueue.batching import Batcher
+from pgqueue.batching import Batcher, Notify
 from pgqueue.errors import (
     CommandCancelled,
     DatabaseError,
@@ -619,6 +619,12 @@ class PgCommandSource:
         while the completions are flushed."""
         self._to_mark.pop(lease.key, None)
         return self._completer.submit_nowait((lease, result_json))
+
+    def complete_then(self, lease: ClaimedRow, result_json: str, notify: Notify) -> None:
+        """`complete_soon` with a callback instead of a future: ``notify(written,
+        error)`` is called from the flush, with no task switch per command."""
+        self._to_mark.pop(lease.key, None)
+        self._completer.submit((lease, result_json), notify)
 
     async def lost(self, lease: ClaimedRow) -> LeaseLost:
         """Why a fenced write on ``lease`` found nothing: cancelled, or claimed again."""

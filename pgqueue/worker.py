@@ -32,6 +32,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pgqueue import jsonvalues
 from pgqueue.backoff import RetryPolicy
+from pgqueue.batching import Notify
 from pgqueue.errors import (
     CommandCancelled,
     DatabaseError,
@@ -59,7 +60,7 @@ class LeasedSource(Protocol):
     def start_soon(self, lease: ClaimedRow) -> None: ...
     async def heartbeat(self, leases: Sequence[ClaimedRow]) -> dict[CommandKey, LeaseLost]: ...
     async def complete(self, lease: ClaimedRow, result_json: str) -> None: ...
-    def complete_soon(self, lease: ClaimedRow, result_json: str) -> asyncio.Future[bool]: ...
+    def complete_then(self, lease: ClaimedRow, result_json: str, notify: Notify) -> None: ...
     async def lost(self, lease: ClaimedRow) -> LeaseLost: ...
     async def retry_or_fail(
         self, lease: ClaimedRow, error: str, *, terminal: bool = False
@@ -138,7 +139,11 @@ class Worker:
         self._signals = 0
         self._background: set[asyncio.Task[None]] = set()
         #: completions queued but not yet written (they are flushed in batches)
-        self._completing: set[asyncio.Future[Any]] = set()
+        self._unwritten = 0
+        self._all_written = asyncio.Event()
+        self._all_written.set()
+        #: what a completion that was not written leads to (a retry, a report)
+        self._follow_ups: set[asyncio.Task[None]] = set()
         self._backlog_high = 4 * concurrency
         self._backlog_ok = asyncio.Event()
         self._context = ToolContext(worker_id=self.worker_id, pool=self.pool)
@@ -185,8 +190,9 @@ class Worker:
             for slot in slots:
                 slot.cancel()
             await asyncio.gather(*slots, return_exceptions=True)
-            while self._completing:
-                await asyncio.gather(*self._completing, return_exceptions=True)
+            while self._unwritten or self._follow_ups:
+                await self._all_written.wait()
+                await asyncio.gather(*self._follow_ups, return_exceptions=True)
             for helper in (heartbeat, watchdog):
                 if helper is not None:
                     helper.cancel()
@@ -332,7 +338,7 @@ class Worker:
         # the batch of completions is written. Backpressure keeps the backlog of
         # unwritten completions bounded.
         self._track_completion(command, lease, result_json, attempt=1)
-        if len(self._completing) > self._backlog_high:
+        if self._unwritten > self._backlog_high:
             # Over the bound: wait until the backlog is down to half, then every
             # waiting slot resumes at once (so the next claim is one big batch).
             self._backlog_ok.clear()
@@ -342,25 +348,25 @@ class Worker:
         self, command: Command, lease: ClaimedRow, result_json: str, *, attempt: int
     ) -> None:
         assert self.leased is not None  # noqa: S101 - only called with a leased source
-        future = self.leased.complete_soon(lease, result_json)
-        self._completing.add(future)
 
-        def done(future: asyncio.Future[bool]) -> None:
-            self._completing.discard(future)
-            if len(self._completing) <= self._backlog_high // 2:
+        # Called from the batched flush: no future and no task switch per command.
+        def done(written: bool, error: BaseException | None) -> None:
+            self._unwritten -= 1
+            if self._unwritten <= self._backlog_high // 2:
                 self._backlog_ok.set()
-            if future.cancelled():
-                return
-            error = future.exception()
-            if error is None and future.result():
+            if not self._unwritten:
+                self._all_written.set()
+            if error is None and written:
                 self.stats.counts["completed"] += 1
                 return
             follow_up = self._completion_failed(command, lease, result_json, attempt, error)
             task = asyncio.get_running_loop().create_task(follow_up)
-            self._completing.add(task)
-            task.add_done_callback(self._completing.discard)
+            self._follow_ups.add(task)
+            task.add_done_callback(self._follow_ups.discard)
 
-        future.add_done_callback(done)
+        self._unwritten += 1
+        self._all_written.clear()
+        self.leased.complete_then(lease, result_json, done)
 
     async def _completion_failed(
         self,
