@@ -175,8 +175,8 @@ def _is_new(command: NewCommand | Mapping[str, Any]) -> bool:
     the idempotency of ON CONFLICT is not needed, and it is due now)."""
     if type(command) is not dict:  # dicts first: an ABC isinstance check is slow
         if isinstance(command, NewCommand):
-            return command.command_id is None and command.execution_id is None and not command.delay
-        if not isinstance(command, Mapping):
+            command = command.__dict__
+        elif not isinstance(command, Mapping):
             return False  # validation will say what is wrong with it
     return (
         command.get("command_id") is None

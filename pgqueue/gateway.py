@@ -312,21 +312,12 @@ class Gateway:
         return await self._fenced("heartbeat", params)
 
     async def complete(self, items: Iterable[tuple[int, int, uuid.UUID, str]]) -> set[CommandKey]:
-        execution_ids, command_ids, tokens, results = [], [], [], []
-        for execution_id, command_id, token, result in items:
-            execution_ids.append(execution_id)
-            command_ids.append(command_id)
-            tokens.append(token)
-            results.append(result)
-        return await self._fenced(
-            "complete",
-            {
-                "execution_ids": Int8Array(execution_ids),
-                "command_ids": Int8Array(command_ids),
-                "tokens": UuidArray(tokens),
-                "results": JsonbArray(results),
-            },
+        rows = list(items)
+        params = _keys(
+            (execution_id, command_id, token) for execution_id, command_id, token, _ in rows
         )
+        params["results"] = JsonbArray(result for *_, result in rows)
+        return await self._fenced("complete", params)
 
     async def lease_state(self, row: ClaimedRow) -> tuple[str, bool] | None:
         """The row's status now and whether our claim still stands."""

@@ -359,11 +359,7 @@ class PgCommandSource:
             return None, True
         full = len(pulled) == limit
         mine = pulled.popleft() if pulled else None
-        while pulled and self._waiters:
-            share = self._waiters.popleft()
-            if not share.done():
-                share.set_result(pulled.popleft())
-        self._ready.extend(pulled)
+        self._hand_out(pulled)
         failure = mine.outcome if mine is not None else None
         if not isinstance(failure, RetryLater):
             failure = None
@@ -402,13 +398,17 @@ class PgCommandSource:
                 self._busy = False
                 return
             self._busy = len(pulled) == limit
-            while pulled and self._waiters:
-                share = self._waiters.popleft()
-                if not share.done():
-                    share.set_result(pulled.popleft())
-            self._ready.extend(pulled)
+            self._hand_out(pulled)
             if self._closed.is_set():
                 return
+
+    def _hand_out(self, pulled: deque[Pulled[PgHandle]]) -> None:
+        """Claimed rows to the callers waiting, one each; the rest to the ready queue."""
+        while pulled and self._waiters:
+            share = self._waiters.popleft()
+            if not share.done():
+                share.set_result(pulled.popleft())
+        self._ready.extend(pulled)
 
     def _wake_waiters(self, value: _Retry | None) -> None:
         while self._waiters:

@@ -30,15 +30,13 @@ from psycopg import DataError, adapt, pq
 from psycopg.abc import AdaptContext, Buffer
 
 # array_send's header: dimensions, has-nulls flag, element type; then per
-# dimension its length and lower bound (1).
+# dimension its length and lower bound (1). An empty array has no dimension.
 _HEADER = struct.Struct(">iiiii")
+_EMPTY = struct.Struct(">iii")
 _INT8_OID, _UUID_OID, _JSONB_OID = 20, 2950, 3802
 _INT8_ARRAY_OID, _UUID_ARRAY_OID, _JSONB_ARRAY_OID = 1016, 2951, 3807
 #: binary jsonb: a version byte, then the JSON text
 _JSONB_VERSION = b"\x01"
-
-
-_EMPTY = struct.Struct(">iii")
 
 
 class _Packed:
