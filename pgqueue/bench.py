@@ -336,6 +336,7 @@ def _figure(
     baseline: float | None = None,
     baseline_name: str = "",
     target: float | None = None,
+    higher_is_better: bool = True,
 ) -> Figure:
     """A figure from its runs: their median, beside the baseline's median."""
     return Figure(
@@ -345,6 +346,7 @@ def _figure(
         baseline,
         baseline_name,
         target,
+        higher_is_better,
         runs=runs,
     )
 
@@ -397,7 +399,7 @@ class Bench:
             )
         return n / run.seconds
 
-    def medians(self, measures: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+    def interleaved(self, measures: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
         """Every measure once per round, ``--runs`` rounds: on a shared machine a slow
         spell then weighs on a figure and on its baseline alike, instead of on
         whichever happened to run during it. Each measure's runs, in order."""
@@ -413,7 +415,7 @@ class Bench:
 
     def run_burn_down(self) -> None:
         for k in self.args.processes:
-            runs = self.medians(
+            runs = self.interleaved(
                 {
                     "raw batch-100 claim": functools.partial(
                         self.burn_down, RAW_SCHEMA, k, raw_batch=100
@@ -447,7 +449,7 @@ class Bench:
     def run_backlog(self) -> None:
         n = min(self.args.commands, 10_000)
         full_label = f"claim rate, {self.args.backlog:,} finished rows"
-        runs = self.medians(
+        runs = self.interleaved(
             {
                 "claim rate, empty table": lambda: self.burn_down(SCHEMA, 1, commands=n),
                 full_label: lambda: self.burn_down(
@@ -493,7 +495,7 @@ class Bench:
                 conn.commit()
             return n / (time.perf_counter() - began)
 
-        runs = self.medians({"raw COPY": raw, "pgqueue enqueue_many": ours})
+        runs = self.interleaved({"raw COPY": raw, "pgqueue enqueue_many": ours})
         self.figures += [
             _figure("raw COPY", "rows/s", runs["raw COPY"]),
             _figure(
@@ -559,13 +561,12 @@ class Bench:
                 if kind == "claim" and pct in ("p50", "p99"):
                     target = claim_targets[0] if pct == "p50" else claim_targets[1]
                 self.figures.append(
-                    Figure(
+                    _figure(
                         f"{name} {rate}/s enqueue→{kind} {pct}",
                         "ms",
-                        statistics.median(values),
+                        values,
                         target=target,
                         higher_is_better=False,
-                        runs=values,
                     )
                 )
         self.verified.append(f"{name}: every command completed exactly once")
