@@ -148,6 +148,25 @@ def dumps_checked(value: Any) -> str:
     return _exact(value, text)
 
 
+#: A document shorter than this holds no integer of more than MAX_INT_BITS bits.
+_SHORT = len(str(2**MAX_INT_BITS))
+
+
+def dumps_object(value: dict[str, Any]) -> str:
+    """`dumps` of a JSON object that only pydantic checked (``dict[str, JsonValue]``),
+    refusing what `check_json_object` refuses: `dumps_checked`'s one encoder pass
+    and cheap checks, and the full walk only for a document long or bracketed
+    enough to hold a too-big integer or too deep a nesting. Raises `JsonValueError`."""
+    try:
+        text = dumps_checked(value)
+    except RecursionError:
+        check_json_object(value)  # nested past the encoder's limit: this says where
+        raise
+    if len(text) >= _SHORT or text.count("{") + text.count("[") > MAX_DEPTH:
+        check_json_object(value)
+    return text
+
+
 def dumps(value: Any) -> str:
     """Serialise a value already checked by `check_json_object` for ``jsonb``."""
     if type(value) is dict and not value:

@@ -1,0 +1,103 @@
+"""A bulk of mappings is first checked by quick rules pydantic-core runs alone;
+what they refuse is validated again by the full rules. The two must agree: the
+quick rules never pass what the full rules refuse, and what both pass comes out
+the same (fields and the ``context`` column's JSON text)."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from pgqueue import jsonvalues
+
+# the package re-exports a function under the module's name
+enqueue = importlib.import_module("pgqueue.enqueue")
+
+GOOD: dict[str, Any] = {"step": "s", "tool_kind": "http", "input": {"a": 1}}
+
+
+def _nested(objects: int) -> dict[str, Any]:
+    """``objects`` objects, each inside the one before."""
+    value: dict[str, Any] = {}
+    for _ in range(objects - 1):
+        value = {"k": value}
+    return value
+
+
+CHANGES: list[dict[str, Any]] = [
+    {},
+    {"step": "步骤", "tool_kind": "ツール"},  # valid, but no visible ASCII: full rules only
+    {"step": " a "},
+    {"step": ""},
+    {"step": " \t"},
+    {"step": "\x1c\x1d"},  # Python's str.strip() removes these; a regex's \s would not
+    {"step": "\u3000"},
+    {"tool_kind": "a\x00b"},
+    {"input": {}},
+    {"input": {"render_context": {}}},
+    {"input": {"x": math.nan}},
+    {"input": {"x": [1, {"y": -math.inf}]}},
+    {"input": {"x": "a\x00b"}},
+    {"input": {"a\x00": 1}},
+    {"input": {"x": "\ud800"}},
+    {"input": {"x": 1e300, "y": [0.5, -2.5e-300]}},
+    {"input": {"x": 2**13000 - 1}},  # the biggest integer allowed
+    {"input": {"x": -(2**13000)}},  # a bit too big
+    {"input": _nested(201)},  # the deepest nesting allowed: 200 levels below the input
+    {"input": _nested(202)},
+    {"input": _nested(1500)},  # deeper than the JSON encoder's own recursion limit
+    {"input": {"brackets": "{[" * 300}},  # brackets in text: the full walk, which passes
+    {"render_context": {"r": [1, "x"]}},
+    {"render_context": {"r": math.nan}},
+    {"render_context": None},
+    {"delay": 0},
+    {"delay": 1.5},
+    {"delay": -0.001},
+    {"delay": timedelta(seconds=-1)},
+    {"priority": 3, "max_attempts": 2},
+    {"priority": 2**31},
+    {"max_attempts": 0},
+    {"command_id": 2**63},
+    {"unknown": 1},
+]
+
+
+def _full(commands: list[dict[str, Any]]) -> enqueue._Checked:
+    valid = enqueue._many.validate_python(commands)
+    return enqueue._Checked(valid, [jsonvalues.dumps(enqueue._context(c)) for c in valid])
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=range(len(CHANGES)))
+def test_the_quick_rules_agree_with_the_full_ones(change: dict[str, Any]) -> None:
+    commands = [GOOD, {**GOOD, **change}]
+    try:
+        expected = _full(commands)
+    except ValidationError as refused:
+        assert enqueue._quick_check(commands) is None
+        with pytest.raises(ValidationError) as caught:
+            enqueue._validate(commands)
+        assert str(caught.value) == str(refused)  # the same errors, the same words
+        return
+    got = enqueue._validate(commands)
+    assert got.commands == expected.commands
+    assert got.contexts == expected.contexts
+
+
+def test_ordinary_commands_take_the_quick_path() -> None:
+    commands = [
+        GOOD,
+        {"step": "fetch page", "tool_kind": "http", "input": {"url": "https://x", "n": [1, 2.5]}},
+        {**GOOD, "render_context": {"user": "ü"}, "priority": -1, "max_attempts": 9},
+    ]
+    checked = enqueue._quick_check(commands)
+    assert checked is not None
+    assert checked.contexts == [
+        '{"a":1}',
+        '{"url":"https://x","n":[1,2.5]}',
+        '{"a":1,"render_context":{"user":"ü"}}',
+    ]
