@@ -274,9 +274,10 @@ class PgCommandSource:
                     if self.prefetch and len(self._ready) < self.prefetch // 2:
                         self._read_ahead()  # refill while these rows are worked on
                     return pulled
-                if not self._not_claiming.is_set():
+                if not self._not_claiming.is_set() or self._reading_ahead_busy():
                     # A claim is in flight: take a row from it, or hear that there
-                    # was none for us.
+                    # was none for us. (With a read-ahead on its way, a claim for
+                    # this caller alone would be a statement for a row or two.)
                     share: asyncio.Future[Pulled[PgHandle] | _Retry | None] = (
                         asyncio.get_running_loop().create_future()
                     )
@@ -385,22 +386,29 @@ class PgCommandSource:
         if self._reading_ahead is None or self._reading_ahead.done():
             self._reading_ahead = asyncio.create_task(self._read_ahead_claim())
 
+    def _reading_ahead_busy(self) -> bool:
+        return self._reading_ahead is not None and not self._reading_ahead.done()
+
     async def _read_ahead_claim(self) -> None:
         """Claim ahead, alongside the leader's claim rather than after it: with a
         busy queue one claim is then always on its way while the rows of the
         last one are worked on. Rows go to callers already waiting first, then
         into the ready queue (at most ``prefetch`` rows)."""
-        while self._busy and not self._closed.is_set() and len(self._ready) < self.prefetch:
-            limit = min(self.prefetch - len(self._ready), self.max_batch)
-            pulled = deque(await self._claim_batch(limit))
-            if pulled and isinstance(pulled[0].outcome, RetryLater):
-                # the database failed: the leader's own claim reports it
-                self._busy = False
-                return
-            self._busy = len(pulled) == limit
-            self._hand_out(pulled)
-            if self._closed.is_set():
-                return
+        try:
+            while self._busy and not self._closed.is_set() and len(self._ready) < self.prefetch:
+                limit = min(self.prefetch - len(self._ready), self.max_batch)
+                pulled = deque(await self._claim_batch(limit))
+                if pulled and isinstance(pulled[0].outcome, RetryLater):
+                    # the database failed: the leader's own claim reports it
+                    self._busy = False
+                    return
+                self._busy = len(pulled) == limit
+                self._hand_out(pulled)
+        finally:
+            if self._not_claiming.is_set():
+                # Callers that waited on this read-ahead and got no row look again
+                # (and one of them leads the next claim).
+                self._wake_waiters(RETRY)
 
     def _hand_out(self, pulled: deque[Pulled[PgHandle]]) -> None:
         """Claimed rows to the callers waiting, one each; the rest to the ready queue."""

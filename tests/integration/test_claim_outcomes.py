@@ -325,6 +325,33 @@ async def test_a_read_ahead_beside_the_claim_never_ends_a_drain_early(dsn: str, 
         assert status_counts(db) == {"CLAIMED": 400}, round_
 
 
+async def test_callers_wait_for_a_read_ahead_on_its_way_instead_of_claiming_alone(
+    pool: Pool, db: Conn
+) -> None:
+    # A caller that finds no ready row while a read-ahead claim is on its way
+    # takes a row from it; leading a claim of its own would cost a statement
+    # (and a commit) for a row or two. Each claim statement draws one claim
+    # token, so the tokens on the table count the claims and their sizes.
+    db.execute(
+        """
+        INSERT INTO noetl.command (execution_id, command_id, step_name, tool_kind, context)
+        SELECT g, g, 's', 'noop', '{}' FROM generate_series(1, 400) g
+        """
+    )
+    async with source(pool, max_batch=20, prefetch=20) as src:
+
+        async def caller() -> None:
+            while (pulled := await src.next()) is not None:
+                await src.ack(pulled.ack)
+                await asyncio.sleep(0)  # a short tool
+
+        await asyncio.gather(*(caller() for _ in range(20)))
+    sizes = db.execute(
+        "SELECT count(*) FROM noetl.command GROUP BY claim_token ORDER BY 1"
+    ).fetchall()
+    assert sizes == [(20,)] * 20  # every claim a full batch
+
+
 async def test_read_ahead_rows_go_back_untouched_on_close(pool: Pool, db: Conn) -> None:
     for _ in range(8):
         add(db)
