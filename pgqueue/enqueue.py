@@ -242,24 +242,31 @@ def _is_new(command: NewCommand | Mapping[str, Any]) -> bool:
     )
 
 
-def _use_copy(commands: Sequence[NewCommand | Mapping[str, Any]]) -> bool:
-    return len(commands) >= COPY_THRESHOLD and all(map(_is_new, commands))
+def _may_copy(commands: Sequence[NewCommand | Mapping[str, Any]]) -> bool:
+    """A bulk worth a COPY, by its first and last commands: a guess, confirmed
+    after validation (a mixed bulk then takes the INSERT, its drawn ids unused)."""
+    return len(commands) >= COPY_THRESHOLD and _is_new(commands[0]) and _is_new(commands[-1])
 
 
-def _copy_rows(checked: _Checked, ids: list[str]) -> Iterator[tuple[Any, ...]]:
-    """COPY's rows, built one by one as COPY sends them (so building overlaps
-    with the server taking in the rows already sent). Each command is its own
-    execution: its execution id is its command id."""
-    for command_id, c, context in zip(ids, checked.commands, checked.contexts, strict=True):
-        yield (
-            command_id,
-            command_id,
-            c["step"],
-            c["tool_kind"],
-            context,
-            c.get("priority", 0),
-            c.get("max_attempts") or DEFAULT_MAX_ATTEMPTS,
-        )
+#: COPY's columns after the two ids, and whether every command is new
+_Prepared = tuple[_Checked, list[list[Any]] | None]
+
+
+def _prepare_copy(commands: Sequence[NewCommand | Mapping[str, Any]]) -> _Prepared:
+    """Validate, then build COPY's columns: all of it while the server draws the
+    ids. ``None`` for the columns when some command has an id or a delay."""
+    checked = _validate(commands)
+    valid = checked.commands
+    # (a look at each dict's keys, in C; the values only where a key is not a new command's)
+    if not all(map(_NEW_KEYS.issuperset, valid)) and not all(map(_is_new, valid)):
+        return checked, None
+    return checked, [
+        [c["step"] for c in valid],
+        [c["tool_kind"] for c in valid],
+        checked.contexts,
+        [c.get("priority", 0) for c in valid],
+        [c.get("max_attempts") or DEFAULT_MAX_ATTEMPTS for c in valid],
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +282,7 @@ class _Overlap:
 
     statement: sql.Composed
     params: dict[str, Any]
-    meanwhile: Callable[[], _Checked]
+    meanwhile: Callable[[], _Prepared]
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,18 +301,21 @@ def _plan(commands: list[NewCommand | Mapping[str, Any]], queue: QueueTable) -> 
 
     Every command is validated before anything is written. For a bulk of new
     commands the ids are drawn while the validation runs (ids drawn for
-    commands that turn out invalid are simply never used).
+    commands that turn out invalid are simply never used), then the rows are
+    streamed into COPY. Each command is its own execution: its execution id is
+    its command id.
     """
-    if not _use_copy(commands):
+    if not _may_copy(commands):
         return (yield from _insert(_validate(commands), queue))
-    rows, checked = yield _Overlap(
+    rows, (checked, columns) = yield _Overlap(
         queue.statement("snowflake_ids"),
         {"count": len(commands)},
-        functools.partial(_validate, commands),
+        functools.partial(_prepare_copy, commands),
     )
-    # (validation gives no command ids or a delay: every command is still new)
+    if columns is None:
+        return (yield from _insert(checked, queue))
     ids: list[str] = rows[0][0].split(",")
-    yield _Copy(queue.statement("copy_commands"), _copy_rows(checked, ids))
+    yield _Copy(queue.statement("copy_commands"), zip(ids, ids, *columns, strict=True))
     return ids
 
 

@@ -238,6 +238,26 @@ async def test_a_bulk_large_enough_for_copy_round_trips_in_order(dsn: str, db: C
     assert isinstance(by_id[ids[7]][1]["big"], float)
 
 
+@pytest.mark.parametrize("where", [0, 150, 299])
+async def test_a_copy_sized_bulk_with_one_named_command_lands_whole(
+    dsn: str, db: Conn, where: int
+) -> None:
+    # The COPY path is chosen by a look at the first and last commands and
+    # confirmed after validation; a bulk with a named command anywhere takes
+    # the INSERT (its ON CONFLICT keeps the named one idempotent).
+    commands: list[dict[str, Any]] = [
+        {"step": f"s{i}", "tool_kind": "noop", "input": {}} for i in range(300)
+    ]
+    commands[where] = {**commands[where], "command_id": 5, "execution_id": 6, "delay": 0}
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        ids = await enqueue_many(conn, commands)
+        again = await enqueue_many(conn, [commands[where]])
+    assert ids[where] == again[0] == "5"
+    assert len(set(ids)) == 300
+    assert [row(db, i)["step_name"] for i in ids] == [f"s{i}" for i in range(300)]
+    assert status_counts(db) == {"PENDING": 300}
+
+
 @pytest.mark.parametrize("form", ["async", "sync"])
 async def test_a_bad_command_in_a_copy_sized_bulk_writes_nothing_and_spares_the_transaction(
     dsn: str, db: Conn, form: str
