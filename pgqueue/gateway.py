@@ -73,7 +73,6 @@ class ClaimedRow(NamedTuple):
     attempts: int
     max_attempts: int
     token: uuid.UUID
-    lease_expires_at: datetime
     #: the status the claim found (PENDING; CLAIMED/RUNNING for a rescue; or a stray)
     previous_status: str | None = "PENDING"
 
@@ -259,8 +258,8 @@ class Gateway:
             return TargetVerdict("missing")
         verdict = rows[0][0]
         if verdict == "taken":
-            return TargetVerdict("taken", row=_row(rows[0][1:11]), matches=1)
-        _, _, _, _, tool_kind, _, _, _, _, _, status, due_at = rows[0]
+            return TargetVerdict("taken", row=_row(rows[0][1:10]), matches=1)
+        _, _, _, _, tool_kind, _, _, _, _, status, due_at = rows[0]
         return TargetVerdict(
             verdict,
             status=status,
