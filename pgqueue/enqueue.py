@@ -160,6 +160,11 @@ class _Checked:
     commands: list[_Valid]
     contexts: list[str]
 
+    @classmethod
+    def of(cls, valid: list[_Valid]) -> _Checked:
+        """Commands the full rules validated, with their contexts serialised."""
+        return cls(valid, [jsonvalues.dumps(_context(c)) for c in valid])
+
 
 def _context(command: _Valid) -> dict[str, Any]:
     render_context = command.get("render_context")
@@ -188,14 +193,12 @@ def _validate(commands: Sequence[NewCommand | Mapping[str, Any]]) -> _Checked:
     """Every command validated (a pydantic ``ValidationError`` naming the index
     and field of the first bad ones), with its context serialised."""
     if all(isinstance(c, NewCommand) for c in commands):
-        valid: list[_Valid] = [c.__dict__ for c in commands]
-        return _Checked(valid, [jsonvalues.dumps(_context(c)) for c in valid])
+        return _Checked.of([c.__dict__ for c in commands])
     plain = [c.__dict__ if isinstance(c, NewCommand) else c for c in commands]
     checked = _quick_check(plain)
     if checked is not None:
         return checked
-    valid = cast(list[_Valid], _many.validate_python(plain))
-    return _Checked(valid, [jsonvalues.dumps(_context(c)) for c in valid])
+    return _Checked.of(cast(list[_Valid], _many.validate_python(plain)))
 
 
 def _params(checked: _Checked) -> dict[str, list[Any]]:

@@ -13,8 +13,6 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from pgqueue import jsonvalues
-
 # the package re-exports a function under the module's name
 enqueue = importlib.import_module("pgqueue.enqueue")
 
@@ -68,8 +66,14 @@ CHANGES: list[dict[str, Any]] = [
 
 
 def _full(commands: list[dict[str, Any]]) -> enqueue._Checked:
-    valid = enqueue._many.validate_python(commands)
-    return enqueue._Checked(valid, [jsonvalues.dumps(enqueue._context(c)) for c in valid])
+    return enqueue._Checked.of(enqueue._many.validate_python(commands))
+
+
+def test_the_quick_rules_cover_the_same_fields() -> None:
+    # The quick rules are a second list of the fields: one added to the full
+    # rules only would send every bulk that uses it down the slow path.
+    assert enqueue._QuickFields.__annotations__.keys() == enqueue._Fields.__annotations__.keys()
+    assert enqueue._QuickFields.__required_keys__ == enqueue._Fields.__required_keys__
 
 
 @pytest.mark.parametrize("change", CHANGES, ids=range(len(CHANGES)))
