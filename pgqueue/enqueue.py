@@ -19,10 +19,13 @@ given ``command_id`` twice is still a no-op, and a bulk draws one id a row).
 from __future__ import annotations
 
 import functools
+import itertools
+import operator
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any, Required, cast
+from types import GenericAlias
+from typing import Annotated, Any, Required, cast, get_args, get_origin, get_type_hints
 
 import psycopg
 from psycopg import sql
@@ -124,77 +127,137 @@ class _Fields(TypedDict, total=False):
     max_attempts: MaxAttempts
 
 
-# The same rules, checked by pydantic-core alone: no Python call per field.
-# Each is at least as strict as its twin above (a name needs a visible ASCII
-# character, the JSON objects are checked for jsonb as they are serialised), so
-# what passes them is valid; a bulk they refuse is validated again by the rules
-# above, whose error, naming the index and field, is the one raised.
-_QuickName = Annotated[str, Field(min_length=1, pattern=r"^[^\x00]*[!-~][^\x00]*$")]
-
-
-@with_config(ConfigDict(extra="forbid"))
-class _QuickFields(TypedDict, total=False):
-    step: Required[_QuickName]
-    tool_kind: Required[_QuickName]
-    input: Required[dict[str, JsonValue]]
-    execution_id: Int64 | None
-    command_id: Int64 | None
-    render_context: dict[str, JsonValue] | None
-    delay: Annotated[timedelta | None, Field(ge=timedelta(0))]
-    priority: Priority
-    max_attempts: MaxAttempts
-
-
 #: A validated command: a `NewCommand`'s fields, or a validated mapping (keys
 #: left out take `NewCommand`'s defaults).
 _Valid = Mapping[str, Any]
 
 _many = TypeAdapter(list[_Fields])
-_quick = TypeAdapter(list[_QuickFields])
+
+_HINTS = get_type_hints(_Fields, include_extras=True)
+# (`_Fields.__required_keys__` is empty: its annotations are strings to typing)
+_REQUIRED = frozenset(key for key, hint in _HINTS.items() if get_origin(hint) is Required)
+#: Each field's rule (``Required[…]`` taken off).
+_RULES: dict[str, Any] = {
+    key: get_args(hint)[0] if key in _REQUIRED else hint for key, hint in _HINTS.items()
+}
+_KEYS = frozenset(_RULES)
+_DEFAULTS: dict[str, Any] = {key: NewCommand.model_fields[key].default for key in _KEYS - _REQUIRED}
+
+# The quick rules check a bulk a column at a time, by each field's own rule but
+# for the two JSON objects: their type only, and jsonb's limits as they are
+# serialised (`jsonvalues.dumps_object`), instead of a walk through each first.
+_COLUMN_RULES: dict[str, TypeAdapter[list[Any]]] = {
+    key: TypeAdapter(cast(Any, GenericAlias(list, (rule,))))
+    for key, rule in {
+        **_RULES,
+        "input": dict[str, JsonValue],
+        "render_context": dict[str, JsonValue] | None,
+    }.items()
+}
+
+#: Exact types whose equal values a rule treats alike (no ``True == 1``), so a
+#: column of them is checked one distinct value at a time.
+_PLAIN = frozenset({str, int, type(None)})
 
 
 @dataclass(frozen=True, slots=True)
 class _Checked:
-    """Validated commands, and each one's ``context`` column as JSON text."""
+    """Validated commands, a column a field (defaults filled in, ``max_attempts``
+    resolved), and each one's ``context`` column as JSON text."""
 
-    commands: list[_Valid]
+    columns: dict[str, list[Any]]
     contexts: list[str]
 
     @classmethod
     def of(cls, valid: list[_Valid]) -> _Checked:
         """Commands the full rules validated, with their contexts serialised."""
-        return cls(valid, [jsonvalues.dumps(_context(c)) for c in valid])
+        columns = {key: [c.get(key, _DEFAULTS.get(key)) for c in valid] for key in _KEYS}
+        return cls._resolved(columns, [jsonvalues.dumps(_context(c)) for c in valid])
+
+    @classmethod
+    def _resolved(cls, columns: dict[str, list[Any]], contexts: list[str]) -> _Checked:
+        attempts = columns["max_attempts"]
+        if _all_none(attempts):
+            columns["max_attempts"] = [DEFAULT_MAX_ATTEMPTS] * len(attempts)
+        elif None in attempts:
+            columns["max_attempts"] = [m or DEFAULT_MAX_ATTEMPTS for m in attempts]
+        return cls(columns, contexts)
+
+    def is_new(self) -> bool:
+        """No ids and no delay (so COPY can write the commands: no conflict is
+        possible, and each is due now)."""
+        columns = self.columns
+        return (
+            not any(columns["delay"])
+            and _all_none(columns["command_id"])
+            and _all_none(columns["execution_id"])
+        )
+
+
+def _all_none(values: list[Any]) -> bool:
+    return values.count(None) == len(values)
 
 
 def _context(command: _Valid) -> dict[str, Any]:
-    render_context = command.get("render_context")
-    if render_context:
-        return {**command["input"], "render_context": render_context}
-    result: dict[str, Any] = command["input"]
-    return result  # validated, and only read from here on
+    return _with_render_context(command["input"], command.get("render_context"))
+
+
+def _with_render_context(
+    input: dict[str, Any], render_context: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The ``context`` column: the input, plus ``render_context`` when given (read only)."""
+    return {**input, "render_context": render_context} if render_context else input
+
+
+def _quick_column(key: str, values: list[Any]) -> list[Any]:
+    """``values`` checked by the field's quick rule (raises ``ValidationError``)."""
+    rule = _COLUMN_RULES[key]
+    if set(map(type, values)) <= _PLAIN:
+        # names, numbers, None: each distinct value once (a bulk repeats them),
+        # and the column as it is unless the rule converts (delay's seconds)
+        distinct = list(dict.fromkeys(values))
+        if rule.validate_python(distinct) == distinct:
+            return values
+    return rule.validate_python(values)
 
 
 def _quick_check(commands: list[Any]) -> _Checked | None:
     """The bulk validated by the quick rules, or None when they refuse it."""
+    if set(map(type, commands)) != {dict}:
+        return None  # other mappings: the full rules say
+    present: set[str] = set().union(*commands)
+    if not present <= _KEYS:
+        return None  # a key no command has: the full rules say which
+    count = len(commands)
     try:
-        valid = cast(list[_Valid], _quick.validate_python(commands))
-        contexts = []
-        for c in valid:
-            if "render_context" in c["input"]:
-                return None  # a reserved key: the full rules say so
-            context = _context(c)
-            contexts.append(jsonvalues.dumps_object(context) if context else "{}")
-    except (ValidationError, jsonvalues.JsonValueError):
-        return None
-    return _Checked(valid, contexts)
+        columns = {
+            key: _quick_column(key, list(map(operator.itemgetter(key), commands)))
+            for key in _REQUIRED
+        }
+        for key, default in _DEFAULTS.items():
+            column = [c.get(key, default) for c in commands] if key in present else None
+            columns[key] = _quick_column(key, column) if column else [default] * count
+        inputs = columns["input"]
+        if any(map(operator.contains, inputs, itertools.repeat("render_context"))):
+            return None  # a reserved key: the full rules say so
+        if "render_context" in present:
+            inputs = list(map(_with_render_context, inputs, columns["render_context"]))
+        contexts = [jsonvalues.dumps_object(c) if c else "{}" for c in inputs]
+    except (KeyError, ValidationError, jsonvalues.JsonValueError):
+        return None  # a required field left out, or a value refused
+    return _Checked._resolved(columns, contexts)
 
 
 def _validate(commands: Sequence[NewCommand | Mapping[str, Any]]) -> _Checked:
     """Every command validated (a pydantic ``ValidationError`` naming the index
     and field of the first bad ones), with its context serialised."""
-    if all(isinstance(c, NewCommand) for c in commands):
+    kinds = set(map(type, commands))
+    if kinds == {NewCommand}:
         return _Checked.of([c.__dict__ for c in commands])
-    plain = [c.__dict__ if isinstance(c, NewCommand) else c for c in commands]
+    if kinds == {dict}:
+        plain: list[Any] = list(commands)
+    else:
+        plain = [c.__dict__ if isinstance(c, NewCommand) else c for c in commands]
     checked = _quick_check(plain)
     if checked is not None:
         return checked
@@ -202,16 +265,16 @@ def _validate(commands: Sequence[NewCommand | Mapping[str, Any]]) -> _Checked:
 
 
 def _params(checked: _Checked) -> dict[str, list[Any]]:
-    commands = checked.commands
+    columns = checked.columns
     return {
-        "execution_ids": [c.get("execution_id") for c in commands],
-        "command_ids": [c.get("command_id") for c in commands],
-        "steps": [c["step"] for c in commands],
-        "tool_kinds": [c["tool_kind"] for c in commands],
+        "execution_ids": columns["execution_id"],
+        "command_ids": columns["command_id"],
+        "steps": columns["step"],
+        "tool_kinds": columns["tool_kind"],
         "contexts": checked.contexts,
-        "priorities": [c.get("priority", 0) for c in commands],
-        "max_attempts": [c.get("max_attempts") or DEFAULT_MAX_ATTEMPTS for c in commands],
-        "delays": [_seconds(c.get("delay")) for c in commands],
+        "priorities": columns["priority"],
+        "max_attempts": columns["max_attempts"],
+        "delays": [_seconds(d) for d in columns["delay"]],
     }
 
 
@@ -251,27 +314,6 @@ def _may_copy(commands: Sequence[NewCommand | Mapping[str, Any]]) -> bool:
     return len(commands) >= COPY_THRESHOLD and _is_new(commands[0]) and _is_new(commands[-1])
 
 
-#: COPY's columns after the two ids, and whether every command is new
-_Prepared = tuple[_Checked, list[list[Any]] | None]
-
-
-def _prepare_copy(commands: Sequence[NewCommand | Mapping[str, Any]]) -> _Prepared:
-    """Validate, then build COPY's columns: all of it while the server draws the
-    ids. ``None`` for the columns when some command has an id or a delay."""
-    checked = _validate(commands)
-    valid = checked.commands
-    # (a look at each dict's keys, in C; the values only where a key is not a new command's)
-    if not all(map(_NEW_KEYS.issuperset, valid)) and not all(map(_is_new, valid)):
-        return checked, None
-    return checked, [
-        [c["step"] for c in valid],
-        [c["tool_kind"] for c in valid],
-        checked.contexts,
-        [c.get("priority", 0) for c in valid],
-        [c.get("max_attempts") or DEFAULT_MAX_ATTEMPTS for c in valid],
-    ]
-
-
 @dataclass(frozen=True, slots=True)
 class _Execute:
     statement: sql.Composed
@@ -285,7 +327,7 @@ class _Overlap:
 
     statement: sql.Composed
     params: dict[str, Any]
-    meanwhile: Callable[[], _Prepared]
+    meanwhile: Callable[[], _Checked]
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,21 +352,34 @@ def _plan(commands: list[NewCommand | Mapping[str, Any]], queue: QueueTable) -> 
     """
     if not _may_copy(commands):
         return (yield from _insert(_validate(commands), queue))
-    rows, (checked, columns) = yield _Overlap(
+    rows, checked = yield _Overlap(
         queue.statement("snowflake_ids"),
         {"count": len(commands)},
-        functools.partial(_prepare_copy, commands),
+        functools.partial(_validate, commands),
     )
-    if columns is None:
+    if not checked.is_new():
         return (yield from _insert(checked, queue))
     ids: list[str] = rows[0][0].split(",")
-    yield _Copy(queue.statement("copy_commands"), zip(ids, ids, *columns, strict=True))
+    columns = checked.columns
+    yield _Copy(
+        queue.statement("copy_commands"),
+        zip(
+            ids,
+            ids,
+            columns["step"],
+            columns["tool_kind"],
+            checked.contexts,
+            columns["priority"],
+            columns["max_attempts"],
+            strict=True,
+        ),
+    )
     return ids
 
 
 def _insert(checked: _Checked, queue: QueueTable) -> _Plan:
     """``INSERT … ON CONFLICT DO NOTHING`` of validated commands: their ids."""
-    if not checked.commands:
+    if not checked.contexts:
         return []
     rows = yield _Execute(queue.statement("enqueue"), _params(checked))
     return [str(row[0]) for row in rows]
