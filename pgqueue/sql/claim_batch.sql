@@ -40,6 +40,10 @@ strays AS MATERIALIZED (
     FROM {command}
     WHERE status IS NULL
        OR status NOT IN ('PENDING', 'CLAIMED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED')
+    -- in the index's order: on a table not analyzed yet (a new queue's first
+    -- burst) the planner otherwise expects strays everywhere and scans the
+    -- whole table for the first %(limit)s, in every claim
+    ORDER BY command_id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ),

@@ -51,6 +51,20 @@ def test_scan_claim_uses_the_pending_partial_index(db: Conn) -> None:
     assert '"Node Type": "Seq Scan"' not in plan
 
 
+def test_a_claim_on_a_table_not_analyzed_yet_probes_the_stray_index(db: Conn) -> None:
+    # A new queue's first burst, before autovacuum has analyzed the table: with
+    # no statistics the planner expects stray rows everywhere, and scanned the
+    # whole table for them in every claim (2.5 ms a claim at 20,000 rows).
+    db.execute(
+        """
+        INSERT INTO noetl.command (execution_id, command_id, step_name, tool_kind, context)
+        SELECT g, g, 's', 'noop', '{}' FROM generate_series(1, 20000) g
+        """
+    )
+    plan = plan_of(db)
+    assert '"Index Name": "command_pgqueue_stray_idx"' in plan
+
+
 def fenced_plan(db: Conn, name: str, keys: list[tuple[int, int, Any]]) -> str:
     params: dict[str, Any] = {
         "execution_ids": [k[0] for k in keys],
