@@ -56,8 +56,9 @@ class QueueTable:
     def identifier(self) -> sql.Identifier:
         return sql.Identifier(self.schema, self.table)
 
-    def statement(self, name: str) -> sql.Composed:
-        return statements.render(name, self.schema, self.table)
+    def statement(self, name: str, *, limit: int | None = None) -> sql.Composed:
+        """Statement ``name`` for this table; ``limit`` written in where it says ``{limit}``."""
+        return statements.render(name, self.schema, self.table, limit)
 
 
 class ClaimedRow(NamedTuple):
@@ -158,7 +159,7 @@ class Gateway:
         self.table = table or QueueTable()
         #: statements rendered to bytes, per client encoding: psycopg would render
         #: a `sql.Composed` again on every execution (about 15 µs a statement)
-        self._rendered: dict[tuple[str, str], bytes] = {}
+        self._rendered: dict[tuple[str, str, int | None], bytes] = {}
 
     @asynccontextmanager
     async def _cursor(self) -> AsyncIterator[psycopg.AsyncCursor[Any]]:
@@ -185,23 +186,31 @@ class Gateway:
             raise translate(exc) from exc
 
     async def _fetch(
-        self, name: str, params: dict[str, Any], *, packed: bool = False, binary: bool = False
+        self,
+        name: str,
+        params: dict[str, Any],
+        *,
+        packed: bool = False,
+        binary: bool = False,
+        limit: int | None = None,
     ) -> list[tuple[Any, ...]]:
         """Run statement ``name``; ``packed``: its parameters include `wire` arrays;
-        ``binary``: rows come back in binary (for claimed rows, see `wire`)."""
+        ``binary``: rows come back in binary (for claimed rows, see `wire`);
+        ``limit``: written into the statement (see `QueueTable.statement`)."""
         async with self._cursor() as cur:
             if packed:
                 use_packed_arrays(cur)
             if binary:
                 use_binary_results(cur)
-            await cur.execute(self._statement(name, cur), params, binary=binary)
+            await cur.execute(self._statement(name, cur, limit), params, binary=binary)
             return await cur.fetchall()
 
-    def _statement(self, name: str, cur: psycopg.AsyncCursor[Any]) -> bytes:
-        key = (name, cur.connection.info.encoding)
+    def _statement(self, name: str, cur: psycopg.AsyncCursor[Any], limit: int | None) -> bytes:
+        key = (name, cur.connection.info.encoding, limit)
         rendered = self._rendered.get(key)
         if rendered is None:
-            rendered = self._rendered[key] = self.table.statement(name).as_bytes(cur)
+            statement = self.table.statement(name, limit=limit)
+            rendered = self._rendered[key] = statement.as_bytes(cur)
         return rendered
 
     async def execute(
@@ -224,12 +233,12 @@ class Gateway:
             "claim_batch",
             {
                 "worker_id": worker_id,
-                "limit": limit,
                 "lease": lease,
                 "any_kind": tool_kinds is None,
                 "tool_kinds": list(tool_kinds or ()),
             },
             binary=True,
+            limit=limit,  # a literal: the planner must know it (see claim_batch.sql)
         )
         return list(map(_row, rows))
 

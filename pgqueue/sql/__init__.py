@@ -2,7 +2,9 @@
 
 Each ``.sql`` file is a template: ``{command}`` and ``{snowflake}`` are filled
 with `psycopg.sql.Identifier` values, never by string formatting, so a
-configured schema or table name can't change the statement's meaning. A rule
+configured schema or table name can't change the statement's meaning.
+``{limit}`` is a claim's size: the ``%(limit)s`` parameter, or a literal where
+the planner must know it (see ``claim_batch.sql``). A rule
 that several statements share lives in one ``part_*.sql`` file, filled in as
 ``{claim_set}``, ``{claimed_row}``, ``{same_claim}`` or ``{leased}``.
 """
@@ -25,10 +27,12 @@ def text(name: str) -> LiteralString:
 
 
 @cache
-def render(name: str, schema: str, table: str) -> sql.Composed:
-    """``<name>.sql`` with its identifiers filled in for ``schema.table``."""
+def render(name: str, schema: str, table: str, limit: int | None = None) -> sql.Composed:
+    """``<name>.sql`` with its identifiers filled in for ``schema.table``, and
+    ``{limit}`` with ``limit`` as a literal (the ``%(limit)s`` parameter when None)."""
     return sql.SQL(text(name)).format(
         command=sql.Identifier(schema, table),
+        limit=sql.Placeholder("limit") if limit is None else sql.Literal(limit),
         snowflake=sql.Identifier(schema, "snowflake_id"),
         # shared parts (``part_*.sql``), so a rule is written in one place
         claim_set=_part("claim_set"),

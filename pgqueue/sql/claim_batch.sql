@@ -1,5 +1,10 @@
--- Scan claim: take up to %(limit)s claimable commands for one worker in one
+-- Scan claim: take up to {limit} claimable commands for one worker in one
 -- round trip, and commit them as CLAIMED with a fresh lease and fencing token.
+-- The gateway writes the claim's size into the statement as a literal: the
+-- planner then knows how few rows each part returns even in the generic plan
+-- of a prepared statement, and PostgreSQL keeps that plan. With a parameter
+-- there, the generic plan hash-joins the picked rows through the whole table,
+-- so every claim was planned anew (0.3 ms a claim).
 WITH
 -- Rescue first: CLAIMED or RUNNING rows whose lease ran out (their worker died
 -- or stopped heartbeating). They are few and the oldest work in the queue, so
@@ -13,13 +18,13 @@ rescued AS MATERIALIZED (
       -- every worker so that it surfaces as Failed instead of waiting forever
       AND (%(any_kind)s OR tool_kind = ANY(%(tool_kinds)s) OR coalesce(tool_kind, '') = '')
     ORDER BY lease_expires_at
-    LIMIT %(limit)s
+    LIMIT {limit}
     -- a row another claimer is locking right now is not ours: skip, don't wait
     FOR UPDATE SKIP LOCKED
 ),
 -- Then due PENDING rows, highest priority first, oldest due first, then by id
 -- for a stable order. Every filter sits before the LIMIT so the partial index
--- on PENDING does the work. The LIMIT is the plain parameter (not "what the
+-- on PENDING does the work. The LIMIT is the claim's size (not "what the
 -- rescue left"): an expression there hides the row count from the planner,
 -- which then hash-joins the whole table below.
 pending AS MATERIALIZED (
@@ -29,7 +34,7 @@ pending AS MATERIALIZED (
       AND due_at <= now()
       AND (%(any_kind)s OR tool_kind = ANY(%(tool_kinds)s) OR coalesce(tool_kind, '') = '')
     ORDER BY priority DESC, due_at, command_id
-    LIMIT %(limit)s
+    LIMIT {limit}
     FOR UPDATE SKIP LOCKED
 ),
 -- Strays: a status none of NoETL's (hand-written rows). Claimed so they surface
@@ -42,12 +47,12 @@ strays AS MATERIALIZED (
        OR status NOT IN ('PENDING', 'CLAIMED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED')
     -- in the index's order: on a table not analyzed yet (a new queue's first
     -- burst) the planner otherwise expects strays everywhere and scans the
-    -- whole table for the first %(limit)s, in every claim
+    -- whole table for the first {limit}, in every claim
     ORDER BY command_id
-    LIMIT %(limit)s
+    LIMIT {limit}
     FOR UPDATE SKIP LOCKED
 ),
--- Rescued rows first, then strays, then pending ones, %(limit)s in all. When a rescue took
+-- Rescued rows first, then strays, then pending ones, {limit} in all. When a rescue took
 -- some places, the pending rows left over stay locked only until this
 -- statement ends, untouched.
 picked AS (
@@ -56,7 +61,7 @@ picked AS (
     SELECT execution_id, command_id, status FROM strays
     UNION ALL
     SELECT execution_id, command_id, status FROM pending
-    LIMIT %(limit)s
+    LIMIT {limit}
 )
 UPDATE {command} AS c
 SET {claim_set}
