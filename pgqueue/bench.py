@@ -197,10 +197,10 @@ def _raw_process(
         else:
             conn.autocommit = True
             claim, complete = (
-                table.statement("bench_raw_claim_batch"),
+                table.statement("bench_raw_claim_batch", limit=batch),
                 table.statement("bench_raw_complete"),
             )
-            while rows := conn.execute(claim, {"limit": batch}).fetchall():
+            while rows := conn.execute(claim).fetchall():
                 conn.execute(
                     complete,
                     {"execution_ids": [r[0] for r in rows], "command_ids": [r[1] for r in rows]},
