@@ -288,7 +288,7 @@ COPY_THRESHOLD = 200
 
 #: The keys a new command may have (no ids, no delay): a dict with no others
 #: is new without a look at its values.
-_NEW_KEYS = frozenset({"step", "tool_kind", "input", "render_context", "priority", "max_attempts"})
+_NEW_KEYS = _KEYS - {"command_id", "execution_id", "delay"}
 
 
 def _is_new(command: NewCommand | Mapping[str, Any]) -> bool:

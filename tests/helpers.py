@@ -51,6 +51,23 @@ def row(conn: psycopg.Connection[Any], command_id: int | str) -> dict[str, Any]:
     return found
 
 
+def add_rows(
+    conn: psycopg.Connection[Any], first: int, last: int, *, status: str = "PENDING"
+) -> None:
+    """Commands ``first`` to ``last`` (each its own execution, tool kind ``noop``),
+    in one statement; a finished status gets ``completed_at``."""
+    conn.execute(
+        """
+        INSERT INTO noetl.command (execution_id, command_id, step_name, tool_kind, status,
+                                   context, completed_at)
+        SELECT g, g, 's', 'noop', %(status)s, '{}',
+               CASE WHEN %(status)s IN ('COMPLETED', 'FAILED', 'CANCELLED') THEN now() END
+        FROM generate_series(%(first)s::bigint, %(last)s::bigint) g
+        """,
+        {"status": status, "first": first, "last": last},
+    )
+
+
 def status_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     return {
         status: count

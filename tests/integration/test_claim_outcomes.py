@@ -22,7 +22,7 @@ from pgqueue import (
     RetryPolicy,
     enqueue_sync,
 )
-from tests.helpers import row, snapshot, status_counts, wait_until_async
+from tests.helpers import add_rows, row, snapshot, status_counts, wait_until_async
 
 Pool = psycopg_pool.AsyncConnectionPool[Any]
 Conn = psycopg.Connection[Any]
@@ -309,12 +309,7 @@ async def test_a_read_ahead_beside_the_claim_never_ends_a_drain_early(dsn: str, 
 
     for round_ in range(10):
         db.execute("TRUNCATE noetl.command")
-        db.execute(
-            """
-            INSERT INTO noetl.command (execution_id, command_id, step_name, tool_kind, context)
-            SELECT g, g, 's', 'noop', '{}' FROM generate_series(1, 400) g
-            """
-        )
+        add_rows(db, 1, 400)
         async with (
             psycopg_pool.AsyncConnectionPool(dsn, min_size=2, max_size=4, open=False) as one,
             psycopg_pool.AsyncConnectionPool(dsn, min_size=2, max_size=4, open=False) as two,
@@ -332,12 +327,7 @@ async def test_callers_wait_for_a_read_ahead_on_its_way_instead_of_claiming_alon
     # takes a row from it; leading a claim of its own would cost a statement
     # (and a commit) for a row or two. Each claim statement draws one claim
     # token, so the tokens on the table count the claims and their sizes.
-    db.execute(
-        """
-        INSERT INTO noetl.command (execution_id, command_id, step_name, tool_kind, context)
-        SELECT g, g, 's', 'noop', '{}' FROM generate_series(1, 400) g
-        """
-    )
+    add_rows(db, 1, 400)
     async with source(pool, max_batch=20, prefetch=20) as src:
 
         async def caller() -> None:

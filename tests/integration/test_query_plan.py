@@ -13,6 +13,7 @@ from psycopg import sql
 
 from pgqueue import QueueTable
 from pgqueue.gateway import Gateway
+from tests.helpers import add_rows
 
 Conn = psycopg.Connection[Any]
 
@@ -33,19 +34,8 @@ def plan_of(db: Conn) -> str:
 
 def test_scan_claim_uses_the_pending_partial_index(db: Conn) -> None:
     # A backlog of finished rows and a handful of pending ones.
-    db.execute(
-        """
-        INSERT INTO noetl.command (execution_id, command_id, step_name, tool_kind, status, context,
-                                   completed_at)
-        SELECT g, g, 's', 'noop', 'COMPLETED', '{}', now() FROM generate_series(1, 50000) g
-        """
-    )
-    db.execute(
-        """
-        INSERT INTO noetl.command (execution_id, command_id, step_name, tool_kind, context)
-        SELECT g, g, 's', 'noop', '{}' FROM generate_series(50001, 50020) g
-        """
-    )
+    add_rows(db, 1, 50000, status="COMPLETED")
+    add_rows(db, 50001, 50020)
     db.execute("ANALYZE noetl.command")
     plan = plan_of(db)
     assert '"Index Name": "command_pgqueue_pending_idx"' in plan
@@ -57,12 +47,7 @@ def test_a_claim_on_a_table_not_analyzed_yet_probes_the_stray_index(db: Conn) ->
     # A new queue's first burst, before autovacuum has analyzed the table: with
     # no statistics the planner expects stray rows everywhere, and scanned the
     # whole table for them in every claim (2.5 ms a claim at 20,000 rows).
-    db.execute(
-        """
-        INSERT INTO noetl.command (execution_id, command_id, step_name, tool_kind, context)
-        SELECT g, g, 's', 'noop', '{}' FROM generate_series(1, 20000) g
-        """
-    )
+    add_rows(db, 1, 20000)
     plan = plan_of(db)
     assert '"Index Name": "command_pgqueue_stray_idx"' in plan
 
@@ -71,12 +56,7 @@ async def test_a_prepared_claim_is_planned_once_not_on_every_claim(dsn: str, db:
     # With the claim's size a parameter, PostgreSQL rejected the generic plan
     # (it hash-joins the picked rows through the whole table) and planned every
     # execution anew: 0.3 ms a claim. Written in as a literal, it is kept.
-    db.execute(
-        """
-        INSERT INTO noetl.command (execution_id, command_id, step_name, tool_kind, context)
-        SELECT g, g, 's', 'noop', '{}' FROM generate_series(1, 20000) g
-        """
-    )
+    add_rows(db, 1, 20000)
     db.execute("ANALYZE noetl.command")
     async with psycopg_pool.AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as pool:
         await pool.wait()
@@ -126,20 +106,8 @@ def test_fenced_batch_writes_are_never_planned_quadratic_or_on_the_lease_index(
     # Planned from those statistics, these writes either walked the lease index
     # or scanned the table and re-read the input for each row found: 20-80 ms
     # for a batch instead of 2-4.
-    db.execute(
-        """
-        INSERT INTO noetl.command (execution_id, command_id, step_name, tool_kind, status, context,
-                                   completed_at)
-        SELECT g, g, 's', 'noop', 'COMPLETED', '{}', now() FROM generate_series(1, %s) g
-        """,
-        (finished,),
-    )
-    db.execute(
-        """
-        INSERT INTO noetl.command (execution_id, command_id, step_name, tool_kind, context)
-        SELECT g, g, 's', 'noop', '{}' FROM generate_series(100001, 120000) g
-        """
-    )
+    add_rows(db, 1, finished, status="COMPLETED")
+    add_rows(db, 100001, 120000)
     db.execute("ANALYZE noetl.command")
     keys = db.execute(
         """
