@@ -179,7 +179,8 @@ def _raw_process(
     statement; with ``batch == 1``, one row per transaction."""
     table = QueueTable(schema)
     done = 0
-    with psycopg.connect(dsn) as conn:
+    # every statement prepared on its first run, as pgqueue's claims and completions are
+    with psycopg.connect(dsn, prepare_threshold=0) as conn:
         ready.put(True)
         start.wait()
         if batch == 1:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,9 +56,10 @@ class QueueTable:
     def identifier(self) -> sql.Identifier:
         return sql.Identifier(self.schema, self.table)
 
-    def statement(self, name: str, *, limit: int | None = None) -> sql.Composed:
-        """Statement ``name`` for this table; ``limit`` written in where it says ``{limit}``."""
-        return statements.render(name, self.schema, self.table, limit)
+    def statement(self, name: str, **literals: Hashable) -> sql.Composed:
+        """Statement ``name`` for this table, each value slot named in ``literals``
+        (``limit=100``) written in as a literal, the others left as parameters."""
+        return statements.render(name, self.schema, self.table, tuple(sorted(literals.items())))
 
 
 class ClaimedRow(NamedTuple):
@@ -157,9 +158,9 @@ class Gateway:
     ) -> None:
         self.pool = pool
         self.table = table or QueueTable()
-        #: statements rendered to bytes, per client encoding: psycopg would render
-        #: a `sql.Composed` again on every execution (about 15 µs a statement)
-        self._rendered: dict[tuple[str, str, int | None], bytes] = {}
+        #: statements rendered to bytes, per client encoding and literals: psycopg
+        #: would render a `sql.Composed` again on every execution (about 15 µs)
+        self._rendered: dict[tuple[str, str, statements.Literals], bytes] = {}
 
     @asynccontextmanager
     async def _cursor(self) -> AsyncIterator[psycopg.AsyncCursor[Any]]:
@@ -188,28 +189,39 @@ class Gateway:
     async def _fetch(
         self,
         name: str,
-        params: dict[str, Any],
+        params: dict[str, Any] | None,
         *,
         packed: bool = False,
         binary: bool = False,
-        limit: int | None = None,
+        literals: statements.Literals = (),
+        hot: bool = False,
     ) -> list[tuple[Any, ...]]:
         """Run statement ``name``; ``packed``: its parameters include `wire` arrays;
         ``binary``: rows come back in binary (for claimed rows, see `wire`);
-        ``limit``: written into the statement (see `QueueTable.statement`)."""
+        ``literals``: values written into the statement (sorted ``(slot, value)``
+        pairs, see `QueueTable.statement`); ``hot``: a statement of the claim and
+        completion path, prepared on its first run rather than its sixth (each
+        unprepared run is parsed and planned anew), on connections that prepare
+        at all (a transaction pooler's users turn that off with
+        ``prepare_threshold=None``, and it stays off)."""
         async with self._cursor() as cur:
             if packed:
                 use_packed_arrays(cur)
             if binary:
                 use_binary_results(cur)
-            await cur.execute(self._statement(name, cur, limit), params, binary=binary)
+            prepare = True if hot and cur.connection.prepare_threshold is not None else None
+            await cur.execute(
+                self._statement(name, cur, literals), params, binary=binary, prepare=prepare
+            )
             return await cur.fetchall()
 
-    def _statement(self, name: str, cur: psycopg.AsyncCursor[Any], limit: int | None) -> bytes:
-        key = (name, cur.connection.info.encoding, limit)
+    def _statement(
+        self, name: str, cur: psycopg.AsyncCursor[Any], literals: statements.Literals
+    ) -> bytes:
+        key = (name, cur.connection.info.encoding, literals)
         rendered = self._rendered.get(key)
         if rendered is None:
-            statement = self.table.statement(name, limit=limit)
+            statement = statements.render(name, self.table.schema, self.table.table, literals)
             rendered = self._rendered[key] = statement.as_bytes(cur)
         return rendered
 
@@ -229,17 +241,16 @@ class Gateway:
     async def claim_batch(
         self, *, worker_id: str, limit: int, lease: timedelta, tool_kinds: Sequence[str] | None
     ) -> list[ClaimedRow]:
-        rows = await self._fetch(
-            "claim_batch",
-            {
-                "worker_id": worker_id,
-                "lease": lease,
-                "any_kind": tool_kinds is None,
-                "tool_kinds": list(tool_kinds or ()),
-            },
-            binary=True,
-            limit=limit,  # a literal: the planner must know it (see claim_batch.sql)
+        # Every value a literal, none a parameter (see claim_batch.sql), in the
+        # sorted order `QueueTable.statement` gives.
+        literals: statements.Literals = (
+            ("any_kind", tool_kinds is None),
+            ("lease", lease),
+            ("limit", limit),
+            ("tool_kinds", tuple(tool_kinds or ())),
+            ("worker_id", worker_id),
         )
+        rows = await self._fetch("claim_batch", None, binary=True, literals=literals, hot=True)
         return list(map(_row, rows))
 
     async def claim_target(
@@ -306,7 +317,7 @@ class Gateway:
     async def _fenced(self, name: str, params: dict[str, Any]) -> set[CommandKey]:
         if not params["tokens"]:
             return set()
-        rows = await self._fetch(name, params, packed=True)
+        rows = await self._fetch(name, params, packed=True, hot=True)
         return {(execution_id, command_id) for command_id, execution_id in rows}
 
     async def mark_running(self, items: Iterable[tuple[int, int, uuid.UUID]]) -> set[CommandKey]:

@@ -3,14 +3,20 @@
 Each ``.sql`` file is a template: ``{command}`` and ``{snowflake}`` are filled
 with `psycopg.sql.Identifier` values, never by string formatting, so a
 configured schema or table name can't change the statement's meaning.
-``{limit}`` is a claim's size: the ``%(limit)s`` parameter, or a literal where
-the planner must know it (see ``claim_batch.sql``). A rule
-that several statements share lives in one ``part_*.sql`` file, filled in as
-``{claim_set}``, ``{claimed_row}``, ``{same_claim}`` or ``{leased}``.
+The value slots (`VALUE_SLOTS`: ``{limit}``, ``{worker_id}``, ``{lease}``,
+``{any_kind}``, ``{tool_kinds}``) are each the ``%(name)s`` parameter, or a
+`psycopg.sql.Literal` where the statement is rendered with that value. The scan
+claim is rendered with all of them (they are fixed per source): the planner then
+knows the claim's size, and a statement with no parameters left gets its generic
+plan from the first execution, so each connection plans it once (see
+``claim_batch.sql``). A rule that several statements share lives in one
+``part_*.sql`` file, filled in as ``{claim_set}``, ``{claimed_row}``,
+``{same_claim}`` or ``{leased}``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from functools import cache
 from importlib import resources
 from typing import LiteralString
@@ -26,21 +32,34 @@ def text(name: str) -> LiteralString:
     return resources.files(__package__).joinpath(f"{name}.sql").read_text("utf-8")
 
 
+#: the slots a template may hold a value in: a parameter unless rendered as a literal
+VALUE_SLOTS = ("limit", "worker_id", "lease", "any_kind", "tool_kinds")
+
+#: values to write into a statement as literals: ``((slot, value), ...)``, sorted
+Literals = tuple[tuple[str, Hashable], ...]
+
+
 @cache
-def render(name: str, schema: str, table: str, limit: int | None = None) -> sql.Composed:
-    """``<name>.sql`` with its identifiers filled in for ``schema.table``, and
-    ``{limit}`` with ``limit`` as a literal (the ``%(limit)s`` parameter when None)."""
+def render(name: str, schema: str, table: str, literals: Literals = ()) -> sql.Composed:
+    """``<name>.sql`` with its identifiers filled in for ``schema.table``, each value
+    slot named in ``literals`` written in as that literal (a tuple as an array),
+    and every other value slot as its ``%(slot)s`` parameter."""
+    values: dict[str, sql.Composable] = {slot: sql.Placeholder(slot) for slot in VALUE_SLOTS}
+    for slot, value in literals:
+        if slot not in values:
+            raise ValueError(f"{slot!r} is not a value slot of the statements: {VALUE_SLOTS}")
+        values[slot] = sql.Literal(list(value) if isinstance(value, tuple) else value)
     return sql.SQL(text(name)).format(
         command=sql.Identifier(schema, table),
-        limit=sql.Placeholder("limit") if limit is None else sql.Literal(limit),
         snowflake=sql.Identifier(schema, "snowflake_id"),
         # shared parts (``part_*.sql``), so a rule is written in one place
-        claim_set=_part("claim_set"),
-        claimed_row=_part("claimed_row"),
-        same_claim=_part("same_claim"),
-        leased=_part("leased"),
+        claim_set=_part("claim_set", values),
+        claimed_row=_part("claimed_row", values),
+        same_claim=_part("same_claim", values),
+        leased=_part("leased", values),
+        **values,
     )
 
 
-def _part(name: str) -> sql.SQL:
-    return sql.SQL(text(f"part_{name}").rstrip())
+def _part(name: str, values: dict[str, sql.Composable]) -> sql.Composed:
+    return sql.SQL(text(f"part_{name}").rstrip()).format(**values)

@@ -1,10 +1,13 @@
 -- Scan claim: take up to {limit} claimable commands for one worker in one
 -- round trip, and commit them as CLAIMED with a fresh lease and fencing token.
--- The gateway writes the claim's size into the statement as a literal: the
--- planner then knows how few rows each part returns even in the generic plan
--- of a prepared statement, and PostgreSQL keeps that plan. With a parameter
--- there, the generic plan hash-joins the picked rows through the whole table,
--- so every claim was planned anew (0.3 ms a claim).
+-- The gateway writes every value in as a literal: the claim's size, the worker
+-- id, the lease and the tool kinds, all fixed per source. Knowing the size, the
+-- planner sees how few rows each part returns (with a parameter there, a
+-- generic plan hash-joins the picked rows through the whole table, so every
+-- claim was planned anew: 0.3 ms). With no parameter left, a prepared claim
+-- gets its generic plan from its first run, instead of after five custom
+-- plans: each connection plans it once. (A plan costs 0.6-0.9 ms; two workers
+-- draining 20,000 commands planned 88 claims of about 200, and now 9.)
 WITH
 -- Rescue first: CLAIMED or RUNNING rows whose lease ran out (their worker died
 -- or stopped heartbeating). They are few and the oldest work in the queue, so
@@ -16,7 +19,7 @@ rescued AS MATERIALIZED (
       AND lease_expires_at < now()
       -- only tool kinds this worker can run; a row with no tool kind matches
       -- every worker so that it surfaces as Failed instead of waiting forever
-      AND (%(any_kind)s OR tool_kind = ANY(%(tool_kinds)s) OR coalesce(tool_kind, '') = '')
+      AND ({any_kind} OR tool_kind = ANY({tool_kinds}) OR coalesce(tool_kind, '') = '')
     ORDER BY lease_expires_at
     LIMIT {limit}
     -- a row another claimer is locking right now is not ours: skip, don't wait
@@ -32,7 +35,7 @@ pending AS MATERIALIZED (
     FROM {command}
     WHERE status = 'PENDING'
       AND due_at <= now()
-      AND (%(any_kind)s OR tool_kind = ANY(%(tool_kinds)s) OR coalesce(tool_kind, '') = '')
+      AND ({any_kind} OR tool_kind = ANY({tool_kinds}) OR coalesce(tool_kind, '') = '')
     ORDER BY priority DESC, due_at, command_id
     LIMIT {limit}
     FOR UPDATE SKIP LOCKED

@@ -26,7 +26,7 @@ taken AS (
            OR t.status IS NULL
            OR t.status NOT IN ('PENDING', 'CLAIMED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'))
       -- only tool kinds this worker can run (or none, to surface as Failed)
-      AND (%(any_kind)s OR c.tool_kind = ANY(%(tool_kinds)s) OR coalesce(c.tool_kind, '') = '')
+      AND ({any_kind} OR c.tool_kind = ANY({tool_kinds}) OR coalesce(c.tool_kind, '') = '')
     RETURNING {claimed_row}, t.status AS previous_status
 )
 -- 'taken': ours. 'seen': locked by us but not claimable (the caller reads why).

@@ -1,9 +1,9 @@
 -- (part of claim_batch and claim_target: the SET list of a claim, as `c`)
 status = 'CLAIMED',
-worker_id = %(worker_id)s,
+worker_id = {worker_id},
 claimed_at = now(),
 started_at = NULL,
-lease_expires_at = now() + %(lease)s,
+lease_expires_at = now() + {lease},
 -- a new token per claim statement, drawn once (an uncorrelated sub-select is
 -- an init plan): every later write is fenced on the row's key and this token,
 -- so a row claimed again has a token its old holder does not know. Drawn per

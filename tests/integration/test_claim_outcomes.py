@@ -243,6 +243,31 @@ async def test_workers_only_claim_tool_kinds_they_run(pool: Pool, db: Conn) -> N
     assert row(db, http)["status"] == "PENDING"
 
 
+async def test_the_claims_values_written_in_as_literals_keep_their_meaning(
+    pool: Pool, db: Conn
+) -> None:
+    # The scan claim carries the worker id, the lease and the tool kinds as
+    # literals (see claim_batch.sql): quotes, commas and braces stay data.
+    odd_kinds = ["it's", "a,b", "{c}"]
+    wanted = [add(db, tool_kind=kind) for kind in odd_kinds]
+    other = add(db, tool_kind="a")
+    worker = "o'brien'); DROP TABLE noetl.command; --"
+    async with source(pool, worker, tool_kinds=odd_kinds, lease=timedelta(seconds=42)) as src:
+        pulled = [await src.next() for _ in range(4)]
+        claimed = [p for p in pulled if p is not None]
+        assert sorted(
+            p.outcome.command.command_id for p in claimed if isinstance(p.outcome, Claimed)
+        ) == sorted(wanted)
+        assert len(claimed) == 3
+        for p in claimed:
+            await src.ack(p.ack)
+    for command_id in wanted:
+        after = row(db, command_id)
+        assert after["worker_id"] == worker
+        assert after["lease_expires_at"] - after["claimed_at"] == timedelta(seconds=42)
+    assert row(db, other)["status"] == "PENDING"
+
+
 async def test_scan_order_is_priority_then_due_time_then_id(pool: Pool, db: Conn) -> None:
     low = add(db, priority=0)
     high = add(db, priority=5)
