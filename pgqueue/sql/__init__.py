@@ -17,7 +17,7 @@ plan from the first execution, so each connection plans it once (see
 from __future__ import annotations
 
 from collections.abc import Hashable
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import LiteralString
 
@@ -39,7 +39,8 @@ VALUE_SLOTS = ("limit", "worker_id", "lease", "any_kind", "tool_kinds")
 Literals = tuple[tuple[str, Hashable], ...]
 
 
-@cache
+# bounded: the literals hold worker ids, and a process may make many sources
+@lru_cache(maxsize=1024)
 def render(name: str, schema: str, table: str, literals: Literals = ()) -> sql.Composed:
     """``<name>.sql`` with its identifiers filled in for ``schema.table``, each value
     slot named in ``literals`` written in as that literal (a tuple as an array),
