@@ -58,8 +58,10 @@ class QueueTable:
 
     def statement(self, name: str, **literals: Hashable) -> sql.Composed:
         """Statement ``name`` for this table, each value slot named in ``literals``
-        (``limit=100``) written in as a literal, the others left as parameters."""
-        return statements.render(name, self.schema, self.table, tuple(sorted(literals.items())))
+        (``limit=100``) written in as a literal, the others (and any given as
+        ``None``, as ``limit=None`` always meant) left as parameters."""
+        given = tuple(sorted((k, v) for k, v in literals.items() if v is not None))
+        return statements.render(name, self.schema, self.table, given)
 
 
 class ClaimedRow(NamedTuple):

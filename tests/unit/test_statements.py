@@ -33,6 +33,12 @@ def test_slots_not_given_stay_parameters() -> None:
         assert f"%({slot})s" in text
 
 
+def test_a_slot_given_as_none_stays_a_parameter() -> None:
+    # never a literal NULL: ``LIMIT NULL`` would be no limit at all
+    text = QueueTable().statement("claim_batch", limit=None).as_string(None)
+    assert "LIMIT %(limit)s" in text
+
+
 def test_an_unknown_value_slot_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="'limt' is not a value slot"):
         QueueTable().statement("claim_batch", limt=5)
