@@ -60,8 +60,7 @@ class QueueTable:
         """Statement ``name`` for this table, each value slot named in ``literals``
         (``limit=100``) written in as a literal, the others (and any given as
         ``None``, as ``limit=None`` always meant) left as parameters."""
-        given = tuple(sorted((k, v) for k, v in literals.items() if v is not None))
-        return statements.render(name, self.schema, self.table, given)
+        return statements.render(name, self.schema, self.table, statements.literals(**literals))
 
 
 class ClaimedRow(NamedTuple):
@@ -200,20 +199,19 @@ class Gateway:
     ) -> list[tuple[Any, ...]]:
         """Run statement ``name``; ``packed``: its parameters include `wire` arrays;
         ``binary``: rows come back in binary (for claimed rows, see `wire`);
-        ``literals``: values written into the statement (sorted ``(slot, value)``
-        pairs, see `QueueTable.statement`); ``hot``: a statement of the claim and
-        completion path, prepared on its first run rather than its sixth (each
-        unprepared run is parsed and planned anew), on connections that prepare
-        at all (a transaction pooler's users turn that off with
-        ``prepare_threshold=None``, and it stays off)."""
+        ``literals``: values written into the statement (`statements.literals`);
+        ``hot``: a statement of the claim and completion path, prepared on its
+        first run rather than its sixth (each unprepared run is parsed and
+        planned anew). psycopg prepares nothing on a connection whose
+        ``prepare_threshold`` is ``None`` (how a transaction pooler's users turn
+        preparing off), whatever ``prepare`` says; a test holds that."""
         async with self._cursor() as cur:
             if packed:
                 use_packed_arrays(cur)
             if binary:
                 use_binary_results(cur)
-            prepare = True if hot and cur.connection.prepare_threshold is not None else None
             await cur.execute(
-                self._statement(name, cur, literals), params, binary=binary, prepare=prepare
+                self._statement(name, cur, literals), params, binary=binary, prepare=hot or None
             )
             return await cur.fetchall()
 
@@ -243,14 +241,13 @@ class Gateway:
     async def claim_batch(
         self, *, worker_id: str, limit: int, lease: timedelta, tool_kinds: Sequence[str] | None
     ) -> list[ClaimedRow]:
-        # Every value a literal, none a parameter (see claim_batch.sql), in the
-        # sorted order `QueueTable.statement` gives.
-        literals: statements.Literals = (
-            ("any_kind", tool_kinds is None),
-            ("lease", lease),
-            ("limit", limit),
-            ("tool_kinds", tuple(tool_kinds or ())),
-            ("worker_id", worker_id),
+        # every value a literal, none a parameter (see claim_batch.sql)
+        literals = statements.literals(
+            any_kind=tool_kinds is None,
+            lease=lease,
+            limit=limit,
+            tool_kinds=tuple(tool_kinds or ()),
+            worker_id=worker_id,
         )
         rows = await self._fetch("claim_batch", None, binary=True, literals=literals, hot=True)
         return list(map(_row, rows))

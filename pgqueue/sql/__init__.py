@@ -39,6 +39,13 @@ VALUE_SLOTS = ("limit", "worker_id", "lease", "any_kind", "tool_kinds")
 Literals = tuple[tuple[str, Hashable], ...]
 
 
+def literals(**values: Hashable) -> Literals:
+    """``values`` as `render` takes them: sorted, one key per set of values, and
+    without the ones given as ``None``, which stay parameters (a literal ``NULL``
+    limit would be no limit at all)."""
+    return tuple(sorted((slot, value) for slot, value in values.items() if value is not None))
+
+
 # bounded: the literals hold worker ids, and a process may make many sources
 @lru_cache(maxsize=1024)
 def render(name: str, schema: str, table: str, literals: Literals = ()) -> sql.Composed:

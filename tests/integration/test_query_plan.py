@@ -85,14 +85,29 @@ async def test_a_claim_is_planned_once_per_connection_not_on_every_claim(
 
 async def test_a_connection_told_never_to_prepare_is_obeyed(dsn: str, db: Conn) -> None:
     # Behind a transaction pooler a prepared statement may land on another
-    # server session; its users turn preparing off, and the claim respects that.
+    # server session; its users turn preparing off, and the claims and the
+    # completions (both prepared on their first run otherwise) respect that.
     add_rows(db, 1, 1200)
     db.execute("ANALYZE noetl.command")
     async with psycopg_pool.AsyncConnectionPool(
         dsn, min_size=1, max_size=1, open=False, kwargs={"prepare_threshold": None}
     ) as pool:
         await pool.wait()
-        assert await claim_plans(pool, 12) == []
+        gateway = Gateway(pool, QueueTable())
+        for _ in range(12):
+            claimed = await gateway.claim_batch(
+                worker_id="w", limit=100, lease=timedelta(seconds=30), tool_kinds=["noop"]
+            )
+            assert len(claimed) == 100
+            written = await gateway.complete(
+                (c.execution_id, c.command_id, c.token, "{}") for c in claimed
+            )
+            assert written == {c.key for c in claimed}
+        prepared = await gateway.execute("SELECT name, statement FROM pg_prepared_statements")
+    assert prepared == []
+    assert db.execute("SELECT status, count(*) FROM noetl.command GROUP BY status").fetchall() == [
+        ("COMPLETED", 1200)
+    ]
 
 
 def fenced_plan(db: Conn, name: str, keys: list[tuple[int, int, Any]]) -> str:
