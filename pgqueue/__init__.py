@@ -1,17 +1,21 @@
 """pgqueue: a PostgreSQL-native command queue for NoETL-style control planes.
 
-The table of contents of the contract (see the README):
+The table of contents of the contract (the README and docs/design.md):
 
 - the wire format: `Command`, the outcomes `Claimed`, `AlreadyClaimed`,
-  `RetryLater`, `Failed`, and `Pulled`;
-- the pull model: `CommandSource`, `InMemorySource`, `PgCommandSource`;
-- producing: `enqueue`, `enqueue_many` (async) and their `_sync` forms;
-- running: `Worker`, `ToolContext`, `RetryPolicy`, `PermanentFailure`;
+  `RetryLater`, `Failed`, and `Pulled`; the states, `Status`;
+- the pull model: `CommandSource`, `InMemorySource`, and `PgCommandSource`
+  (with its `PgHandle`) on the table a `QueueTable` names;
+- producing: `enqueue`, `enqueue_many` (async) and their `_sync` forms, of
+  `NewCommand`s;
+- running: `Worker` (and its `WorkerStats`), `ToolContext`, `RetryPolicy`,
+  `PermanentFailure`;
 - the errors: `PgQueueError` and its subclasses.
 """
 
 from pgqueue.backoff import RetryPolicy
-from pgqueue.enqueue import NewCommand, enqueue, enqueue_many, enqueue_many_sync, enqueue_sync
+from pgqueue.db.table import QueueTable
+from pgqueue.enqueue import enqueue, enqueue_many, enqueue_many_sync, enqueue_sync
 from pgqueue.errors import (
     CommandCancelled,
     ConfigurationError,
@@ -23,7 +27,6 @@ from pgqueue.errors import (
     PgQueueError,
     SchemaNotMigrated,
 )
-from pgqueue.gateway import QueueTable
 from pgqueue.models import (
     AlreadyClaimed,
     Claimed,
@@ -33,8 +36,10 @@ from pgqueue.models import (
     Pulled,
     RetryLater,
 )
+from pgqueue.newcommand import NewCommand
 from pgqueue.pg_source import PgCommandSource, PgHandle
 from pgqueue.source import CommandSource, InMemorySource
+from pgqueue.states import Status
 from pgqueue.tools import ToolContext
 from pgqueue.worker import Worker, WorkerStats
 
@@ -64,6 +69,7 @@ __all__ = [
     "RetryLater",
     "RetryPolicy",
     "SchemaNotMigrated",
+    "Status",
     "ToolContext",
     "Worker",
     "WorkerStats",

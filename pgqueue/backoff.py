@@ -1,10 +1,17 @@
-"""Exponential backoff with jitter and a cap."""
+"""Exponential backoff with jitter and a cap, and retrying a write by it."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
+
+from pgqueue.errors import DatabaseError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +51,28 @@ class RetryPolicy:
         ceiling = self.ceiling(attempts)
         draw = (rng or random).random()
         return timedelta(seconds=ceiling * (1 - self.jitter * draw))
+
+
+#: Writes after a tool ran are retried through a short database blip (an
+#: unrecorded result would make the command run again): 3 tries, about 0.6 s
+#: then 1.8 s apart.
+WRITE_RETRY = RetryPolicy(base=0.6, factor=3.0, cap=5.0, jitter=0.25)
+WRITE_TRIES = 3
+
+
+async def retrying(
+    write: Callable[[], Awaitable[T]],
+    *,
+    policy: RetryPolicy = WRITE_RETRY,
+    tries: int = WRITE_TRIES,
+) -> T:
+    """``write()``, tried again after ``policy``'s delay while it fails with a
+    transient `DatabaseError`, at most ``tries`` times in all."""
+    for attempt in range(1, tries + 1):
+        try:
+            return await write()
+        except DatabaseError as exc:
+            if not exc.transient or attempt == tries:
+                raise
+            await asyncio.sleep(policy.delay(attempt).total_seconds())
+    raise AssertionError("unreachable: tries must be >= 1")

@@ -26,7 +26,8 @@ class Batcher(Generic[T, K]):
     (`submit_nowait`).
 
     :param linger: seconds to wait before a flush, so items that stop mattering
-        meanwhile can be withdrawn (``discard``); 0 flushes at once.
+        meanwhile can be withdrawn (``discard``); 0 flushes at once. (RUNNING
+        marks linger; completions do not.)
     """
 
     def __init__(
@@ -64,6 +65,11 @@ class Batcher(Generic[T, K]):
 
         self.submit(item, notify)
         return future
+
+    async def drain(self) -> None:
+        """Wait until everything submitted so far has been flushed."""
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.wait([self._flusher])  # not cancelled if the caller is
 
     def discard(self, key: K) -> bool:
         """Withdraw an item not yet flushed; it is notified as not written."""

@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 from pgqueue.errors import ConfigurationError
 
@@ -62,10 +62,3 @@ def mask(dsn: str) -> str:
     masked = _KV_PASSWORD.sub(r"\1****", masked)
     # Query-string passwords: postgresql://host/db?password=secret
     return re.sub(r"([?&]password=)[^&]*", r"\1****", masked, flags=re.IGNORECASE)
-
-
-def with_dbname(dsn: str, dbname: str) -> str:
-    """The same server and credentials, another database."""
-    params = conninfo_to_dict(dsn)
-    params["dbname"] = dbname
-    return make_conninfo("", **params)

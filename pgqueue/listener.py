@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 from pgqueue.backoff import RetryPolicy
-from pgqueue.gateway import describe
+from pgqueue.db.translate import describe
 
 logger = logging.getLogger(__name__)
 

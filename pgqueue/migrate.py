@@ -49,6 +49,16 @@ def current(dsn: str, *, schema: str = DEFAULT_SCHEMA) -> str | None:
         return str(row[0]) if row else None
 
 
+def drop_schema(dsn: str, schema: str) -> None:
+    """Drop ``schema`` and everything in it (the demo, bench and chaos schemas,
+    which those programs make anew each run; never a schema of a user's)."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
 def head() -> str:
     """The newest revision shipped with this package."""
     from alembic.script import ScriptDirectory

@@ -17,6 +17,7 @@ from pgqueue.jsonvalues import check_json_object
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+#: the seed's ``attempts: u32``
 UINT32_MAX = 2**32 - 1
 
 Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX, strict=True)]

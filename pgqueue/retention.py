@@ -12,8 +12,10 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from pgqueue.db.gateway import Gateway
 from pgqueue.errors import DatabaseError
-from pgqueue.gateway import Gateway
+from pgqueue.services import Loop
+from pgqueue.states import FINISHED, Status
 
 logger = logging.getLogger(__name__)
 
@@ -28,11 +30,8 @@ class Retention:
 
     @property
     def statuses(self) -> tuple[str, ...]:
-        return (
-            ("COMPLETED", "CANCELLED", "FAILED")
-            if self.include_failed
-            else ("COMPLETED", "CANCELLED")
-        )
+        kept = () if self.include_failed else (Status.FAILED,)
+        return tuple(sorted(s.value for s in FINISHED if s not in kept))
 
 
 async def default_for(gateway: Gateway) -> Retention | None:
@@ -49,20 +48,30 @@ async def default_for(gateway: Gateway) -> Retention | None:
     return Retention(DEFAULT_WINDOW)
 
 
-async def run(gateway: Gateway, retention: Retention) -> None:
-    """Prune every ``retention.every`` seconds until cancelled."""
-    while True:
-        try:
-            deleted = await gateway.prune(
-                older_than=retention.older_than, statuses=retention.statuses
-            )
-            if deleted:
-                logger.info(
-                    "pruned %d finished command(s) older than %s",
-                    deleted,
-                    retention.older_than,
-                    extra={"action": "prune", "deleted": deleted},
+class Pruner(Loop):
+    """Prunes every ``retention.every`` seconds, from its start until stopped."""
+
+    name = "pgqueue-pruner"
+
+    def __init__(self, gateway: Gateway, retention: Retention) -> None:
+        super().__init__()
+        self.gateway = gateway
+        self.retention = retention
+
+    async def run(self) -> None:
+        retention = self.retention
+        while True:
+            try:
+                deleted = await self.gateway.prune(
+                    older_than=retention.older_than, statuses=retention.statuses
                 )
-        except DatabaseError as exc:
-            logger.warning("pruning failed (will retry): %s", exc, extra={"action": "prune"})
-        await asyncio.sleep(retention.every)
+                if deleted:
+                    logger.info(
+                        "pruned %d finished command(s) older than %s",
+                        deleted,
+                        retention.older_than,
+                        extra={"action": "prune", "deleted": deleted},
+                    )
+            except DatabaseError as exc:
+                logger.warning("pruning failed (will retry): %s", exc, extra={"action": "prune"})
+            await asyncio.sleep(retention.every)

@@ -56,9 +56,6 @@ class InMemorySource:
         self._lock = asyncio.Lock()
         self.log: list[Settlement] = []
 
-    def push(self, outcome: ClaimOutcome) -> None:
-        self._queue.append(outcome)
-
     async def next(self) -> Pulled[int] | None:
         async with self._lock:
             if not self._queue:

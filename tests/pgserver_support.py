@@ -60,7 +60,7 @@ def find_server() -> Server:
         local = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
         if _reachable(local):
             return Server(local)
-    from pgqueue.embedded import start_embedded
+    from pgqueue.cli.embedded import start_embedded
 
     embedded = start_embedded("tests")
     params = conninfo_to_dict(embedded.dsn)

@@ -65,6 +65,38 @@ class Tool:
         return result
 
 
+class ToolRegistry:
+    """The tools a worker runs, by tool kind."""
+
+    def __init__(self) -> None:
+        self._tools: dict[str, Tool] = {}
+
+    def register(self, kind: str, function: ToolFunction, *, timeout: float | None = None) -> None:
+        """Run ``function`` for commands of ``kind`` (replacing any tool it had)."""
+        if not kind.strip():
+            raise ValueError("a tool kind must not be blank")
+        self._tools[kind] = Tool(kind, function, timeout)
+
+    def get(self, kind: str) -> Tool | None:
+        return self._tools.get(kind)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The registered kinds, sorted."""
+        return tuple(sorted(self._tools))
+
+    @property
+    def timeouts(self) -> list[float]:
+        """The timeouts the tools set for themselves."""
+        return [t.timeout for t in self._tools.values() if t.timeout]
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._tools
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+
 def tools_from_module(module: Any) -> Mapping[str, ToolFunction]:
     """A module's ``TOOLS`` mapping (``{"kind": function}``)."""
     tools = getattr(module, "TOOLS", None)

@@ -30,14 +30,12 @@ async def drain(dsn: str, worker: str, slots: int) -> None:
                         await source.nack(pulled.ack)
                         continue
                     await source.ack(pulled.ack)
-                    lease = pulled.ack.lease
-                    assert lease is not None
                     async with pool.connection() as conn:
                         await conn.execute(
                             "INSERT INTO acks (command_id, worker) VALUES (%s, %s)",
                             (int(outcome.command.command_id), worker),
                         )
-                    await source.complete(lease, '{"ok": true}')
+                    await source.complete(pulled.ack, {"ok": True})
 
             await asyncio.gather(*(slot() for _ in range(slots)))
 
@@ -46,7 +44,7 @@ async def hold(dsn: str, worker: str, lease_seconds: float) -> None:
     async with psycopg_pool.AsyncConnectionPool(dsn, min_size=1, max_size=2, open=False) as pool:
         await pool.wait()
         source = PgCommandSource(
-            pool, worker_id=worker, wait=False, lease=timedelta(seconds=lease_seconds)
+            pool, worker_id=worker, wait=False, lease_for=timedelta(seconds=lease_seconds)
         )
         pulled = await source.next()
         assert pulled is not None and isinstance(pulled.outcome, Claimed)

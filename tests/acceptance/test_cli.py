@@ -179,7 +179,7 @@ def test_demo_with_no_database_configured_uses_the_embedded_server() -> None:
     assert "embedded PostgreSQL" in done.stdout
     assert "19 completed" in done.stdout
     # the data directory and what pgqueue created above it are private
-    from pgqueue.embedded import cache_base
+    from pgqueue.cli.embedded import cache_base
 
     datadir = cache_base() / "pgdata-demo"
     for path in (datadir, cache_base()):

@@ -41,7 +41,7 @@ def test_migrate_and_a_claim_work_from_the_built_wheel(tmp_path: Path, empty_dsn
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         archive.extractall(site)
-    assert "pgqueue/sql/claim_batch.sql" in names
+    assert "pgqueue/db/sql/claim_batch.sql" in names
     assert any(n.startswith("pgqueue/migrations/versions/0003") for n in names)
     assert "alembic.ini" not in names and not any(n.startswith("tests/") for n in names)
     # run from an unrelated directory with only the unpacked wheel on the path

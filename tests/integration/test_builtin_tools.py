@@ -16,7 +16,7 @@ import pytest
 
 from pgqueue import PgCommandSource, Worker, enqueue_sync
 from pgqueue import retention as retentions
-from pgqueue.gateway import Gateway
+from pgqueue.db.gateway import Gateway
 from pgqueue.tools.builtin import DEFAULT_TOOLS, postgres, python_tool
 from tests.helpers import row, status_counts, wait_until_async
 
@@ -74,10 +74,10 @@ async def test_python_tool_calls_only_allowed_modules(pool: Pool, db: Conn) -> N
         db,
         step="s",
         tool_kind="python",
-        input={"callable": "pgqueue.demo:word_count", "kwargs": {"text": "a b a"}},
+        input={"callable": "pgqueue.cli.demo:word_count", "kwargs": {"text": "a b a"}},
     )
     refused = enqueue_sync(db, step="s", tool_kind="python", input={"callable": "os:getcwd"})
-    await run_worker(pool, python=python_tool(["pgqueue.demo"]))
+    await run_worker(pool, python=python_tool(["pgqueue.cli.demo"]))
     assert row(db, allowed)["result"] == {"a": 2, "b": 1}
     assert row(db, refused)["status"] == "FAILED"
     assert "allow-list" in row(db, refused)["error"]
@@ -119,11 +119,12 @@ async def test_retention_defaults_and_prunes(pool: Pool, db: Conn) -> None:
         " WHERE command_id = %s",
         (int(failed),),
     )
-    pruning = asyncio.create_task(retentions.run(gateway, retentions.Retention(timedelta(days=7))))
+    pruner = retentions.Pruner(gateway, retentions.Retention(timedelta(days=7)))
+    pruner.start()
     await wait_until_async(
         lambda: asyncio.sleep(0, status_counts(db).get("COMPLETED") == 1), what="the old row pruned"
     )
-    pruning.cancel()
+    await pruner.stop()
     assert status_counts(db) == {"COMPLETED": 1, "FAILED": 1}  # dead letters are kept
     db.execute("COMMENT ON TABLE noetl.command IS NULL")  # as NoETL's own table
     assert await retentions.default_for(gateway) is None

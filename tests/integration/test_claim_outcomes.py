@@ -252,7 +252,7 @@ async def test_the_claims_values_written_in_as_literals_keep_their_meaning(
     wanted = [add(db, tool_kind=kind) for kind in odd_kinds]
     other = add(db, tool_kind="a")
     worker = "o'brien'); DROP TABLE noetl.command; --"
-    async with source(pool, worker, tool_kinds=odd_kinds, lease=timedelta(seconds=42)) as src:
+    async with source(pool, worker, tool_kinds=odd_kinds, lease_for=timedelta(seconds=42)) as src:
         pulled = [await src.next() for _ in range(4)]
         claimed = [p for p in pulled if p is not None]
         assert sorted(
@@ -426,7 +426,7 @@ async def test_an_unreachable_database_is_retry_later_not_a_crash() -> None:
 
 async def test_an_expired_lease_is_rescued_counting_the_lost_attempt(pool: Pool, db: Conn) -> None:
     command_id = add(db)
-    async with source(pool, "dead", lease=timedelta(seconds=30)) as dead:
+    async with source(pool, "dead", lease_for=timedelta(seconds=30)) as dead:
         pulled = await dead.next()
         assert pulled is not None
         await dead.ack(pulled.ack)

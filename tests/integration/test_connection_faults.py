@@ -15,7 +15,7 @@ import pytest
 from psycopg import sql
 
 from pgqueue import PgCommandSource, RetryLater, Worker, enqueue_many_sync, migrate
-from pgqueue.embedded import EmbeddedServer, start_embedded
+from pgqueue.cli.embedded import EmbeddedServer, start_embedded
 from tests.helpers import status_counts, wait_until_async
 
 Conn = psycopg.Connection[Any]
@@ -25,7 +25,9 @@ async def test_a_pool_smaller_than_the_concurrency_never_deadlocks(dsn: str, db:
     enqueue_many_sync(db, [{"step": "s", "tool_kind": "noop", "input": {}}] * 300)
     async with psycopg_pool.AsyncConnectionPool(dsn, min_size=1, max_size=2, open=False) as pool:
         await pool.wait()
-        source = PgCommandSource(pool, worker_id="tight", wait=False, lease=timedelta(seconds=2))
+        source = PgCommandSource(
+            pool, worker_id="tight", wait=False, lease_for=timedelta(seconds=2)
+        )
         worker = Worker(source, concurrency=40, pool=pool)
 
         @worker.tool("noop")

@@ -24,7 +24,7 @@ from pgqueue import (
     enqueue_many_sync,
     migrate,
 )
-from pgqueue.gateway import Gateway
+from pgqueue.db.gateway import Gateway
 from tests.acceptance.cli import env, pgqueue
 from tests.helpers import status_counts
 
@@ -127,8 +127,7 @@ async def test_every_configurable_name_goes_through_identifiers(
             assert pulled is not None and isinstance(pulled.outcome, Claimed)
             assert pulled.outcome.command.command_id == command_id
             await source.ack(pulled.ack)
-            assert pulled.ack.lease is not None
-            await source.complete(pulled.ack.lease, "{}")
+            await source.complete(pulled.ack, {})
     with psycopg.connect(empty_dsn) as conn:
         assert conn.execute("SELECT to_regclass('noetl.command') IS NOT NULL").fetchone() == (True,)
         assert conn.execute(
@@ -182,6 +181,6 @@ async def test_a_statement_is_rendered_for_each_client_encoding(empty_dsn: str) 
                 )
                 await conn.commit()
             claimed = await gateway.claim_batch(
-                worker_id="w", limit=1, lease=timedelta(seconds=30), tool_kinds=None
+                worker_id="w", limit=1, lease_for=timedelta(seconds=30), tool_kinds=None
             )
             assert len(claimed) == 1

@@ -12,7 +12,7 @@ import pytest
 from psycopg import sql
 
 from pgqueue import QueueTable
-from pgqueue.gateway import Gateway
+from pgqueue.db.gateway import Gateway
 from tests.helpers import add_rows
 
 Conn = psycopg.Connection[Any]
@@ -57,7 +57,7 @@ async def claim_plans(pool: psycopg_pool.AsyncConnectionPool[Any], claims: int) 
     gateway = Gateway(pool, QueueTable())
     for _ in range(claims):
         claimed = await gateway.claim_batch(
-            worker_id="w", limit=100, lease=timedelta(seconds=30), tool_kinds=["noop"]
+            worker_id="w", limit=100, lease_for=timedelta(seconds=30), tool_kinds=["noop"]
         )
         assert len(claimed) == 100
     return await gateway.execute(
@@ -96,7 +96,7 @@ async def test_a_connection_told_never_to_prepare_is_obeyed(dsn: str, db: Conn) 
         gateway = Gateway(pool, QueueTable())
         for _ in range(12):
             claimed = await gateway.claim_batch(
-                worker_id="w", limit=100, lease=timedelta(seconds=30), tool_kinds=["noop"]
+                worker_id="w", limit=100, lease_for=timedelta(seconds=30), tool_kinds=["noop"]
             )
             assert len(claimed) == 100
             written = await gateway.complete(

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgqueue.wire import Int8Array, JsonbArray, UuidArray, use_binary_results, use_packed_arrays
+from pgqueue.db.wire import Int8Array, JsonbArray, UuidArray, use_binary_results, use_packed_arrays
 
 Conn = psycopg.Connection[Any]
 

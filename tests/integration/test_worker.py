@@ -19,8 +19,9 @@ from pgqueue import (
     RetryPolicy,
     enqueue_sync,
 )
+from pgqueue.completer import Completer
+from pgqueue.db.gateway import Gateway
 from pgqueue.errors import PermanentFailure
-from pgqueue.gateway import Gateway
 from pgqueue.tools import ToolContext
 from pgqueue.worker import Worker
 from tests.helpers import row, snapshot, status_counts, wait_until_async
@@ -46,7 +47,7 @@ def make_worker(
         pool,
         worker_id=worker_id,
         wait=wait,
-        lease=timedelta(seconds=lease),
+        lease_for=timedelta(seconds=lease),
         poll_interval=0.1,
         retry_policy=policy,
     )
@@ -119,9 +120,11 @@ async def test_a_stale_workers_heartbeat_and_completion_are_fenced(pool: Pool, d
     pulled = await stale.next()
     assert pulled is not None
     await stale.ack(pulled.ack)
-    lease = pulled.ack.lease
+    lease = pulled.ack.claim
     assert lease is not None
-    await stale.start(lease)
+    stale.completer.mark_running_soon(lease)
+    await stale.completer.drain()
+    assert row(db, command_id)["status"] == "RUNNING"
     # The stale worker stalls past its lease; another claims the row again.
     db.execute("UPDATE noetl.command SET lease_expires_at = now() - interval '1 s'")
     fresh = PgCommandSource(pool, worker_id="fresh", wait=False)
@@ -130,15 +133,15 @@ async def test_a_stale_workers_heartbeat_and_completion_are_fenced(pool: Pool, d
     await fresh.ack(again.ack)
     before = snapshot(db)
 
-    lost = await stale.heartbeat([lease])
+    lost = await stale.completer.heartbeat([lease])
     assert isinstance(lost[lease.key], LeaseLost)
     assert "another claim" in str(lost[lease.key])
     with pytest.raises(LeaseLost):
-        await stale.complete(lease, '{"stale": true}')
+        await stale.complete(pulled.ack, {"stale": True})
     with pytest.raises(LeaseLost):
-        await stale.retry_or_fail(lease, "stale failure")
-    with pytest.raises(LeaseLost):
-        await stale.start(lease)
+        await stale.completer.retry_or_fail(lease, "stale failure")
+    stale.completer.mark_running_soon(lease)
+    await stale.completer.drain()
     assert snapshot(db) == before
     assert (row(db, command_id)["worker_id"], row(db, command_id)["status"]) == ("fresh", "CLAIMED")
 
@@ -152,7 +155,7 @@ async def test_a_batch_shares_its_claim_token_and_each_row_stays_fenced(
     ids = [add(db) for _ in range(3)]
     gateway = Gateway(pool)
     stale = await gateway.claim_batch(
-        worker_id="stale", limit=3, lease=timedelta(seconds=30), tool_kinds=None
+        worker_id="stale", limit=3, lease_for=timedelta(seconds=30), tool_kinds=None
     )
     assert len(stale) == 3 and len({r.token for r in stale}) == 1
     db.execute(
@@ -160,7 +163,7 @@ async def test_a_batch_shares_its_claim_token_and_each_row_stays_fenced(
         (int(ids[1]),),
     )
     fresh = await gateway.claim_batch(
-        worker_id="fresh", limit=3, lease=timedelta(seconds=30), tool_kinds=None
+        worker_id="fresh", limit=3, lease_for=timedelta(seconds=30), tool_kinds=None
     )
     assert [str(r.command_id) for r in fresh] == [ids[1]]
     assert fresh[0].token != stale[0].token
@@ -238,27 +241,28 @@ async def test_cancelling_a_pending_command_means_it_never_runs(pool: Pool, db: 
     assert row(db, drop)["status"] == "CANCELLED"
 
 
-class RecordingSource(PgCommandSource):
+class RecordingCompleter(Completer):
     """Keeps every nack's result, so the test reads the schedule the row got."""
 
     nacks: list[Any]
 
-    async def retry_or_fail(self, lease: Any, error: str, *, terminal: bool = False) -> Any:
-        result = await super().retry_or_fail(lease, error, terminal=terminal)
+    async def retry_or_fail(self, claim: Any, error: str, *, terminal: bool = False) -> Any:
+        result = await super().retry_or_fail(claim, error, terminal=terminal)
         self.nacks.append(result)
         return result
 
 
 async def test_retry_schedule_follows_the_policy(pool: Pool, db: Conn) -> None:
     command_id = add(db, max_attempts=4)
-    source = RecordingSource(
-        pool,
+    source = PgCommandSource(pool, worker_id="w", wait=True, poll_interval=0.05)
+    recording = RecordingCompleter(
+        source.gateway,
         worker_id="w",
-        wait=True,
-        poll_interval=0.05,
+        lease_for=source.lease_for,
         retry_policy=RetryPolicy(base=0.2, factor=2, cap=0.5, jitter=0),
     )
-    source.nacks = []
+    recording.nacks = []
+    source.completer = recording
     worker = Worker(source, pool=pool)
     attempts_seen: list[int] = []
 
@@ -269,14 +273,14 @@ async def test_retry_schedule_follows_the_policy(pool: Pool, db: Conn) -> None:
 
     run = asyncio.create_task(worker.run())
     await wait_until_async(
-        lambda: asyncio.sleep(0, len(source.nacks) == 4), timeout=30, what="4 nacks"
+        lambda: asyncio.sleep(0, len(recording.nacks) == 4), timeout=30, what="4 nacks"
     )
     worker.stop()
     await asyncio.wait_for(run, 10)
     assert attempts_seen == [0, 1, 2, 3]
-    assert [n.attempts for n in source.nacks] == [1, 2, 3, 4]
-    assert [n.status for n in source.nacks] == ["PENDING", "PENDING", "PENDING", "FAILED"]
-    gaps = [round((n.due_at - n.at).total_seconds(), 3) for n in source.nacks[:3]]
+    assert [n.attempts for n in recording.nacks] == [1, 2, 3, 4]
+    assert [n.status for n in recording.nacks] == ["PENDING", "PENDING", "PENDING", "FAILED"]
+    gaps = [round((n.due_at - n.at).total_seconds(), 3) for n in recording.nacks[:3]]
     assert gaps == [0.2, 0.4, 0.5]  # doubles, capped at 0.5
     after = row(db, command_id)
     assert (after["status"], after["attempts"], after["error"]) == (

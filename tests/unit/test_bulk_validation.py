@@ -6,7 +6,6 @@ out the same (every column, and the ``context`` column's JSON text)."""
 
 from __future__ import annotations
 
-import importlib
 import math
 from datetime import timedelta
 from typing import Any
@@ -14,8 +13,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-# the package re-exports a function under the module's name
-enqueue = importlib.import_module("pgqueue.enqueue")
+from pgqueue import newcommand
 
 GOOD: dict[str, Any] = {"step": "s", "tool_kind": "http", "input": {"a": 1}}
 
@@ -79,20 +77,20 @@ CHANGES: list[dict[str, Any]] = [
 ]
 
 
-def _full(commands: list[dict[str, Any]]) -> enqueue._Checked:
-    return enqueue._Checked.of(enqueue._many.validate_python(commands))
+def _full(commands: list[dict[str, Any]]) -> newcommand.Checked:
+    return newcommand.Checked.of(newcommand._many.validate_python(commands))
 
 
 def _agree(commands: list[dict[str, Any]]) -> None:
     try:
         expected = _full(commands)
     except ValidationError as refused:
-        assert enqueue._quick_check(commands) is None
+        assert newcommand._quick_check(commands) is None
         with pytest.raises(ValidationError) as caught:
-            enqueue._validate(commands)
+            newcommand.validate(commands)
         assert str(caught.value) == str(refused)  # the same errors, the same words
         return
-    got = enqueue._quick_check(commands)
+    got = newcommand._quick_check(commands)
     assert got is not None  # what the full rules pass, the quick ones pass too
     assert got.columns == expected.columns
     assert got.contexts == expected.contexts
@@ -118,7 +116,7 @@ def test_ordinary_commands_take_the_quick_path() -> None:
         {"step": "fetch page", "tool_kind": "http", "input": {"url": "https://x", "n": [1, 2.5]}},
         {**GOOD, "render_context": {"user": "ü"}, "priority": -1, "max_attempts": 9},
     ]
-    checked = enqueue._quick_check(commands)
+    checked = newcommand._quick_check(commands)
     assert checked is not None
     assert checked.contexts == [
         '{"a":1}',

@@ -13,6 +13,5 @@ FROM unnest(%(execution_ids)b::bigint[], %(command_ids)b::bigint[], %(tokens)b::
             %(results)b::jsonb[])
      AS r(execution_id, command_id, token, result)
 -- fenced: a stale worker whose row was claimed again writes nothing
-WHERE {same_claim}
-  AND {leased}
+WHERE {fence}
 RETURNING c.command_id, c.execution_id

@@ -6,6 +6,5 @@ FROM unnest(%(execution_ids)b::bigint[], %(command_ids)b::bigint[], %(tokens)b::
      AS r(execution_id, command_id, token)
 -- fenced: a row claimed again, cancelled or finished is not extended, and its
 -- absence from the result tells the worker it lost the lease
-WHERE {same_claim}
-  AND {leased}
+WHERE {fence}
 RETURNING c.command_id, c.execution_id

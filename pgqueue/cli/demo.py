@@ -16,24 +16,37 @@ from datetime import timedelta
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pgqueue import dsn as dsns
 from pgqueue import migrate as migrations
-from pgqueue import status as statuses
 from pgqueue.backoff import RetryPolicy
-from pgqueue.embedded import EmbeddedServer, start_embedded
+from pgqueue.cli import status as statuses
+from pgqueue.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    check_reachable,
+    open_pool,
+    positive_int,
+    schema_of,
+)
+from pgqueue.cli.embedded import EmbeddedServer, start_embedded
+from pgqueue.db.gateway import Gateway
+from pgqueue.db.table import QueueTable
 from pgqueue.enqueue import enqueue_many
-from pgqueue.gateway import Gateway, QueueTable
 from pgqueue.models import Command
 from pgqueue.pg_source import PgCommandSource
+from pgqueue.states import FINISHED, Status
 from pgqueue.tools import ToolContext
 from pgqueue.tools.builtin import noop, python_tool, sleep
 from pgqueue.worker import Worker
 
-FINISHED = ("COMPLETED", "FAILED", "CANCELLED")
+#: the package whose ``sql`` folder holds the operator programs' statements
+PROGRAMS = "pgqueue.cli"
+
 
 WORDS = ["the", "queue", "is", "the", "table", "and", "the", "table", "is", "the", "queue"]
 
@@ -81,7 +94,7 @@ def batch(size: int, rng: random.Random) -> list[dict[str, Any]]:
                 {
                     "step": f"count_words_{i}",
                     "tool_kind": "python",
-                    "input": {"callable": "pgqueue.demo:word_count", "kwargs": {"text": text}},
+                    "input": {"callable": "pgqueue.cli.demo:word_count", "kwargs": {"text": text}},
                 }
             )
         elif roll < 0.8:
@@ -98,24 +111,7 @@ def batch(size: int, rng: random.Random) -> list[dict[str, Any]]:
     return commands
 
 
-async def _reset_schema(dsn: str, schema: str) -> None:
-    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        await conn.execute(
-            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
-        )
-
-
 async def run_demo(args: argparse.Namespace, console: Console) -> int:
-    from pgqueue.cli import (
-        EXIT_FAILED,
-        EXIT_OK,
-        EXIT_USAGE,
-        CliError,
-        check_reachable,
-        open_pool,
-        schema_of,
-    )
-
     schema = schema_of(args)
     if not args.verbose:
         # The progress bar tells the story; per-command log lines would bury it.
@@ -149,7 +145,7 @@ async def run_demo(args: argparse.Namespace, console: Console) -> int:
             f"Using {dsns.mask(dsn) or 'the PG* defaults'} (from {found[1]}), schema {schema}"
         )
     try:
-        return await _demo(dsn, schema, args, console, EXIT_OK, EXIT_FAILED, open_pool)
+        return await _demo(dsn, schema, args, console)
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
@@ -160,11 +156,8 @@ async def _demo(
     schema: str,
     args: argparse.Namespace,
     console: Console,
-    exit_ok: int,
-    exit_failed: int,
-    open_pool: Any,
 ) -> int:
-    await _reset_schema(dsn, schema)
+    await asyncio.to_thread(migrations.drop_schema, dsn, schema)
     await asyncio.to_thread(migrations.upgrade, dsn, schema=schema)
     console.print(f"Migrated schema {schema} to {migrations.head()}.")
     table = QueueTable(schema=schema)
@@ -191,7 +184,7 @@ async def _demo(
             worker = Worker(source, concurrency=4, pool=pool, timeout=30)
             worker.register("noop", noop)
             worker.register("sleep", sleep)
-            worker.register("python", python_tool(["pgqueue.demo"]))
+            worker.register("python", python_tool(["pgqueue.cli.demo"]))
             worker.register("demo.flaky", flaky)
             worker.register("demo.poison", poison)
             workers.append(worker)
@@ -208,15 +201,15 @@ async def _demo(
         ) as progress:
             task = progress.add_task("commands", total=len(ids), detail="")
             while True:
-                counts = {r["status"]: r["commands"] for r in await _counts(gateway)}
+                counts = await gateway.counts_by_status()
                 done = sum(counts.get(s, 0) for s in FINISHED)
                 retrying = await _retrying(gateway)
+                running = counts.get(Status.RUNNING, 0) + counts.get(Status.CLAIMED, 0)
                 progress.update(
                     task,
                     completed=done,
-                    detail=f"done {counts.get('COMPLETED', 0)} · running "
-                    f"{counts.get('RUNNING', 0) + counts.get('CLAIMED', 0)} · retry {retrying}"
-                    f" · failed {counts.get('FAILED', 0)}",
+                    detail=f"done {counts.get(Status.COMPLETED, 0)} · running {running}"
+                    f" · retry {retrying} · failed {counts.get(Status.FAILED, 0)}",
                 )
                 if done == len(ids) or time.monotonic() - started > 120:
                     break
@@ -226,18 +219,7 @@ async def _demo(
         await asyncio.gather(*runs)
         report = await statuses.report(gateway)
         statuses.print_report(report, console, title=f"{schema}.command")
-        summary = (
-            await gateway.execute(
-                sql.SQL(
-                    "SELECT count(*) FILTER (WHERE status = 'COMPLETED') AS completed,"
-                    " count(*) FILTER (WHERE status = 'COMPLETED' AND attempts > 0) AS after_retry,"
-                    " count(*) FILTER (WHERE status = 'FAILED') AS failed,"
-                    " max(extract(epoch FROM started_at - created_at))"
-                    "   FILTER (WHERE step_name = 'send_digest') AS delayed_start"
-                    " FROM {}"
-                ).format(table.identifier)
-            )
-        )[0]
+        summary = (await gateway.execute(table.statement("demo_summary", package=PROGRAMS)))[0]
     elapsed = time.monotonic() - started
     console.print(
         f"Done in {elapsed:.1f}s: {summary['completed']} completed "
@@ -247,21 +229,14 @@ async def _demo(
     )
     console.print("Requeue a dead letter with `pgqueue requeue --all`; see `pgqueue --help`.")
     expected = summary["completed"] == len(ids) - 1 and summary["failed"] == 1
-    return exit_ok if expected else exit_failed
-
-
-async def _counts(gateway: Gateway) -> list[dict[str, Any]]:
-    return await gateway.execute(
-        sql.SQL("SELECT status, count(*) AS commands FROM {} GROUP BY status").format(
-            gateway.table.identifier
-        )
-    )
+    return EXIT_OK if expected else EXIT_FAILED
 
 
 async def _retrying(gateway: Gateway) -> int:
-    rows = await gateway.execute(
-        sql.SQL("SELECT count(*) AS n FROM {} WHERE status = 'PENDING' AND attempts > 0").format(
-            gateway.table.identifier
-        )
-    )
+    rows = await gateway.execute(gateway.table.statement("demo_retrying", package=PROGRAMS))
     return int(rows[0]["n"])
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=positive_int, default=2, help="worker count (default: 2)")
+    p.add_argument("--commands", type=positive_int, default=60, help="batch size (default: 60)")

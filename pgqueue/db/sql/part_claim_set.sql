@@ -7,7 +7,7 @@ lease_expires_at = now() + {lease},
 -- a new token per claim statement, drawn once (an uncorrelated sub-select is
 -- an init plan): every later write is fenced on the row's key and this token,
 -- so a row claimed again has a token its old holder does not know. Drawn per
--- row it cost ~2 µs each, a twentieth of a claim.
+-- row it would be a good part of the claim's own cost.
 claim_token = (SELECT gen_random_uuid()),
 -- a rescued row's lost attempt counts (SET sees the old status)
 attempts = c.attempts + coalesce(c.status IN ('CLAIMED', 'RUNNING'), false)::int,

@@ -39,8 +39,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pgqueue import migrate as migrations
+from pgqueue.cli.common import EXIT_FAILED, EXIT_OK, positive_int
+from pgqueue.cli.embedded import start_embedded
+from pgqueue.db.table import QueueTable
 from pgqueue.enqueue import enqueue_many_sync
-from pgqueue.gateway import QueueTable
 from pgqueue.models import Command
 from pgqueue.tools import ToolContext
 
@@ -138,8 +140,7 @@ class Chaos:
             return cur.fetchall() if cur.description else []
 
     def setup(self) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SCHEMA)))
+        migrations.drop_schema(self.dsn, SCHEMA)
         migrations.upgrade(self.dsn, schema=SCHEMA)
         for statement in SETUP:
             self.sql(statement)
@@ -175,7 +176,7 @@ class Chaos:
                 "--schema",
                 SCHEMA,
                 "--tools",
-                "pgqueue.chaos",
+                "pgqueue.cli.chaos",
                 "--worker-id",
                 name,
                 "--concurrency",
@@ -371,8 +372,6 @@ def render(report: Report) -> Table:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from pgqueue.cli import positive_int
-
     p.add_argument(
         "-n",
         "--commands",
@@ -401,8 +400,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 async def run_chaos(args: argparse.Namespace, console: Console) -> int:
-    from pgqueue.cli import EXIT_FAILED, EXIT_OK
-    from pgqueue.embedded import start_embedded
 
     if args.json:
         # stdout carries the JSON alone; progress and notes go to stderr

@@ -42,8 +42,9 @@ from rich.table import Table
 
 from pgqueue import dsn as dsns
 from pgqueue import migrate as migrations
+from pgqueue.cli.common import EXIT_OK, check_reachable, duration, positive_int
+from pgqueue.db.table import QueueTable
 from pgqueue.enqueue import enqueue_many
-from pgqueue.gateway import QueueTable
 from pgqueue.pg_source import PgCommandSource
 from pgqueue.runtime import settle_heap
 from pgqueue.tools.builtin import noop
@@ -51,14 +52,14 @@ from pgqueue.worker import Worker
 
 SCHEMA = "pgqueue_bench"
 RAW_SCHEMA = "pgqueue_bench_raw"
+#: the package whose ``sql`` folder holds the bench's own statements
+BENCH = "pgqueue.cli.bench"
 MODES = ("burn-down", "steady", "idle", "backlog", "enqueue")
 
 # -- arguments -----------------------------------------------------------------------------
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from pgqueue.cli import duration, positive_int
-
     p.add_argument(
         "--mode",
         nargs="+",
@@ -185,8 +186,8 @@ def _raw_process(
         start.wait()
         if batch == 1:
             claim, complete = (
-                table.statement("bench_raw_claim_one"),
-                table.statement("bench_raw_complete_one"),
+                table.statement("raw_claim_one", package=BENCH),
+                table.statement("raw_complete_one", package=BENCH),
             )
             while True:
                 with conn.transaction():
@@ -198,8 +199,8 @@ def _raw_process(
         else:
             conn.autocommit = True
             claim, complete = (
-                table.statement("bench_raw_claim_batch", limit=batch),
-                table.statement("bench_raw_complete"),
+                table.statement("raw_claim_batch", limit=batch, package=BENCH),
+                table.statement("raw_complete", package=BENCH),
             )
             while rows := conn.execute(claim).fetchall():
                 conn.execute(
@@ -375,7 +376,9 @@ class Bench:
         n = int(commands or self.args.commands)
         _reset(self.dsn, schema)
         if backlog:
-            _exec(self.dsn, QueueTable(schema).statement("bench_backlog"), {"rows": backlog})
+            _exec(
+                self.dsn, QueueTable(schema).statement("backlog", package=BENCH), {"rows": backlog}
+            )
         _fill(self.dsn, schema, n)
         _vacuum(self.dsn, schema)
         if raw_batch is None:
@@ -544,7 +547,7 @@ class Bench:
         )
         if run.completed != total or _counts(self.dsn, SCHEMA) != {"COMPLETED": total}:
             raise RuntimeError(f"steady run lost commands: {_counts(self.dsn, SCHEMA)}")
-        (row,) = _exec(self.dsn, QueueTable(SCHEMA).statement("bench_latency"))
+        (row,) = _exec(self.dsn, QueueTable(SCHEMA).statement("latency", package=BENCH))
         return {"claim": list(row[1]), "complete": list(row[2])}
 
     def run_latency(
@@ -605,7 +608,6 @@ def render(figures: list[Figure]) -> Table:
 
 
 async def run_bench(args: argparse.Namespace, console: Console) -> int:
-    from pgqueue.cli import EXIT_OK, check_reachable
 
     modes = set(MODES) if "all" in args.mode else set(args.mode)
     if args.json:
@@ -614,7 +616,7 @@ async def run_bench(args: argparse.Namespace, console: Console) -> int:
     found = dsns.resolve(args.dsn)
     embedded = None
     if found is None:
-        from pgqueue.embedded import start_embedded
+        from pgqueue.cli.embedded import start_embedded
 
         console.print("No database configured: benchmarking the embedded PostgreSQL.")
         embedded = await asyncio.to_thread(start_embedded, "bench")

@@ -9,8 +9,7 @@ WITH released AS (
     FROM unnest(%(execution_ids)b::bigint[], %(command_ids)b::bigint[], %(tokens)b::uuid[])
          AS r(execution_id, command_id, token)
     -- fenced on each row's own claim token
-    WHERE {same_claim}
-      AND {leased}
+    WHERE {fence}
     RETURNING c.command_id
 )
 -- wake idle workers once, so the rows are taken now rather than at their next poll

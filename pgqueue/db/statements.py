@@ -9,9 +9,13 @@ The value slots (`VALUE_SLOTS`: ``{limit}``, ``{worker_id}``, ``{lease}``,
 claim is rendered with all of them (they are fixed per source): the planner then
 knows the claim's size, and a statement with no parameters left gets its generic
 plan from the first execution, so each connection plans it once (see
-``claim_batch.sql``). A rule that several statements share lives in one
-``part_*.sql`` file, filled in as ``{claim_set}``, ``{claimed_row}``,
-``{same_claim}`` or ``{leased}``.
+``claim_batch.sql`` and docs/design.md). A rule that several statements share
+lives in one ``part_*.sql`` file, filled in as ``{claim_set}``,
+``{claimed_row}`` or ``{fence}``.
+
+The core statements live in ``pgqueue/db/sql``; a program with statements of
+its own (the bench's raw baseline) keeps them in a ``sql`` folder of its
+package and names that package.
 """
 
 from __future__ import annotations
@@ -23,13 +27,19 @@ from typing import LiteralString
 
 from psycopg import sql
 
+#: the package whose ``sql`` folder holds the core statements
+CORE = "pgqueue.db"
+
+#: the shared parts every template may use, as ``{name}`` for ``part_<name>.sql``
+PARTS = ("claim_set", "claimed_row", "fence")
+
 
 @cache
-def text(name: str) -> LiteralString:
-    """The raw template of ``<name>.sql``."""
+def text(name: str, package: str = CORE) -> LiteralString:
+    """The raw template of ``<package>/sql/<name>.sql``."""
     # The files ship with the package and are never built from input, which is
     # what LiteralString promises to psycopg.
-    return resources.files(__package__).joinpath(f"{name}.sql").read_text("utf-8")
+    return resources.files(package).joinpath("sql", f"{name}.sql").read_text("utf-8")
 
 
 #: the slots a template may hold a value in: a parameter unless rendered as a literal
@@ -46,9 +56,12 @@ def literals(**values: Hashable) -> Literals:
     return tuple(sorted((slot, value) for slot, value in values.items() if value is not None))
 
 
-# bounded: the literals hold worker ids, and a process may make many sources
+# The one statement cache. Bounded: the literals hold worker ids, and a process
+# may make many sources.
 @lru_cache(maxsize=1024)
-def render(name: str, schema: str, table: str, literals: Literals = ()) -> sql.Composed:
+def render(
+    name: str, schema: str, table: str, literals: Literals = (), package: str = CORE
+) -> sql.Composed:
     """``<name>.sql`` with its identifiers filled in for ``schema.table``, each value
     slot named in ``literals`` written in as that literal (a tuple as an array),
     and every other value slot as its ``%(slot)s`` parameter."""
@@ -57,14 +70,11 @@ def render(name: str, schema: str, table: str, literals: Literals = ()) -> sql.C
         if slot not in values:
             raise ValueError(f"{slot!r} is not a value slot of the statements: {VALUE_SLOTS}")
         values[slot] = sql.Literal(list(value) if isinstance(value, tuple) else value)
-    return sql.SQL(text(name)).format(
+    parts = {part: _part(part, values) for part in PARTS}
+    return sql.SQL(text(name, package)).format(
         command=sql.Identifier(schema, table),
         snowflake=sql.Identifier(schema, "snowflake_id"),
-        # shared parts (``part_*.sql``), so a rule is written in one place
-        claim_set=_part("claim_set", values),
-        claimed_row=_part("claimed_row", values),
-        same_claim=_part("same_claim", values),
-        leased=_part("leased", values),
+        **parts,
         **values,
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -9,9 +11,12 @@ from typing import Any
 from rich.console import Console, Group
 from rich.table import Table
 
-from pgqueue.gateway import Gateway
+from pgqueue.cli.common import EXIT_OK, database_dsn, open_pool, schema_of, table_of
+from pgqueue.db.gateway import Gateway
+from pgqueue.states import Status
 
-STATES = ("PENDING", "CLAIMED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
+#: the states in the order of the state machine, for the table's columns
+STATES = tuple(Status)
 
 
 @dataclass(frozen=True)
@@ -36,11 +41,10 @@ class StatusReport:
 
 
 async def report(gateway: Gateway, *, failures: int = 5) -> StatusReport:
-    table = gateway.table
-    counts = await gateway.execute(table.statement("status_counts"))
-    due = (await gateway.execute(table.statement("status_due")))[0]
-    leases = await gateway.execute(table.statement("status_leases"))
-    failed = await gateway.execute(table.statement("status_failures"), {"limit": failures})
+    counts = await gateway.read("status_counts")
+    due = (await gateway.read("status_due"))[0]
+    leases = await gateway.read("status_leases")
+    failed = await gateway.read("status_failures", {"limit": failures})
     for row in counts:
         row["commands"] = int(row["commands"])
     for row in leases:
@@ -131,3 +135,19 @@ def render(status: StatusReport, *, title: str = "noetl.command") -> Group:
 
 def print_report(status: StatusReport, console: Console | None = None, *, title: str = "") -> None:
     (console or Console()).print(render(status, title=title or "noetl.command"))
+
+
+async def status(args: argparse.Namespace, console: Console) -> int:
+    dsn = database_dsn(args)
+    async with open_pool(dsn, max_size=2) as pool:
+        found = await report(Gateway(pool, table_of(args)), failures=args.failures)
+    if args.json:
+        print(json.dumps(found.as_json(), indent=2, default=str))
+    else:
+        print_report(found, console, title=f"{schema_of(args)}.command")
+    return EXIT_OK
+
+
+def add_status(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--failures", type=int, default=5, help="recent failures to show (default: 5)")

@@ -1,0 +1,68 @@
+"""The ``pgqueue`` command line: `main` parses, runs one verb, and turns every
+error into one line on stderr and its documented exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+
+import psycopg
+from rich.console import Console
+
+from pgqueue.cli.common import (
+    EXIT_ABORTED,
+    EXIT_DATABASE,
+    EXIT_FAILED,
+    EXIT_SCHEMA,
+    CliError,
+    setup_logging,
+)
+from pgqueue.db.translate import describe
+from pgqueue.errors import (
+    ConfigurationError,
+    DatabaseError,
+    DatabaseUnavailable,
+    PgQueueError,
+    SchemaNotMigrated,
+)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    from pgqueue.cli.parser import parser
+
+    args = parser().parse_args(argv)
+    setup_logging(args.verbose)
+    console = Console(highlight=False, soft_wrap=True)
+
+    def fail(message: str) -> None:
+        # plain print: one line, never wrapped or styled
+        print(f"pgqueue {args.command}: {message}", file=sys.stderr)
+
+    try:
+        code: int = asyncio.run(args.handler(args, console))
+        return code
+    except CliError as exc:
+        fail(f"{exc}")
+        return exc.code
+    except SchemaNotMigrated as exc:
+        fail(f"{exc}")
+        return EXIT_SCHEMA
+    except DatabaseUnavailable as exc:
+        fail(f"database unavailable: {exc}")
+        return EXIT_DATABASE
+    except ConfigurationError as exc:
+        fail(f"{exc}")
+        return EXIT_DATABASE
+    except (DatabaseError, PgQueueError) as exc:
+        fail(f"{exc}")
+        return EXIT_FAILED
+    except psycopg.Error as exc:
+        fail(f"{describe(exc)}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_ABORTED
+
+
+def main() -> None:
+    sys.exit(run())

@@ -1,0 +1,208 @@
+"""The queue verbs: ``migrate``, ``enqueue``, ``requeue``, ``cancel``, ``prune``.
+
+Each verb is an ``add_<verb>`` that declares its arguments and an async
+``<verb>`` handler that returns an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+import psycopg
+from pydantic import ValidationError
+from rich.console import Console
+
+from pgqueue import migrate as migrations
+from pgqueue import retention as retentions
+from pgqueue.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    check_reachable,
+    command_id,
+    database_dsn,
+    duration,
+    json_object,
+    open_pool,
+    positive_int,
+    schema_of,
+    table_of,
+)
+from pgqueue.db.gateway import Gateway
+from pgqueue.enqueue import enqueue_many
+from pgqueue.newcommand import NewCommand
+
+
+async def migrate(args: argparse.Namespace, console: Console) -> int:
+    dsn = database_dsn(args)
+    await check_reachable(dsn)
+    before = await asyncio.to_thread(migrations.current, dsn, schema=schema_of(args))
+    if args.downgrade:
+        await asyncio.to_thread(migrations.downgrade, dsn, args.downgrade, schema=schema_of(args))
+    else:
+        await asyncio.to_thread(migrations.upgrade, dsn, args.revision, schema=schema_of(args))
+    after = await asyncio.to_thread(migrations.current, dsn, schema=schema_of(args))
+    if before == after:
+        console.print(f"schema {schema_of(args)}: already at {after or 'base'}")
+    else:
+        console.print(f"schema {schema_of(args)}: {before or 'base'} → {after or 'base'}")
+    return EXIT_OK
+
+
+def _commands_from(args: argparse.Namespace) -> list[dict[str, Any]]:
+    if args.jsonl:
+        stream = sys.stdin if args.jsonl == "-" else open(args.jsonl, encoding="utf-8")  # noqa: SIM115
+        items = []
+        with stream:
+            for number, line in enumerate(stream, 1):
+                if line.strip():
+                    try:
+                        items.append(json.loads(line))
+                    except ValueError as exc:
+                        raise CliError(
+                            f"line {number}: not valid JSON: {exc}", EXIT_USAGE
+                        ) from None
+        return items
+    if args.step is None or args.tool_kind is None:
+        raise CliError("enqueue needs --step and --tool-kind (or --jsonl FILE)", EXIT_USAGE)
+    item: dict[str, Any] = {
+        "step": args.step,
+        "tool_kind": args.tool_kind,
+        "input": args.input if args.input is not None else {},
+        "priority": args.priority,
+    }
+    for key in ("execution_id", "command_id", "render_context", "max_attempts"):
+        if getattr(args, key) is not None:
+            item[key] = getattr(args, key)
+    if args.delay is not None:
+        item["delay"] = args.delay
+    return [item]
+
+
+def _validation_message(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        lines.append(f"  {where}: {error['msg']}")
+    return "invalid command:\n" + "\n".join(lines)
+
+
+async def enqueue(args: argparse.Namespace, console: Console) -> int:
+    items = _commands_from(args)
+    try:
+        commands = [NewCommand.model_validate(i) for i in items]
+    except ValidationError as exc:
+        raise CliError(_validation_message(exc), EXIT_USAGE) from None
+    dsn = database_dsn(args)
+    await check_reachable(dsn)
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        ids = await enqueue_many(conn, commands, table=table_of(args))
+        await conn.commit()
+    for enqueued in ids:
+        console.print(enqueued, highlight=False)
+    return EXIT_OK
+
+
+async def requeue(args: argparse.Namespace, console: Console) -> int:
+    if not (args.ids or args.execution_id or args.tool_kind or args.step or args.all):
+        raise CliError(
+            "say which FAILED commands: ids, --execution-id, --tool-kind, --step, or --all",
+            EXIT_USAGE,
+        )
+    dsn = database_dsn(args)
+    async with open_pool(dsn, max_size=2) as pool:
+        count = await Gateway(pool, table_of(args)).requeue(
+            command_ids=args.ids or None,
+            execution_id=args.execution_id,
+            tool_kind=args.tool_kind,
+            step=args.step,
+        )
+    console.print(f"requeued {count} command(s)")
+    return EXIT_OK if count else EXIT_FAILED
+
+
+async def cancel(args: argparse.Namespace, console: Console) -> int:
+    dsn = database_dsn(args)
+    async with open_pool(dsn, max_size=2) as pool:
+        cancelled = await Gateway(pool, table_of(args)).cancel(
+            args.ids, execution_id=args.execution_id, reason=args.reason
+        )
+    done = {c for _, c in cancelled}
+    console.print(f"cancelled {len(done)} command(s)")
+    missed = [i for i in args.ids if i not in done]
+    if missed:
+        console.print(
+            "not cancelled (already finished, or no such command): " + ", ".join(map(str, missed)),
+            highlight=False,
+        )
+    return EXIT_OK if done and not missed else EXIT_FAILED
+
+
+async def prune(args: argparse.Namespace, console: Console) -> int:
+    dsn = database_dsn(args)
+    async with open_pool(dsn, max_size=2) as pool:
+        gateway = Gateway(pool, table_of(args))
+        if not args.yes and not await gateway.created_by_pgqueue():
+            raise CliError(
+                "this table was not created by pgqueue (NoETL reads its finished rows); "
+                "pass --yes to prune it anyway",
+                EXIT_USAGE,
+            )
+        policy = retentions.Retention(args.older_than, include_failed=args.include_failed)
+        deleted = await gateway.prune(older_than=policy.older_than, statuses=policy.statuses)
+    console.print(f"pruned {deleted} command(s) finished more than {args.older_than} ago")
+    return EXIT_OK
+
+
+# -- arguments ----------------------------------------------------------------------------
+
+
+def add_migrate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--revision", default="head", help="upgrade to this revision (default: head)")
+    p.add_argument("--downgrade", metavar="REVISION", help="downgrade instead, e.g. to 'base'")
+
+
+def add_enqueue(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--step", help="step name")
+    p.add_argument("--tool-kind", help="tool kind that runs it, e.g. http")
+    p.add_argument("--input", type=json_object, help="input JSON object; @file or - for stdin")
+    p.add_argument("--render-context", type=json_object, help="render context JSON object")
+    p.add_argument("--execution-id", type=command_id, help="execution id (default: a new one)")
+    p.add_argument("--command-id", type=command_id, help="command id (default: a new one)")
+    p.add_argument("--delay", type=duration, help="not before this long from now, e.g. 30s")
+    p.add_argument("--priority", type=int, default=0, help="higher runs first (default: 0)")
+    p.add_argument("--max-attempts", type=positive_int, help="attempts before FAILED (default: 5)")
+    p.add_argument(
+        "--jsonl", metavar="FILE", help="many commands, one JSON object per line ('-': stdin)"
+    )
+
+
+def add_requeue(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "ids", nargs="*", type=command_id, metavar="COMMAND_ID", help="these FAILED commands"
+    )
+    p.add_argument("--execution-id", type=command_id, help="only commands of this execution")
+    p.add_argument("--tool-kind", help="only commands of this tool kind")
+    p.add_argument("--step", help="only commands of this step")
+    p.add_argument("--all", action="store_true", help="every FAILED command")
+
+
+def add_cancel(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "ids", nargs="+", type=command_id, metavar="COMMAND_ID", help="the commands to cancel"
+    )
+    p.add_argument(
+        "--execution-id", type=command_id, help="the execution they belong to (narrows the look-up)"
+    )
+    p.add_argument("--reason", help="recorded in the error column")
+
+
+def add_prune(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--older-than", type=duration, required=True, help="e.g. 7d")
+    p.add_argument("--include-failed", action="store_true", help="also delete FAILED rows")
+    p.add_argument("--yes", action="store_true", help="prune a table NoETL created")

@@ -1,0 +1,171 @@
+"""What every ``pgqueue`` command shares: exit codes, argument types, logging,
+and how the database is found and reached."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import psycopg_pool
+
+from pgqueue import dsn as dsns
+from pgqueue.db.table import QueueTable
+
+logger = logging.getLogger("pgqueue.cli")
+
+#: Exit codes: 0 done; 1 failed (or nothing matched); 2 bad usage or input;
+#: 3 database unreachable or not configured; 4 schema not migrated;
+#: 130 stopped by a second signal.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATABASE, EXIT_SCHEMA, EXIT_ABORTED = 0, 1, 2, 3, 4, 130
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# -- argument types -------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def duration(text: str) -> timedelta:
+    """``250ms``, ``30s``, ``5m``, ``2h``, ``7d`` or plain seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (try 30s, 5m, 2h, 7d)")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _whole_number(text: str, what: str = "a whole number") -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+
+
+def positive_int(text: str) -> int:
+    value = _whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = _whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def command_id(text: str) -> int:
+    return _whole_number(text, "a command id (an integer)")
+
+
+def json_object(text: str) -> Any:
+    """JSON from the argument, ``@file``, or ``-`` for standard input."""
+    if text == "-":
+        text = sys.stdin.read()
+    elif text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text("utf-8")
+        except OSError as exc:
+            raise argparse.ArgumentTypeError(f"cannot read {text[1:]}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
+
+
+# -- plumbing ---------------------------------------------------------------------------
+
+
+class KeyValueFormatter(logging.Formatter):
+    """``time level logger: message key=value …`` with the ``extra=`` fields."""
+
+    FIELDS = ("worker_id", "command_id", "execution_id", "tool_kind", "action", "status")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        pairs = [
+            f"{k}={getattr(record, k)}" for k in self.FIELDS if getattr(record, k, None) is not None
+        ]
+        return f"{line} {' '.join(pairs)}" if pairs else line
+
+
+def setup_logging(verbosity: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(
+        logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    )
+    logging.getLogger("pgqueue").setLevel(logging.INFO if verbosity == 0 else root.level)
+    logging.getLogger("alembic").setLevel(logging.WARNING if verbosity == 0 else logging.INFO)
+
+
+def database_dsn(args: argparse.Namespace) -> str:
+    found = dsns.resolve(args.dsn)
+    if found is None:
+        raise CliError(
+            "no database configured: pass --dsn, or set PGQUEUE_DSN or DATABASE_URL "
+            "(or libpq's PGHOST and friends)",
+            EXIT_DATABASE,
+        )
+    return dsns.validate(found[0])
+
+
+async def check_reachable(dsn: str) -> None:
+    """Fail with one clear line (password masked) when the database is not there."""
+    try:
+        conn = await psycopg.AsyncConnection.connect(dsn, connect_timeout=10)
+    except psycopg.Error as exc:
+        where = dsns.mask(dsn) or "the PG* default"
+        raise CliError(
+            f"cannot reach the database at {where}: {_reason(exc)}", EXIT_DATABASE
+        ) from None
+    await conn.close()
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    text = re.sub(r"^connection failed: ", "", text)
+    return text[:300]
+
+
+@asynccontextmanager
+async def open_pool(
+    dsn: str, *, max_size: int = 4
+) -> AsyncIterator[psycopg_pool.AsyncConnectionPool[Any]]:
+    await check_reachable(dsn)
+    pool = psycopg_pool.AsyncConnectionPool(
+        dsn, min_size=1, max_size=max_size, open=False, name="pgqueue", timeout=30
+    )
+    try:
+        await pool.open(wait=True, timeout=30)
+    except psycopg_pool.PoolTimeout:
+        raise CliError(f"cannot open connections to {dsns.mask(dsn)}", EXIT_DATABASE) from None
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def schema_of(args: argparse.Namespace) -> str:
+    return str(args.schema or ("pgqueue_demo" if args.command == "demo" else "noetl"))
+
+
+def table_of(args: argparse.Namespace) -> QueueTable:
+    return QueueTable(schema=schema_of(args))

@@ -1,0 +1,133 @@
+"""The ``pgqueue`` argument parser: one sub-command per verb, from `VERBS`.
+
+Each verb's module declares its own arguments (``add_<verb>``) and handler;
+this module only lists them, with the options every verb shares.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pgqueue.cli import bench, chaos, commands, demo, status, worker
+
+EPILOG = """\
+The database comes from --dsn, else PGQUEUE_DSN, else DATABASE_URL, else
+libpq's PG* variables. Exit codes: 0 done, 1 failed or nothing matched,
+2 bad usage or input, 3 database unreachable, 4 schema not migrated.
+
+examples:
+  pgqueue demo                                  # no database needed
+  pgqueue migrate
+  pgqueue enqueue --step fetch --tool-kind http --input '{"url": "https://example.com"}'
+  pgqueue worker --concurrency 20 --tools myapp.tools
+  pgqueue status
+  pgqueue requeue --tool-kind http
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Verb:
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    handler: Callable[..., Awaitable[int]]
+
+
+VERBS = (
+    Verb(
+        "migrate",
+        "create or upgrade the queue schema (alembic, idempotent)",
+        commands.add_migrate,
+        commands.migrate,
+    ),
+    Verb("enqueue", "add commands (in one transaction)", commands.add_enqueue, commands.enqueue),
+    Verb(
+        "worker",
+        "run commands until stopped (SIGTERM drains, a second signal stops now)",
+        worker.add_worker,
+        worker.worker,
+    ),
+    Verb(
+        "status",
+        "counts by state and tool kind, backlog, leases, recent failures",
+        status.add_status,
+        status.status,
+    ),
+    Verb(
+        "requeue",
+        "send FAILED commands back to PENDING with fresh attempts",
+        commands.add_requeue,
+        commands.requeue,
+    ),
+    Verb(
+        "cancel",
+        "cancel PENDING or running commands (a running tool stops at its next heartbeat)",
+        commands.add_cancel,
+        commands.cancel,
+    ),
+    Verb(
+        "prune",
+        "delete finished commands older than a window",
+        commands.add_prune,
+        commands.prune,
+    ),
+    Verb(
+        "demo",
+        "run a realistic batch end to end (an embedded PostgreSQL if none is configured)",
+        demo.add_arguments,
+        demo.run_demo,
+    ),
+    Verb(
+        "bench",
+        "measure pgqueue against the raw SQL ceiling on this machine",
+        bench.add_arguments,
+        bench.run_bench,
+    ),
+    Verb(
+        "chaos",
+        "prove nothing is lost under SIGKILL, cut connections and a server restart "
+        "(on an embedded PostgreSQL of its own)",
+        chaos.add_arguments,
+        chaos.run_chaos,
+    ),
+)
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--dsn", help="PostgreSQL connection string (default: PGQUEUE_DSN, DATABASE_URL, PG*)"
+    )
+    common.add_argument(
+        "--schema", help="schema of the command table (default: noetl; demo: pgqueue_demo)"
+    )
+    common.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)"
+    )
+    return common
+
+
+def parser() -> argparse.ArgumentParser:
+    from pgqueue import __version__
+
+    top = argparse.ArgumentParser(
+        prog="pgqueue",
+        description="A PostgreSQL-native command queue: workers claim rows of noetl.command "
+        "with FOR UPDATE SKIP LOCKED, run their tools and record the results.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    top.add_argument("--version", action="version", version=f"pgqueue {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _common()
+    for verb in VERBS:
+        p = sub.add_parser(verb.name, parents=[common], help=verb.help, description=verb.help)
+        p.set_defaults(handler=verb.handler)
+        verb.arguments(p)
+    return top
+
+
+__all__: list[Any] = ["VERBS", "parser"]

@@ -1,0 +1,175 @@
+"""`Completer`: every write after a claim, through one fence and one batcher.
+
+Once a row is claimed, only this module writes it: the ``RUNNING`` mark, the
+lease heartbeat, the completion, retry-or-fail, and the release of a claim
+given back. Each statement is fenced on the claim (``db/sql/part_fence.sql``:
+key, claim token, still leased), so a worker whose lease was lost and whose row
+was claimed again writes nothing; `lost` then says why, as a `LeaseLost`.
+
+Completions and ``RUNNING`` marks of many commands go in one statement each,
+through one kind of `Batcher`. A mark waits `RUNNING_LINGER` first, so a
+command that finishes sooner skips that write (its ``started_at`` is then its
+claim time).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+
+from pgqueue.backoff import RetryPolicy
+from pgqueue.batching import Batcher, Notify
+from pgqueue.db.gateway import ClaimKey, Gateway, NackResult
+from pgqueue.errors import CommandCancelled, DatabaseError, LeaseLost
+from pgqueue.outcomes import ClaimedRow, CommandKey
+from pgqueue.states import Status
+
+logger = logging.getLogger(__name__)
+
+#: the most rows one batched write names
+MAX_BATCH = 1000
+
+
+def _claim_keys(claims: Iterable[ClaimedRow]) -> Iterable[ClaimKey]:
+    return ((c.execution_id, c.command_id, c.token) for c in claims)
+
+
+def _ignore(written: bool, error: BaseException | None) -> None:
+    """A RUNNING mark's outcome: nothing to do (a lost claim is found by the next
+    heartbeat, and every later write is fenced anyway)."""
+
+
+class Completer:
+    """The fenced writes of one worker's claims.
+
+    :param lease_for: how long a heartbeat extends a lease.
+    :param retry_policy: the backoff after a nacked attempt.
+    """
+
+    #: seconds a batched RUNNING mark waits for companions (see `mark_running_soon`)
+    RUNNING_LINGER = 0.05
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        *,
+        worker_id: str,
+        lease_for: timedelta,
+        retry_policy: RetryPolicy,
+    ) -> None:
+        self.gateway = gateway
+        self.worker_id = worker_id
+        self.lease_for = lease_for
+        self.retry_policy = retry_policy
+        self._marks: Batcher[ClaimedRow, CommandKey] = Batcher(
+            self._flush_marks,
+            key=lambda claim: claim.key,
+            max_batch=MAX_BATCH,
+            linger=self.RUNNING_LINGER,
+        )
+        self._completions: Batcher[tuple[ClaimedRow, str], CommandKey] = Batcher(
+            self._flush_completions, key=lambda item: item[0].key, max_batch=MAX_BATCH
+        )
+
+    async def drain(self) -> None:
+        """Wait until every mark and completion submitted so far is written."""
+        await self._completions.drain()
+        await self._marks.drain()
+
+    # -- RUNNING ----------------------------------------------------------------------
+
+    def mark_running_soon(self, claim: ClaimedRow) -> None:
+        """Mark ``RUNNING`` in the next batched write (within `RUNNING_LINGER`), or
+        not at all if the command finishes first."""
+        self._marks.submit(claim, _ignore)
+
+    async def _flush_marks(self, claims: Sequence[ClaimedRow]) -> set[CommandKey]:
+        try:
+            return await self.gateway.mark_running(_claim_keys(claims))
+        except DatabaseError as exc:
+            logger.warning(
+                "could not mark %d command(s) RUNNING: %s",
+                len(claims),
+                exc,
+                extra={"worker_id": self.worker_id, "action": "mark_running"},
+            )
+            return set()
+
+    # -- the lease --------------------------------------------------------------------
+
+    async def heartbeat(self, claims: Sequence[ClaimedRow]) -> dict[CommandKey, LeaseLost]:
+        """Extend every lease in one statement; returns the ones that were lost."""
+        held = await self.gateway.heartbeat(_claim_keys(claims), lease_for=self.lease_for)
+        return {c.key: await self.lost(c) for c in claims if c.key not in held}
+
+    async def lost(self, claim: ClaimedRow) -> LeaseLost:
+        """Why a fenced write on ``claim`` found nothing: cancelled, finished, or
+        claimed again."""
+        state = await self.gateway.lease_state(claim)
+        where = f"command {claim.command_id} of execution {claim.execution_id}"
+        if state is None:
+            return LeaseLost(f"{where} no longer exists")
+        status, same_claim = state
+        if status == Status.CANCELLED:
+            return CommandCancelled(f"{where} was cancelled")
+        if same_claim:
+            return LeaseLost(f"{where} is {status}")
+        return LeaseLost(f"lease on {where} was lost: it is {status} under another claim")
+
+    # -- the end of an attempt --------------------------------------------------------
+
+    def complete_then(self, claim: ClaimedRow, result_json: str, notify: Notify) -> None:
+        """Queue the completion (the result already serialised JSON) for the next
+        batched write; ``notify(written, error)`` is called from the flush, with
+        no task switch per command (``written`` false: the claim was lost)."""
+        self._marks.discard(claim.key)
+        self._completions.submit((claim, result_json), notify)
+
+    async def complete(self, claim: ClaimedRow, result_json: str) -> None:
+        """Finish the command with its result, in one statement with every other
+        completion submitted meanwhile; raises `LeaseLost` if the claim is gone."""
+        self._marks.discard(claim.key)
+        if not await self._completions.submit_nowait((claim, result_json)):
+            raise await self.lost(claim)
+
+    async def _flush_completions(self, items: Sequence[tuple[ClaimedRow, str]]) -> set[CommandKey]:
+        return await self.gateway.complete(
+            (claim.execution_id, claim.command_id, claim.token, result) for claim, result in items
+        )
+
+    async def retry_or_fail(
+        self, claim: ClaimedRow, error: str, *, terminal: bool = False
+    ) -> NackResult:
+        """Spend the attempt: due again after a backoff, or ``FAILED`` when terminal or
+        out of attempts. Raises `LeaseLost` if the claim is gone."""
+        self._marks.discard(claim.key)
+        result = await self.gateway.nack(
+            claim,
+            delay=self.retry_policy.delay(claim.attempts + 1),
+            terminal=terminal,
+            error=error,
+        )
+        if result is None:
+            raise await self.lost(claim)
+        logger.info(
+            "command %s %s after attempt %d: %s",
+            claim.command_id,
+            "parked as FAILED" if result.status == Status.FAILED else "due again",
+            result.attempts,
+            error,
+            extra={
+                "command_id": claim.command_id,
+                "execution_id": claim.execution_id,
+                "action": "nack",
+                "status": result.status,
+            },
+        )
+        return result
+
+    async def release(self, claims: Sequence[ClaimedRow]) -> int:
+        """Give claims back without spending an attempt (shutdown, rows claimed
+        ahead and never run, ack of a `Failed` outcome)."""
+        for claim in claims:
+            self._marks.discard(claim.key)
+        return await self.gateway.release(_claim_keys(claims))

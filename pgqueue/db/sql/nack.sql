@@ -1,0 +1,22 @@
+-- nack of a Claimed or Failed outcome: the attempt is spent. Either due again
+-- after a backoff, or parked as FAILED (the dead letter) with the reason.
+UPDATE {command} AS c
+SET attempts = c.attempts + 1,
+    attempt = c.attempts + 1,
+    -- park when the caller says the failure is terminal or no attempts remain
+    status = CASE WHEN %(terminal)s OR c.attempts + 1 >= c.max_attempts
+                  THEN 'FAILED' ELSE 'PENDING' END,
+    due_at = CASE WHEN %(terminal)s OR c.attempts + 1 >= c.max_attempts
+                  THEN c.due_at ELSE now() + %(delay)s END,
+    completed_at = CASE WHEN %(terminal)s OR c.attempts + 1 >= c.max_attempts
+                        THEN now() END,
+    error = %(error)s,
+    lease_expires_at = NULL,
+    claim_token = NULL,
+    updated_at = now()
+-- the one claim this nack is about, as the fence reads its input
+FROM (VALUES (%(execution_id)s::bigint, %(command_id)s::bigint, %(token)s::uuid))
+     AS r(execution_id, command_id, token)
+-- fenced: only the holder of this claim may write, and only while it holds it
+WHERE {fence}
+RETURNING c.status, c.attempts, c.due_at, c.updated_at

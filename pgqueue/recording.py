@@ -1,0 +1,194 @@
+"""`Recorder`: how each command ended, written through the `Completer` and counted.
+
+A completion is queued and the slot moves on: its next claim overlaps the
+batched write. Backpressure keeps the backlog of unwritten completions bounded
+(four per slot; past that a slot waits until it is down to half). A write
+that fails through a short database blip is tried again (`retrying`): the tool
+already ran, and an unrecorded result would make the command run again. What
+cannot be recorded is logged and counted as ``unrecorded``: the lease then
+runs out and the command runs again (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from pgqueue.backoff import WRITE_RETRY, WRITE_TRIES, retrying
+from pgqueue.completer import Completer
+from pgqueue.errors import CommandCancelled, DatabaseError, LeaseLost, PgQueueError
+from pgqueue.models import Command
+from pgqueue.outcomes import ClaimedRow
+from pgqueue.states import Status
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerStats:
+    """What a worker did, by outcome: completed, retried, failed, cancelled, lost,
+    released, already_claimed, retry_later, claim_failed, unrecorded."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def __getitem__(self, key: str) -> int:
+        return self.counts[key]
+
+
+class Recorder:
+    """Records the end of each command a worker ran (``completer`` ``None``: a
+    source without leases, whose outcomes are only counted)."""
+
+    def __init__(
+        self, completer: Completer | None, stats: WorkerStats, *, worker_id: str, backlog: int
+    ) -> None:
+        self.completer = completer
+        self.stats = stats
+        self.worker_id = worker_id
+        self._backlog_high = backlog
+        self._backlog_ok = asyncio.Event()
+        #: completions queued but not yet written (they are flushed in batches)
+        self._unwritten = 0
+        self._all_written = asyncio.Event()
+        self._all_written.set()
+        #: what a completion that was not written leads to (a retry, a report)
+        self._follow_ups: set[asyncio.Task[None]] = set()
+
+    def log_fields(self, command: Command, action: str) -> dict[str, Any]:
+        return {
+            "worker_id": self.worker_id,
+            "command_id": command.command_id,
+            "execution_id": command.execution_id,
+            "tool_kind": command.tool_kind,
+            "action": action,
+        }
+
+    async def drain(self) -> None:
+        """Wait until every completion is written or given up on."""
+        while self._unwritten or self._follow_ups:
+            await self._all_written.wait()
+            await asyncio.gather(*self._follow_ups, return_exceptions=True)
+
+    # -- completed ----------------------------------------------------------------------
+
+    async def completed(self, command: Command, claim: ClaimedRow | None, result_json: str) -> None:
+        if claim is None or self.completer is None:
+            self.stats.counts["completed"] += 1
+            return
+        self._track(command, claim, result_json, attempt=1)
+        if self._unwritten > self._backlog_high:
+            # Over the bound: wait until the backlog is down to half, then every
+            # waiting slot resumes at once (so the next claim is one big batch).
+            self._backlog_ok.clear()
+            await self._backlog_ok.wait()
+
+    def _track(
+        self, command: Command, claim: ClaimedRow, result_json: str, *, attempt: int
+    ) -> None:
+        assert self.completer is not None  # noqa: S101 - only called with a completer
+
+        # Called from the batched flush: no future and no task switch per command.
+        def done(written: bool, error: BaseException | None) -> None:
+            self._unwritten -= 1
+            if self._unwritten <= self._backlog_high // 2:
+                self._backlog_ok.set()
+            if not self._unwritten:
+                self._all_written.set()
+            if error is None and written:
+                self.stats.counts["completed"] += 1
+                return
+            follow_up = self._not_written(command, claim, result_json, attempt, error)
+            task = asyncio.get_running_loop().create_task(follow_up)
+            self._follow_ups.add(task)
+            task.add_done_callback(self._follow_ups.discard)
+
+        self._unwritten += 1
+        self._all_written.clear()
+        self.completer.complete_then(claim, result_json, done)
+
+    async def _not_written(
+        self,
+        command: Command,
+        claim: ClaimedRow,
+        result_json: str,
+        attempt: int,
+        error: BaseException | None,
+    ) -> None:
+        assert self.completer is not None  # noqa: S101
+        if error is None:  # fenced: the claim is gone
+            self.lost(await self.completer.lost(claim), command)
+        elif isinstance(error, DatabaseError) and error.transient and attempt < WRITE_TRIES:
+            # the same policy as every other write after the tool ran
+            await asyncio.sleep(WRITE_RETRY.delay(attempt).total_seconds())
+            self._track(command, claim, result_json, attempt=attempt + 1)
+        else:
+            logger.error(
+                "could not record completion: %s", error, extra=self.log_fields(command, "complete")
+            )
+            self.stats.counts["unrecorded"] += 1
+
+    # -- failed -------------------------------------------------------------------------
+
+    async def failed(
+        self, command: Command, claim: ClaimedRow | None, error: str, terminal: bool
+    ) -> None:
+        if claim is None or self.completer is None:
+            self.stats.counts["failed"] += 1
+            logger.warning(
+                "command %s failed: %s",
+                command.command_id,
+                error,
+                extra=self.log_fields(command, "fail"),
+            )
+            return
+        completer = self.completer
+        try:
+            result = await retrying(
+                lambda: completer.retry_or_fail(claim, error, terminal=terminal)
+            )
+        except LeaseLost as exc:
+            self.lost(exc, command)
+            return
+        except DatabaseError as exc:
+            logger.error(
+                "could not record failure: %s", exc, extra=self.log_fields(command, "fail")
+            )
+            self.stats.counts["unrecorded"] += 1
+            return
+        self.stats.counts["failed" if result.status == Status.FAILED else "retried"] += 1
+
+    # -- interrupted --------------------------------------------------------------------
+
+    async def interrupted(
+        self, command: Command, claim: ClaimedRow | None, reason: PgQueueError
+    ) -> None:
+        """The worker stopped the tool: cancelled, lost, or given back on shutdown."""
+        if isinstance(reason, LeaseLost):
+            self.lost(reason, command)
+        elif claim is not None and self.completer is not None:
+            # Shutdown: give it back untouched so another worker takes it now.
+            try:
+                await self.completer.release([claim])
+                self.stats.counts["released"] += 1
+            except DatabaseError as exc:
+                logger.warning(
+                    "could not release on shutdown (the lease will end): %s",
+                    exc,
+                    extra=self.log_fields(command, "release"),
+                )
+
+    def lost(self, exc: LeaseLost, command: Command) -> None:
+        cancelled = isinstance(exc, CommandCancelled)
+        key = "cancelled" if cancelled else "lost"
+        self.stats.counts[key] += 1
+        if cancelled:
+            logger.info(
+                "command %s cancelled",
+                command.command_id,
+                extra=self.log_fields(command, "cancelled"),
+            )
+        else:
+            logger.warning("%s", exc, extra=self.log_fields(command, key))
