@@ -4,8 +4,8 @@ A worker allocates a handful of short-lived objects per command. Almost all of
 them are freed by reference counting, but the cyclic garbage collector still
 walks them, and every so often walks the whole heap too: the tens of thousands
 of objects that imports and start-up left behind (pydantic, psycopg, the tools),
-none of which will ever be garbage. Measured on a no-op burn-down, that was
-about 12 µs of a worker's 60 µs of CPU per command.
+none of which will ever be garbage. On a no-op burn-down that was a fifth of a
+worker's CPU (docs/performance.md).
 
 `settle_heap` is called by ``pgqueue worker`` (and the bench's workers) once
 start-up is done. An application that embeds a `Worker` in its own process can

@@ -30,15 +30,14 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, LiteralString
+from typing import Any
 
 import psycopg
-from psycopg import sql
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from pgqueue import migrate as migrations
+from pgqueue.cli.chaos_report import Report, render
 from pgqueue.cli.common import EXIT_FAILED, EXIT_OK, positive_int
 from pgqueue.cli.embedded import start_embedded
 from pgqueue.db.table import QueueTable
@@ -46,18 +45,20 @@ from pgqueue.enqueue import enqueue_many_sync
 from pgqueue.models import Command
 from pgqueue.tools import ToolContext
 
+#: the chaos run's schema, made anew each run; its statements (cli/sql/chaos_*.sql)
+#: name their bookkeeping tables in it
 SCHEMA = "pgqueue_chaos"
 TABLE = QueueTable(SCHEMA)
-EXECUTIONS = sql.Identifier(SCHEMA, "chaos_executions")
-COMPLETIONS = sql.Identifier(SCHEMA, "chaos_completions")
+#: the package whose ``sql`` folder holds the chaos run's own statements
+PROGRAMS = "pgqueue.cli"
 
 
 async def record(command: Command, ctx: ToolContext) -> dict[str, Any]:
     """The chaos tool: record this execution, work a few milliseconds, succeed."""
     async with ctx.pool.connection() as conn:
         await conn.execute(
-            sql.SQL("INSERT INTO {} (command_id, worker_id) VALUES (%s, %s)").format(EXECUTIONS),
-            (int(command.command_id), ctx.worker_id),
+            TABLE.statement("chaos_record", package=PROGRAMS),
+            {"command_id": int(command.command_id), "worker_id": ctx.worker_id},
         )
     await asyncio.sleep(float(command.input.get("ms", 10)) / 1000)  # type: ignore[arg-type]
     return {"by": ctx.worker_id}
@@ -65,56 +66,12 @@ async def record(command: Command, ctx: ToolContext) -> dict[str, Any]:
 
 TOOLS = {"chaos.record": record}
 
-SETUP = [
-    "CREATE TABLE {executions} (command_id bigint NOT NULL, worker_id text NOT NULL,"
-    " at timestamptz NOT NULL DEFAULT clock_timestamp())",
-    "CREATE TABLE {completions} (command_id bigint NOT NULL,"
-    " at timestamptz NOT NULL DEFAULT clock_timestamp())",
-    # every transition to COMPLETED, so "completed twice" is visible if it ever happens
-    "CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-    " INSERT INTO {completions} (command_id) VALUES (NEW.command_id); RETURN NULL; END $$",
-    "CREATE TRIGGER chaos_completed AFTER UPDATE ON {table} FOR EACH ROW"
-    " WHEN (NEW.status = 'COMPLETED' AND OLD.status IS DISTINCT FROM 'COMPLETED')"
-    " EXECUTE FUNCTION {function}()",
-]
-
 
 @dataclass
 class Faults:
     kills: list[tuple[str, float]] = field(default_factory=list)
     terminations: list[tuple[str, float]] = field(default_factory=list)
     restarts: list[float] = field(default_factory=list)
-
-
-@dataclass
-class Report:
-    commands: int
-    seconds: float
-    workers_started: int
-    kills: int
-    terminations: int
-    restarts: int
-    completed: int
-    lost: int
-    completed_twice: int
-    never_executed: int
-    left_leased: int
-    re_executed_commands: int
-    re_executions: int
-    explained_by_kill: int
-    explained_by_connection: int
-    unexplained: int
-
-    @property
-    def ok(self) -> bool:
-        return (
-            self.lost == 0
-            and self.completed_twice == 0
-            and self.never_executed == 0
-            and self.left_leased == 0
-            and self.unexplained == 0
-            and self.completed == self.commands
-        )
 
 
 class Chaos:
@@ -128,22 +85,18 @@ class Chaos:
         self.started = 0
         self.faults = Faults()
 
-    def sql(self, statement: LiteralString, params: Any = None) -> list[Any]:
-        query = sql.SQL(statement).format(
-            table=TABLE.identifier,
-            executions=EXECUTIONS,
-            completions=COMPLETIONS,
-            function=sql.Identifier(SCHEMA, "chaos_completed"),
-        )
+    def sql(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
+        """Run the chaos run's statement ``name`` on a connection of its own (the
+        server may be restarting: a fresh one each time)."""
         with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
-            cur = conn.execute(query, params)
+            cur = conn.execute(TABLE.statement(name, package=PROGRAMS), params)
             return cur.fetchall() if cur.description else []
 
     def setup(self) -> None:
         migrations.drop_schema(self.dsn, SCHEMA)
         migrations.upgrade(self.dsn, schema=SCHEMA)
-        for statement in SETUP:
-            self.sql(statement)
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(TABLE.statement("chaos_setup", package=PROGRAMS))
         with psycopg.connect(self.dsn) as conn:
             for offset in range(0, self.args.commands, 5000):
                 count = min(5000, self.args.commands - offset)
@@ -206,16 +159,13 @@ class Chaos:
 
     def terminate_backends(self) -> None:
         try:
-            rows = self.sql(
-                "SELECT pid, application_name FROM pg_stat_activity"
-                " WHERE application_name LIKE 'chaos-%%'"
-            )
+            rows = self.sql("chaos_backends")
         except psycopg.Error:
             return  # the server may be restarting
         for pid, name in self.rng.sample(rows, k=min(len(rows), self.rng.randint(1, 3))):
             stamp = time.time()
             try:
-                self.sql("SELECT pg_terminate_backend(%s)", (pid,))
+                self.sql("chaos_terminate", {"pid": pid})
             except psycopg.Error:
                 continue
             self.faults.terminations.append((name, stamp))
@@ -226,7 +176,7 @@ class Chaos:
 
     def completed(self) -> int:
         try:
-            return int(self.sql("SELECT count(*) FROM {table} WHERE status = 'COMPLETED'")[0][0])
+            return int(self.sql("chaos_completed")[0][0])
         except psycopg.Error:
             return -1
 
@@ -282,28 +232,8 @@ class Chaos:
         return self.verify(time.monotonic() - began)
 
     def verify(self, seconds: float) -> Report:
-        counts = dict(self.sql("SELECT status, count(*) FROM {table} GROUP BY status"))
-        completed = int(counts.get("COMPLETED", 0))
-        twice = int(
-            self.sql(
-                "SELECT count(*) FROM (SELECT command_id FROM {completions} GROUP BY command_id"
-                " HAVING count(*) > 1) d"
-            )[0][0]
-        )
-        never = int(
-            self.sql(
-                "SELECT count(*) FROM {table} c WHERE NOT EXISTS"
-                " (SELECT 1 FROM {executions} e WHERE e.command_id = c.command_id)"
-            )[0][0]
-        )
-        leased = int(
-            self.sql("SELECT count(*) FROM {table} WHERE status IN ('CLAIMED', 'RUNNING')")[0][0]
-        )
-        runs = self.sql(
-            "SELECT command_id, worker_id, extract(epoch FROM at) FROM {executions}"
-            " WHERE command_id IN (SELECT command_id FROM {executions} GROUP BY command_id"
-            " HAVING count(*) > 1) ORDER BY command_id, at"
-        )
+        completed, twice, never, leased = map(int, self.sql("chaos_verify")[0])
+        runs = self.sql("chaos_reexecutions")
         by_command: dict[int, list[tuple[str, float]]] = {}
         for command_id, worker, at in runs:
             by_command.setdefault(command_id, []).append((worker, float(at)))
@@ -343,32 +273,6 @@ class Chaos:
             explained_by_connection=by_cut,
             unexplained=unexplained,
         )
-
-
-def render(report: Report) -> Table:
-    table = Table(title="pgqueue chaos", title_justify="left", show_header=False)
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    rows = [
-        ("commands", report.commands),
-        ("seconds", report.seconds),
-        ("worker processes started", report.workers_started),
-        ("workers SIGKILLed", report.kills),
-        ("backends terminated", report.terminations),
-        ("server restarts", report.restarts),
-        ("completed", report.completed),
-        ("lost", report.lost),
-        ("completed twice", report.completed_twice),
-        ("never executed", report.never_executed),
-        ("left CLAIMED/RUNNING", report.left_leased),
-        ("re-executions", report.re_executions),
-        ("  after a kill", report.explained_by_kill),
-        ("  after a cut connection or restart", report.explained_by_connection),
-        ("  unexplained", report.unexplained),
-    ]
-    for what, value in rows:
-        table.add_row(what, str(value))
-    return table
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -3,8 +3,8 @@
 
 The batched writes send four arrays of up to a thousand elements each
 (execution ids, command ids, claim tokens, results). psycopg dumps a list
-element by element through its generic array dumper, which cost about 4 µs a
-row, as much as the rest of a completion. These wrappers are packed with
+element by element through its generic array dumper, which cost as much as
+the rest of a completion (docs/performance.md). These wrappers are packed with
 `struct` (a C loop) instead, and their dumpers declare the array type, so the
 statement's ``::bigint[]`` cast is a no-op. The dumpers are registered on the
 cursor that sends them, for these private types only: no connection's or
@@ -13,7 +13,7 @@ pool's adapters are touched, and no other value is dumped differently.
 Claimed rows come back in binary, and their ``jsonb`` context is parsed by the
 JSON module's C scanner directly (`use_binary_results`): psycopg's loader calls
 `json.loads` on bytes, which first detects the encoding and skips whitespace in
-Python, about 3 µs of the 4 a context took. Registered the same way, on the
+Python, most of what a context took to load. Registered the same way, on the
 claiming cursor only.
 """
 

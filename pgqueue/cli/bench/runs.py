@@ -1,0 +1,238 @@
+"""`Bench`: the measurements, each pgqueue figure beside its raw baseline of the
+same run, round by round."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from rich.progress import Progress
+
+from pgqueue.cli.bench import database
+from pgqueue.cli.bench.database import RAW_SCHEMA, SCHEMA, counts, execute, fill, reset, vacuum
+from pgqueue.cli.bench.figures import Figure, figure
+from pgqueue.cli.bench.processes import raw_process, run_processes, worker_process
+from pgqueue.db.table import QueueTable
+from pgqueue.enqueue import enqueue_many
+from pgqueue.states import Status
+
+
+class Bench:
+    def __init__(self, dsn: str, args: argparse.Namespace, progress: Progress) -> None:
+        self.dsn = dsn
+        self.args = args
+        self.progress = progress
+        self.figures: list[Figure] = []
+        self.verified: list[str] = []
+
+    def step(self, text: str) -> None:
+        self.progress.console.log(text)
+
+    def burn_down(
+        self,
+        schema: str,
+        processes: int,
+        *,
+        raw_batch: int | None = None,
+        commands: int | None = None,
+        backlog: int = 0,
+    ) -> float:
+        """One burn-down; returns commands per second, after verifying exactly-once."""
+        n = int(commands or self.args.commands)
+        reset(self.dsn, schema)
+        if backlog:
+            execute(self.dsn, database.statement(schema, "backlog"), {"rows": backlog})
+        fill(self.dsn, schema, n)
+        vacuum(self.dsn, schema)
+        if raw_batch is None:
+            run = run_processes(
+                worker_process,
+                lambda r, s, st, q: (self.dsn, schema, self.args.concurrency, False, r, s, st, q),
+                processes,
+            )
+        else:
+            run = run_processes(
+                raw_process,
+                lambda r, s, st, q: (self.dsn, schema, raw_batch, r, s, st, q),
+                processes,
+            )
+        found = counts(self.dsn, schema)
+        expected = {Status.COMPLETED.value: n + backlog}
+        if found != expected or run.completed != n:
+            raise RuntimeError(
+                f"exactly-once check failed: table {found}, "
+                f"workers completed {run.completed} of {n}"
+            )
+        return n / run.seconds
+
+    def interleaved(self, measures: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+        """Every measure once per round, ``--runs`` rounds: on a shared machine a slow
+        spell then weighs on a figure and on its baseline alike, instead of on
+        whichever happened to run during it. Each measure's runs, in order."""
+        runs: dict[str, list[float]] = {label: [] for label in measures}
+        for i in range(self.args.runs):
+            for label, measure in measures.items():
+                self.step(f"{label}: run {i + 1} of {self.args.runs}")
+                runs[label].append(measure())
+                self.progress.advance(self.task)
+        return runs
+
+    task: Any = None
+
+    def run_burn_down(self) -> None:
+        for k in self.args.processes:
+            runs = self.interleaved(
+                {
+                    "raw batch-100 claim": functools.partial(
+                        self.burn_down, RAW_SCHEMA, k, raw_batch=100
+                    ),
+                    # one row per transaction is slow: fewer commands are enough
+                    "raw one-row claim": functools.partial(
+                        self.burn_down,
+                        RAW_SCHEMA,
+                        k,
+                        raw_batch=1,
+                        commands=min(2000, self.args.commands),
+                    ),
+                    "pgqueue Worker": functools.partial(self.burn_down, SCHEMA, k),
+                }
+            )
+            raw = statistics.median(runs["raw batch-100 claim"])
+            self.verified.append(f"burn-down x{k}: every command completed exactly once")
+            self.figures += [
+                figure(f"raw one-row claim, {k} proc", "cmd/s", runs["raw one-row claim"]),
+                figure(f"raw batch claim, {k} proc", "cmd/s", runs["raw batch-100 claim"]),
+                figure(
+                    f"burn-down, {k} proc",
+                    "cmd/s",
+                    runs["pgqueue Worker"],
+                    baseline=raw,
+                    baseline_name="raw batch",
+                    target=0.6,
+                ),
+            ]
+
+    def run_backlog(self) -> None:
+        n = min(self.args.commands, 10_000)
+        full_label = f"claim rate, {self.args.backlog:,} finished rows"
+        runs = self.interleaved(
+            {
+                "claim rate, empty table": lambda: self.burn_down(SCHEMA, 1, commands=n),
+                full_label: lambda: self.burn_down(
+                    SCHEMA, 1, commands=n, backlog=self.args.backlog
+                ),
+            }
+        )
+        empty = runs["claim rate, empty table"]
+        self.figures += [
+            figure("claim rate, empty table", "cmd/s", empty),
+            figure(
+                f"claim rate, {self.args.backlog:,} finished",
+                "cmd/s",
+                runs[full_label],
+                baseline=statistics.median(empty),
+                baseline_name="empty table",
+                target=0.8,
+            ),
+        ]
+
+    def run_enqueue(self) -> None:
+        n = int(self.args.commands)
+
+        def ours() -> float:
+            # one enqueue_many of the N commands, as the raw COPY is one COPY of N rows
+            reset(self.dsn, SCHEMA)
+            began = time.perf_counter()
+            fill(self.dsn, SCHEMA, n, chunk=n)
+            return n / (time.perf_counter() - began)
+
+        def raw() -> float:
+            reset(self.dsn, RAW_SCHEMA)
+            began = time.perf_counter()
+            with psycopg.connect(self.dsn) as conn, conn.cursor() as cur:
+                with cur.copy(database.statement(RAW_SCHEMA, "raw_copy")) as copy:
+                    for i in range(n):
+                        copy.write_row((i, i, "bench", "noop", "{}"))
+                conn.commit()
+            return n / (time.perf_counter() - began)
+
+        runs = self.interleaved({"raw COPY": raw, "pgqueue enqueue_many": ours})
+        self.figures += [
+            figure("raw COPY", "rows/s", runs["raw COPY"]),
+            figure(
+                "bulk enqueue",
+                "rows/s",
+                runs["pgqueue enqueue_many"],
+                baseline=statistics.median(runs["raw COPY"]),
+                baseline_name="raw COPY",
+                target=0.7,
+            ),
+        ]
+
+    def latency(self, rate: int) -> dict[str, list[float]]:
+        reset(self.dsn, SCHEMA)
+        seconds = self.args.duration.total_seconds()
+        total = int(rate * seconds)
+
+        def produce() -> None:
+            async def go() -> None:
+                async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+                    began = time.perf_counter()
+                    for i in range(total):
+                        delay = began + i / rate - time.perf_counter()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                        await enqueue_many(
+                            conn,
+                            [{"step": "s", "tool_kind": "noop", "input": {}}],
+                            table=QueueTable(SCHEMA),
+                        )
+                    deadline = time.monotonic() + 60
+                    while time.monotonic() < deadline:
+                        if counts(self.dsn, SCHEMA).get(Status.COMPLETED, 0) == total:
+                            return
+                        await asyncio.sleep(0.1)
+
+            asyncio.run(go())
+
+        run = run_processes(
+            worker_process,
+            lambda r, s, st, q: (self.dsn, SCHEMA, self.args.concurrency, True, r, s, st, q),
+            max(self.args.processes),
+            hold=produce,
+        )
+        if run.completed != total or counts(self.dsn, SCHEMA) != {Status.COMPLETED.value: total}:
+            raise RuntimeError(f"steady run lost commands: {counts(self.dsn, SCHEMA)}")
+        (row,) = execute(self.dsn, database.statement(SCHEMA, "latency"))
+        return {"claim": list(row[1]), "complete": list(row[2])}
+
+    def run_latency(
+        self, name: str, rate: int, claim_targets: tuple[float | None, float | None]
+    ) -> None:
+        results = []
+        for i in range(self.args.runs):
+            self.step(f"{name} at {rate}/s: run {i + 1} of {self.args.runs}")
+            results.append(self.latency(rate))
+            self.progress.advance(self.task)
+        for kind in ("claim", "complete"):
+            for index, pct in enumerate(("p50", "p95", "p99")):
+                values = [r[kind][index] for r in results]
+                target = None
+                if kind == "claim" and pct in ("p50", "p99"):
+                    target = claim_targets[0] if pct == "p50" else claim_targets[1]
+                self.figures.append(
+                    figure(
+                        f"{name} {rate}/s enqueue→{kind} {pct}",
+                        "ms",
+                        values,
+                        target=target,
+                        higher_is_better=False,
+                    )
+                )
+        self.verified.append(f"{name}: every command completed exactly once")

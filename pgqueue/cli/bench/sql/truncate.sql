@@ -1,0 +1,2 @@
+-- Empty the table between runs.
+TRUNCATE {command}
