@@ -183,7 +183,11 @@ async def test_a_malformed_row_is_failed_then_parked_without_blocking_others(
     parked = row(db, bad)
     assert parked["status"] == "FAILED"
     assert reason in parked["error"]
-    assert parked["attempts"] == attempts_before + 1
+    # the attempt is spent, but attempts never pass the limit: a row already at
+    # it (its lost attempts counted) is parked as it stands
+    spent = 0 if reason == "exhausted" else 1
+    assert parked["attempts"] == attempts_before + spent
+    assert parked["attempts"] <= parked["max_attempts"] or attempts_before < 0
     assert parked["claim_token"] is None
     assert row(db, good)["status"] == "CLAIMED"
 
@@ -445,6 +449,28 @@ async def test_an_expired_lease_is_rescued_counting_the_lost_attempt(pool: Pool,
         1,
         2,
     )
+
+
+async def test_a_rescued_row_at_its_limit_is_parked_without_a_second_attempt(
+    pool: Pool, db: Conn
+) -> None:
+    # The rescue counts the lost attempt; the nack that parks the row must not
+    # count another one past the limit (it ended "2 of 1").
+    command_id = add(db, max_attempts=1)
+    async with source(pool, "dead") as dead:
+        pulled = await dead.next()
+        assert pulled is not None
+        await dead.ack(pulled.ack)
+    db.execute("UPDATE noetl.command SET lease_expires_at = now() - interval '1 s'")
+    async with source(pool, "rescuer") as rescuer:
+        rescued = await rescuer.next()
+        assert rescued is not None
+        assert rescued.outcome == Failed("attempts exhausted (1 of 1)")
+        result = await rescuer.nack(rescued.ack)
+        assert result is not None and (result.status, result.attempts) == ("FAILED", 1)
+    after = row(db, command_id)
+    assert (after["status"], after["attempts"], after["max_attempts"]) == ("FAILED", 1, 1)
+    assert after["error"] == "attempts exhausted (1 of 1)"
 
 
 async def test_backoff_grows_and_caps_and_a_poison_row_parks_without_blocking(

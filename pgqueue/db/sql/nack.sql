@@ -1,8 +1,10 @@
 -- nack of a Claimed or Failed outcome: the attempt is spent. Either due again
 -- after a backoff, or parked as FAILED (the dead letter) with the reason.
 UPDATE {command} AS c
-SET attempts = c.attempts + 1,
-    attempt = c.attempts + 1,
+-- one more spent, but never past the limit: a row the rescue already counted
+-- up to its limit (its worker died) is parked as it stands
+SET attempts = CASE WHEN c.attempts >= c.max_attempts THEN c.attempts ELSE c.attempts + 1 END,
+    attempt = CASE WHEN c.attempts >= c.max_attempts THEN c.attempts ELSE c.attempts + 1 END,
     -- park when the caller says the failure is terminal or no attempts remain
     status = CASE WHEN %(terminal)s OR c.attempts + 1 >= c.max_attempts
                   THEN 'FAILED' ELSE 'PENDING' END,
