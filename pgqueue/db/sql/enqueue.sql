@@ -23,7 +23,9 @@ inserted AS (
     SELECT execution_id, command_id, step_name, tool_kind, context::jsonb,
            priority, max_attempts, now() + make_interval(secs => delay), 'PENDING', 0
     FROM input
-    ORDER BY ord
+    -- in key order, whatever the caller's order: producers enqueueing the same
+    -- commands at once then take their key locks in one order (no deadlock)
+    ORDER BY execution_id, command_id
     -- enqueueing the same (execution_id, command_id) twice is a no-op
     ON CONFLICT (execution_id, command_id) DO NOTHING
 )
