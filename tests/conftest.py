@@ -11,6 +11,8 @@ from typing import Any
 import psycopg
 import psycopg_pool
 import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pytest_postgresql.janitor import DatabaseJanitor
 
 from pgqueue import migrate
@@ -79,3 +81,24 @@ async def pool(dsn: str) -> AsyncIterator[psycopg_pool.AsyncConnectionPool[Any]]
     async with psycopg_pool.AsyncConnectionPool(dsn, min_size=1, max_size=8, open=False) as pool:
         await pool.wait()
         yield pool
+
+
+@pytest.fixture
+def login(dsn: str, db: psycopg.Connection[Any]) -> Iterator[Any]:
+    """Make a LOGIN role that is a member of a pgqueue role; DSN to connect as it."""
+    made: list[str] = []
+
+    def make(group: str) -> str:
+        name = f"t_{group}_{uuid.uuid4().hex[:8]}"
+        db.execute(
+            sql.SQL("CREATE ROLE {} LOGIN IN ROLE {}").format(
+                sql.Identifier(name), sql.Identifier(group)
+            )
+        )
+        made.append(name)
+        return make_conninfo("", **{**conninfo_to_dict(dsn), "user": name})
+
+    yield make
+    for name in made:
+        db.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+        db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -29,27 +28,6 @@ from tests.acceptance.cli import env, pgqueue
 from tests.helpers import status_counts
 
 Conn = psycopg.Connection[Any]
-
-
-@pytest.fixture
-def login(dsn: str, db: Conn) -> Iterator[Any]:
-    """Make a LOGIN role that is a member of a pgqueue role; DSN to connect as it."""
-    made: list[str] = []
-
-    def make(group: str) -> str:
-        name = f"t_{group}_{uuid.uuid4().hex[:8]}"
-        db.execute(
-            sql.SQL("CREATE ROLE {} LOGIN IN ROLE {}").format(
-                sql.Identifier(name), sql.Identifier(group)
-            )
-        )
-        made.append(name)
-        return make_conninfo("", **{**conninfo_to_dict(dsn), "user": name})
-
-    yield make
-    for name in made:
-        db.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
-        db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
 async def test_a_producer_can_enqueue_and_nothing_else(login: Any, db: Conn) -> None:
@@ -184,3 +162,58 @@ async def test_a_statement_is_rendered_for_each_client_encoding(empty_dsn: str) 
                 worker_id="w", limit=1, lease_for=timedelta(seconds=30), tool_kinds=None
             )
             assert len(claimed) == 1
+
+
+def test_pgqueues_functions_ignore_a_planted_operator_on_the_callers_path(
+    dsn: str, db: Conn
+) -> None:
+    # Someone who may create a schema plants operators that pgqueue's functions
+    # use unqualified; a privileged caller with that schema on its search_path
+    # then ran them as itself. pgqueue's functions pin their search_path.
+    evil = f"t_evil_{uuid.uuid4().hex[:8]}"
+    db.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(evil)))
+    dbname = conninfo_to_dict(dsn)["dbname"]
+    db.execute(
+        sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(
+            sql.Identifier(dbname), sql.Identifier(evil)
+        )
+    )
+    try:
+        with psycopg.connect(make_conninfo(dsn, user=evil), autocommit=True) as attacker:
+            attacker.execute(
+                sql.SQL(
+                    """
+                    CREATE SCHEMA {s};
+                    CREATE TABLE {s}.ran_as (who text);
+                    GRANT USAGE ON SCHEMA {s} TO PUBLIC;
+                    GRANT INSERT ON {s}.ran_as TO PUBLIC;
+                    CREATE FUNCTION {s}.shl(bigint, integer) RETURNS bigint
+                        LANGUAGE plpgsql AS $$
+                        BEGIN INSERT INTO {log} VALUES (current_user); RETURN $1; END $$;
+                    CREATE OPERATOR {s}.<< (LEFTARG = bigint, RIGHTARG = integer,
+                                            FUNCTION = {s}.shl);
+                    CREATE FUNCTION {s}.cat(text, name) RETURNS text
+                        LANGUAGE plpgsql AS $$
+                        BEGIN INSERT INTO {log} VALUES (current_user); RETURN $1; END $$;
+                    CREATE OPERATOR {s}.|| (LEFTARG = text, RIGHTARG = name,
+                                            FUNCTION = {s}.cat);
+                    """
+                ).format(s=sql.Identifier(evil), log=sql.Identifier(evil, "ran_as"))
+            )
+        with psycopg.connect(dsn, autocommit=True) as victim:
+            victim.execute(sql.SQL("SET search_path = {}, pg_catalog").format(sql.Identifier(evil)))
+            victim.execute("SELECT noetl.snowflake_id()")  # the id generator
+            enqueue_many_sync(victim, [{"step": "s", "tool_kind": "k", "input": {}}])  # NOTIFY
+            ran = victim.execute(
+                sql.SQL("SELECT who FROM {}").format(sql.Identifier(evil, "ran_as"))
+            )
+            assert ran.fetchall() == []
+        assert status_counts(db) == {"PENDING": 1}
+    finally:
+        db.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(evil)))
+        db.execute(
+            sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(
+                sql.Identifier(dbname), sql.Identifier(evil)
+            )
+        )
+        db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(evil)))
