@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import socket
@@ -31,11 +32,24 @@ from pgqueue.errors import SchemaNotMigrated
 from pgqueue.pg_source import PgCommandSource
 from pgqueue.runtime import settle_heap
 from pgqueue.tools import tools_from_module
-from pgqueue.tools.builtin import DEFAULT_TOOLS, postgres, python_tool
+from pgqueue.tools.builtin import (
+    DEFAULT_TOOLS,
+    HTTP_MAX_BYTES,
+    http_tool,
+    postgres_tool,
+    postgres_tool_pool,
+    python_tool,
+)
 from pgqueue.worker import Worker
 
 
-def build_worker(args: argparse.Namespace, pool: psycopg_pool.AsyncConnectionPool[Any]) -> Worker:
+def build_worker(
+    args: argparse.Namespace,
+    pool: psycopg_pool.AsyncConnectionPool[Any],
+    postgres_pool: psycopg_pool.AsyncConnectionPool[Any] | None = None,
+) -> Worker:
+    """The worker the arguments describe; ``postgres_pool`` is the ``postgres``
+    tool's own pool, when it is enabled."""
     source = PgCommandSource(
         pool,
         worker_id=args.worker_id or f"{socket.gethostname()}-{os.getpid()}",
@@ -55,10 +69,12 @@ def build_worker(args: argparse.Namespace, pool: psycopg_pool.AsyncConnectionPoo
     )
     for kind, function in DEFAULT_TOOLS.items():
         worker.register(kind, function)
-    if args.python_module:
-        worker.register("python", python_tool(args.python_module))
-    if args.enable_postgres_tool:
-        worker.register("postgres", postgres)
+    if args.http_allow_host:
+        worker.register("http", http_tool(args.http_allow_host, max_bytes=args.http_max_bytes))
+    if args.python_module or args.python_callable:
+        worker.register("python", python_tool(args.python_module, callables=args.python_callable))
+    if postgres_pool is not None:
+        worker.register("postgres", postgres_tool(postgres_pool))
     for module_name in args.tools:
         try:
             module = importlib.import_module(module_name)
@@ -71,8 +87,15 @@ def build_worker(args: argparse.Namespace, pool: psycopg_pool.AsyncConnectionPoo
 
 async def worker(args: argparse.Namespace, console: Console) -> int:
     dsn = database_dsn(args)
-    async with open_pool(dsn, max_size=args.concurrency + 3) as pool:
-        worker = build_worker(args, pool)
+    async with contextlib.AsyncExitStack() as stack:
+        pool = await stack.enter_async_context(open_pool(dsn, max_size=args.concurrency + 3))
+        postgres_pool = None
+        if args.enable_postgres_tool:
+            postgres_pool = postgres_tool_pool(
+                args.postgres_tool_dsn or dsn, role=args.postgres_tool_role
+            )
+            await stack.enter_async_context(postgres_pool)
+        worker = build_worker(args, pool, postgres_pool)
         gateway = Gateway(pool, table_of(args))
         try:
             policy = args.retention
@@ -120,16 +143,47 @@ def add_worker(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--tool-kinds", nargs="+", metavar="KIND", help="claim only these kinds")
     p.add_argument(
+        "--http-allow-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="enable the http tool for HOST (or *.domain for its subdomains); repeatable",
+    )
+    p.add_argument(
+        "--http-max-bytes",
+        type=positive_int,
+        default=HTTP_MAX_BYTES,
+        metavar="N",
+        help=f"the http tool reads at most N bytes of a response (default: {HTTP_MAX_BYTES})",
+    )
+    p.add_argument(
         "--python-module",
         action="append",
         default=[],
         metavar="PREFIX",
-        help="enable the python tool for modules under PREFIX; repeatable",
+        help="enable the python tool for functions defined in modules under PREFIX; repeatable",
+    )
+    p.add_argument(
+        "--python-callable",
+        action="append",
+        default=[],
+        metavar="MODULE:FUNCTION",
+        help="enable the python tool for this one function; repeatable",
     )
     p.add_argument(
         "--enable-postgres-tool",
         action="store_true",
-        help="enable the postgres tool (runs statements with the worker's role)",
+        help="enable the postgres tool: statements on a pool of its own, reset after each",
+    )
+    p.add_argument(
+        "--postgres-tool-dsn",
+        metavar="DSN",
+        help="the postgres tool's database (default: the worker's)",
+    )
+    p.add_argument(
+        "--postgres-tool-role",
+        metavar="ROLE",
+        help="the postgres tool's statements run as ROLE (SET ROLE)",
     )
     p.add_argument(
         "--lease", type=duration, default=timedelta(seconds=30), help="lease length (default: 30s)"
