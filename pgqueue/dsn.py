@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgqueue.errors import ConfigurationError
 
@@ -15,8 +15,6 @@ from pgqueue.errors import ConfigurationError
 LIBPQ_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE")
 
 _DRIVER_SUFFIX = re.compile(r"^(postgres(?:ql)?)\+\w+://")
-_URL_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^:/@?#]*:)([^@/?#]*)(@)", re.IGNORECASE)
-_KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 
 def normalize(dsn: str) -> str:
@@ -56,9 +54,49 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*://)(.*)$", re.IGNORECASE | re.DOTALL)
+
+#: shown instead of a DSN in which no secret could be told apart
+HIDDEN = "<a DSN that could not be parsed; not shown>"
+
+
 def mask(dsn: str) -> str:
-    """The DSN with any password replaced by ``****``; safe to log."""
-    masked = _URL_PASSWORD.sub(r"\1****\3", dsn)
-    masked = _KV_PASSWORD.sub(r"\1****", masked)
-    # Query-string passwords: postgresql://host/db?password=secret
-    return re.sub(r"([?&]password=)[^&]*", r"\1****", masked, flags=re.IGNORECASE)
+    """The DSN with its password replaced by ``****``; safe to log.
+
+    A URL's user info runs to its last ``@`` (a password may hold ``?``, ``#``,
+    ``/`` or an unencoded ``@``, which libpq itself reads as part of the host or
+    the database); a ``password`` parameter is masked wherever it is; and the
+    password libpq's own parser finds is masked wherever it still shows. A
+    key/value DSN is rebuilt by libpq's rules with the password replaced.
+    """
+    url = _SCHEME.match(dsn)
+    try:
+        params = conninfo_to_dict(dsn)
+    except Exception:
+        params = None
+    if url is None:
+        if params is not None:
+            if "password" not in params:
+                return dsn
+            return make_conninfo("", **{**params, "password": "****"})
+        # malformed: where its password ends is anybody's guess
+        return HIDDEN if "password" in dsn.lower() else dsn
+    scheme, rest = url.groups()
+    at = rest.rfind("@")
+    if at >= 0:
+        userinfo, rest = rest[:at], rest[at + 1 :]
+        user, colon, _ = userinfo.partition(":")
+        rest = f"{user}{':****' if colon else ''}@{rest}"
+    masked = scheme + re.sub(r"([?&]password=)[^&]*", r"\1****", rest, flags=re.IGNORECASE)
+    secret = str((params or {}).get("password") or "")
+    if secret:
+        masked = masked.replace(secret, "****")
+    return masked
+
+
+def has_password(dsn: str) -> bool:
+    """Whether the DSN itself carries a password (as libpq reads it)."""
+    try:
+        return bool(conninfo_to_dict(dsn).get("password"))
+    except Exception:
+        return "password" in dsn.lower() or (_SCHEME.match(dsn) is not None and "@" in dsn)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import psycopg
 from rich.console import Console
 
+from pgqueue import dsn as dsns
 from pgqueue.cli.common import (
     EXIT_ABORTED,
     EXIT_DATABASE,
@@ -34,6 +35,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging(args.verbose)
     console = Console(highlight=False, soft_wrap=True)
+    if args.dsn and dsns.has_password(args.dsn):
+        print(
+            f"pgqueue {args.command}: warning: --dsn carries a password, which every local "
+            "user can read in ps; use PGPASSFILE, PGQUEUE_DSN or a service file instead",
+            file=sys.stderr,
+        )
 
     def fail(message: str) -> None:
         # plain print: one line, never wrapped or styled

@@ -15,8 +15,12 @@ from pgqueue.cli import bench, chaos, commands, demo, status, worker
 
 EPILOG = """\
 The database comes from --dsn, else PGQUEUE_DSN, else DATABASE_URL, else
-libpq's PG* variables. Exit codes: 0 done, 1 failed or nothing matched,
-2 bad usage or input, 3 database unreachable, 4 schema not migrated.
+libpq's PG* variables. A password in --dsn shows in ps to every local user:
+put it in a password file (PGPASSFILE, ~/.pgpass), in PGQUEUE_DSN, or in a
+service file (PGSERVICEFILE, then --dsn service=NAME) instead.
+
+Exit codes: 0 done, 1 failed or nothing matched, 2 bad usage or input,
+3 database unreachable, 4 schema not migrated, 130 stopped by a second signal.
 
 examples:
   pgqueue demo                                  # no database needed
@@ -99,7 +103,9 @@ VERBS = (
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--dsn", help="PostgreSQL connection string (default: PGQUEUE_DSN, DATABASE_URL, PG*)"
+        "--dsn",
+        help="PostgreSQL connection string (default: PGQUEUE_DSN, DATABASE_URL, PG*); "
+        "keep its password out of it: every local user can read it in ps",
     )
     common.add_argument(
         "--schema", help="schema of the command table (default: noetl; demo: pgqueue_demo)"

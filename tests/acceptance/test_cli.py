@@ -7,6 +7,7 @@ import stat
 from typing import Any
 
 import psycopg
+import psycopg_pool
 import pytest
 
 from pgqueue import migrate
@@ -134,7 +135,37 @@ def test_unreachable_database_is_one_line_with_the_password_masked() -> None:
     assert "hunter2" not in done.stderr + done.stdout
     assert "****" in done.stderr
     assert "Traceback" not in done.stderr
+    warning, error = done.stderr.strip().splitlines()  # the error itself is one line
+    assert "cannot reach the database" in error
+    # a password on the command line shows in ps: said once, without the password
+    assert "warning: --dsn carries a password" in warning and "PGPASSFILE" in warning
+
+
+def test_a_dsn_without_a_password_gets_no_warning() -> None:
+    done = pgqueue("status", "--dsn", "postgresql://alice@127.0.0.1:1/db?connect_timeout=2")
+    assert done.returncode == 3
+    assert "warning" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_help_says_how_to_keep_a_password_out_of_ps() -> None:
+    done = pgqueue("--help")
+    assert done.returncode == 0
+    for way in ("PGPASSFILE", "PGQUEUE_DSN", "service"):
+        assert way in done.stdout
+    assert "130" in done.stdout
+
+
+def test_the_http_tool_is_off_unless_hosts_are_given() -> None:
+    from pgqueue.cli.parser import parser
+    from pgqueue.cli.worker import build_worker
+
+    pool: Any = psycopg_pool.AsyncConnectionPool("", open=False)
+    plain = build_worker(parser().parse_args(["worker"]), pool)
+    assert "http" not in plain.tools.kinds
+    assert set(plain.tools.kinds) == {"noop", "sleep"}
+    allowed = build_worker(parser().parse_args(["worker", "--http-allow-host", "api.x"]), pool)
+    assert "http" in allowed.tools.kinds
 
 
 def test_no_database_configured() -> None:
