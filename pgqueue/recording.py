@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,6 +160,29 @@ class Recorder:
             self.stats.counts["unrecorded"] += 1
             return
         self.stats.counts["failed" if result.status == Status.FAILED else "retried"] += 1
+
+    # -- settling a pull -----------------------------------------------------------------
+
+    async def settle(self, write: Callable[[], Awaitable[object]], claim: ClaimedRow) -> None:
+        """A source's ``nack`` (or ``ack``) of a held claim, through the same guarded
+        path as every other write after a claim: retried through a blip, and a
+        lost claim or a write that cannot be made is logged and counted, never
+        raised into the worker's loop."""
+        fields = {
+            "worker_id": self.worker_id,
+            "command_id": claim.command_id,
+            "execution_id": claim.execution_id,
+            "action": "settle",
+        }
+        try:
+            await retrying(write)
+        except LeaseLost as exc:
+            cancelled = isinstance(exc, CommandCancelled)
+            self.stats.counts["cancelled" if cancelled else "lost"] += 1
+            logger.warning("%s", exc, extra=fields)
+        except DatabaseError as exc:
+            self.stats.counts["unrecorded"] += 1
+            logger.error("could not settle command %s: %s", claim.command_id, exc, extra=fields)
 
     # -- interrupted --------------------------------------------------------------------
 

@@ -214,7 +214,10 @@ class Worker:
                         "action": "claim_failed",
                     },
                 )
-                await self.source.nack(handle)
+                if claim is None:
+                    await self.source.nack(handle)  # holds no row: nothing to write
+                else:
+                    await self.recorder.settle(lambda: self.source.nack(handle), claim)
 
     async def _back_off(self, reason: str) -> None:
         """One log line per outage, not one per poll; exponential backoff meanwhile."""
