@@ -112,7 +112,7 @@ class Coalescer(Generic[H]):
         self._demand += 1
         try:
             if self.wait:
-                await self._start_listening()
+                self._listen()
             while not self._closed.is_set():
                 if self._ready:
                     pulled = self._ready.popleft()
@@ -269,15 +269,14 @@ class Coalescer(Generic[H]):
             if not share.done():
                 share.set_result(value)
 
-    async def _start_listening(self) -> None:
-        listener = self._listener
-        if listener is None or listener.ready.is_set():
-            return
-        listener.start()
-        # Listen before the first claim, so an enqueue between an empty claim and
-        # the LISTEN cannot be missed; if the database is away, poll meanwhile.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(listener.ready.wait(), timeout=5)
+    def _listen(self) -> None:
+        """Start listening, in the background: a claim never waits for the
+        listener (which may not connect for a long while: the role's connection
+        limit, a pooler that drops LISTEN). Until it listens the poll covers;
+        once it does, it wakes every idle caller once, so an enqueue made
+        meanwhile is not missed."""
+        if self._listener is not None:
+            self._listener.start()
 
     async def _idle(self) -> None:
         waiters = [asyncio.ensure_future(self._closed.wait())]
