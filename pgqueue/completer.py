@@ -167,9 +167,12 @@ class Completer:
         )
         return result
 
-    async def release(self, claims: Sequence[ClaimedRow]) -> int:
+    async def release(
+        self, claims: Sequence[ClaimedRow], *, delay: timedelta = timedelta(0)
+    ) -> int:
         """Give claims back without spending an attempt (shutdown, rows claimed
-        ahead and never run, ack of a `Failed` outcome)."""
+        ahead and never run, ack of a `Failed` outcome); due again at once, or
+        after ``delay``."""
         for claim in claims:
             self._marks.discard(claim.key)
-        return await self.gateway.release(_claim_keys(claims))
+        return await self.gateway.release(_claim_keys(claims), delay=delay)

@@ -55,9 +55,11 @@ class ToolFailed:
 
 @dataclass(frozen=True, slots=True)
 class Interrupted:
-    """The worker stopped the tool: see ``reason`` (never `TimedOut`, a failure)."""
+    """The worker stopped the tool: see ``reason`` (never `TimedOut`, a failure).
+    ``in_thread``: a plain function's thread, which runs on regardless."""
 
     reason: PgQueueError
+    in_thread: bool = False
 
 
 Ended = Succeeded | ToolFailed | Interrupted
@@ -98,7 +100,7 @@ class Executions:
             task.uncancel()
             if isinstance(running.stop_reason, TimedOut):
                 return ToolFailed(f"timed out after {timeout:g}s", False)
-            return Interrupted(running.stop_reason)
+            return Interrupted(running.stop_reason, in_thread=not tool.is_async)
         except Exception as exc:
             return ToolFailed(f"{type(exc).__name__}: {exc}", isinstance(exc, PermanentFailure))
         finally:

@@ -16,6 +16,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from pgqueue.backoff import WRITE_RETRY, WRITE_TRIES, retrying
@@ -26,6 +27,10 @@ from pgqueue.outcomes import ClaimedRow
 from pgqueue.states import Status
 
 logger = logging.getLogger(__name__)
+
+#: how long a command given back from an unstoppable thread waits before it is
+#: due again: time for the stopping process to exit, taking the thread with it
+THREAD_RELEASE_DELAY = timedelta(seconds=5)
 
 
 @dataclass
@@ -187,22 +192,44 @@ class Recorder:
     # -- interrupted --------------------------------------------------------------------
 
     async def interrupted(
-        self, command: Command, claim: ClaimedRow | None, reason: PgQueueError
+        self,
+        command: Command,
+        claim: ClaimedRow | None,
+        reason: PgQueueError,
+        *,
+        in_thread: bool = False,
     ) -> None:
-        """The worker stopped the tool: cancelled, lost, or given back on shutdown."""
+        """The worker stopped the tool: cancelled, lost, or given back on shutdown.
+
+        A plain function's thread cannot be stopped: its command is given back
+        not due before `THREAD_RELEASE_DELAY`, by when this stopping process,
+        and the thread with it, is gone, so no other worker runs it meanwhile."""
         if isinstance(reason, LeaseLost):
             self.lost(reason, command)
-        elif claim is not None and self.completer is not None:
-            # Shutdown: give it back untouched so another worker takes it now.
-            try:
-                await self.completer.release([claim])
-                self.stats.counts["released"] += 1
-            except DatabaseError as exc:
-                logger.warning(
-                    "could not release on shutdown (the lease will end): %s",
-                    exc,
-                    extra=self.log_fields(command, "release"),
-                )
+            return
+        if claim is None or self.completer is None:
+            return
+        delay = THREAD_RELEASE_DELAY if in_thread else timedelta(0)
+        try:
+            await self.completer.release([claim], delay=delay)
+        except DatabaseError as exc:
+            logger.warning(
+                "could not release on shutdown (the lease will end): %s",
+                exc,
+                extra=self.log_fields(command, "release"),
+            )
+            return
+        self.stats.counts["released"] += 1
+        if in_thread:
+            self.stats.counts["abandoned"] += 1
+            logger.warning(
+                "command %s: its tool is a plain function running in a thread, which cannot be "
+                "stopped; given back, due again in %ds (the thread runs on until it returns "
+                "or this process exits)",
+                command.command_id,
+                THREAD_RELEASE_DELAY.total_seconds(),
+                extra=self.log_fields(command, "abandon"),
+            )
 
     def lost(self, exc: LeaseLost, command: Command) -> None:
         cancelled = isinstance(exc, CommandCancelled)

@@ -181,6 +181,14 @@ class Worker:
             pulled = await self.source.next()
             if pulled is None:
                 return
+            if self._stopping.is_set() and isinstance(pulled.outcome, Claimed):
+                # A claim that landed after the stop: give it back untouched
+                # instead of starting it past the grace (it was never begun).
+                await self.source.ack(pulled.ack)
+                await self.recorder.interrupted(
+                    pulled.outcome.command, self._claim(pulled.ack), Shutdown()
+                )
+                return
             await self._handle(pulled, task)
 
     def _claim(self, handle: Any) -> ClaimedRow | None:
@@ -253,7 +261,7 @@ class Worker:
         if isinstance(ended, Succeeded):
             await self.recorder.completed(command, claim, ended.result_json)
         elif isinstance(ended, Interrupted):
-            await self.recorder.interrupted(command, claim, ended.reason)
+            await self.recorder.interrupted(command, claim, ended.reason, in_thread=ended.in_thread)
         else:
             await self.recorder.failed(command, claim, ended.error, ended.terminal)
 

@@ -201,11 +201,12 @@ class Gateway:
         )
         return NackResult(*rows[0]) if rows else None
 
-    async def release(self, items: Iterable[ClaimKey]) -> int:
+    async def release(self, items: Iterable[ClaimKey], *, delay: timedelta = timedelta(0)) -> int:
         params = _keys(items)
         if not params["tokens"]:
             return 0
         params["channel"] = self.table.channel
+        params["delay"] = delay
         rows = await self._fetch("release", params, packed=True)
         return int(rows[0][0])
 

@@ -12,7 +12,6 @@ command then runs again. Key external writes on ``command.command_id``.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pgqueue.models import Command
+from pgqueue.tools.threads import in_thread
 
 ToolResult = Any
 ToolFunction = Callable[[Command, "ToolContext"], Awaitable[ToolResult] | ToolResult]
@@ -57,9 +57,10 @@ class Tool:
         return self._in_thread(command, ctx)
 
     async def _in_thread(self, command: Command, ctx: ToolContext) -> ToolResult:
-        # A plain function runs in a thread; it cannot be interrupted there, so
-        # a cancelled or timed-out one finishes in the background, unrecorded.
-        result = await asyncio.to_thread(self.function, command, ctx)
+        # A plain function runs in a (daemon) thread; it cannot be interrupted
+        # there, so a cancelled or timed-out one finishes in the background,
+        # unrecorded.
+        result = await in_thread(self.function, command, ctx, name=f"pgqueue-tool-{self.kind}")
         if inspect.isawaitable(result):
             return await result
         return result

@@ -6,6 +6,7 @@ that says exactly what it may reach (hosts, functions, a pool of its own)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import inspect
 import json
@@ -20,6 +21,7 @@ import psycopg_pool
 from pgqueue.errors import ConfigurationError, PermanentFailure
 from pgqueue.models import Command
 from pgqueue.tools import ToolContext, ToolFunction
+from pgqueue.tools.threads import in_thread
 
 #: the most bytes of a response the ``http`` tool reads (and stores) by default
 HTTP_MAX_BYTES = 1024 * 1024
@@ -69,7 +71,11 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(
         self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
     ) -> urllib.request.Request | None:
-        self.hosts.check(newurl)
+        try:
+            self.hosts.check(newurl)
+        except PermanentFailure:
+            fp.close()  # the refused redirect's own response
+            raise
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -98,7 +104,8 @@ def _http_call(spec: dict[str, Any], hosts: _Hosts, max_bytes: int) -> dict[str,
                 dict(response.headers),
             )
     except urllib.error.HTTPError as exc:
-        status, raw, reply_headers = exc.code, exc.read(max_bytes + 1), dict(exc.headers)
+        with exc:
+            status, raw, reply_headers = exc.code, exc.read(max_bytes + 1), dict(exc.headers)
     if len(raw) > max_bytes:
         raise PermanentFailure(f"http: the response from {url} is larger than {max_bytes} bytes")
     text = raw.decode("utf-8", errors="replace")
@@ -125,7 +132,9 @@ def http_tool(allowed_hosts: Sequence[str], *, max_bytes: int = HTTP_MAX_BYTES) 
         raise ConfigurationError("http: max_bytes must be at least 1")
 
     async def http(command: Command, ctx: ToolContext) -> dict[str, Any]:
-        return await asyncio.to_thread(_http_call, dict(command.input), hosts, max_bytes)
+        return await in_thread(
+            _http_call, dict(command.input), hosts, max_bytes, name="pgqueue-http"
+        )
 
     return http
 
@@ -170,7 +179,7 @@ def python_tool(allowed_modules: Sequence[str], *, callables: Sequence[str] = ()
             raise PermanentFailure("python: args must be a list and kwargs an object")
         if inspect.iscoroutinefunction(function):
             return await function(*args, **kwargs)
-        return await asyncio.to_thread(function, *args, **kwargs)
+        return await in_thread(functools.partial(function, *args, **kwargs), name="pgqueue-python")
 
     return python
 

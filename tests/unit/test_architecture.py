@@ -22,7 +22,7 @@ PACKAGE = Path(pgqueue.__file__).parent
 #: migrations are alembic's, run by `pgqueue.migrate`.
 LAYERS: list[set[str]] = [
     {"errors", "states", "jsonvalues", "runtime", "dsn"},
-    {"models", "backoff", "batching", "services"},
+    {"models", "backoff", "batching", "services", "tools.threads"},
     {"outcomes", "newcommand", "db.table", "db.statements", "db.translate", "db.wire"},
     {"db", "db.gateway", "db.plans"},
     {"enqueue", "listener", "retention", "migrate", "migrations"},

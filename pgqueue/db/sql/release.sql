@@ -3,6 +3,11 @@
 WITH released AS (
     UPDATE {command} AS c
     SET status = 'PENDING',
+        -- due where it was (at the front of the queue), or after %(delay)s: a
+        -- command still running in a thread this process cannot stop is not
+        -- due again before the process is gone
+        due_at = CASE WHEN %(delay)s::interval > interval '0'
+                      THEN now() + %(delay)s::interval ELSE c.due_at END,
         lease_expires_at = NULL,
         claim_token = NULL,
         updated_at = now()
