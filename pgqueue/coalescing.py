@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Generic, TypeVar
 
 from pgqueue.listener import Listener
@@ -57,9 +57,12 @@ class Coalescer(Generic[H]):
         prefetch: int,
         poll_interval: float,
         listener: Listener | None,
+        fresh: Callable[[Pulled[H]], bool] | None = None,
     ) -> None:
         self._claim_batch = claim
         self._failed = failed
+        #: whether a row claimed ahead may still be handed out (its lease holds)
+        self._fresh = fresh
         self.wait = wait
         self.max_batch = max_batch
         self.prefetch = prefetch
@@ -82,6 +85,27 @@ class Coalescer(Generic[H]):
     def ready(self) -> int:
         """Rows claimed ahead and not handed out yet (the read-ahead's depth)."""
         return len(self._ready)
+
+    def _pop_fresh(self) -> Pulled[H] | None:
+        """The first ready row whose lease still holds; the others are dropped
+        (the check counts them): a row whose lease ended while it waited may
+        already run elsewhere, and must never run here too."""
+        while self._ready:
+            pulled = self._ready.popleft()
+            if self._fresh is None or self._fresh(pulled):
+                return pulled
+        return None
+
+    def held(self) -> list[Pulled[H]]:
+        """The rows claimed ahead and waiting (their leases need keeping too)."""
+        return list(self._ready)
+
+    def drop(self, pulled: Iterable[Pulled[H]]) -> int:
+        """Forget rows claimed ahead whose lease was lost; how many there were."""
+        gone = {id(p) for p in pulled}
+        before = len(self._ready)
+        self._ready = deque(p for p in self._ready if id(p) not in gone)
+        return before - len(self._ready)
 
     async def close(self) -> list[Pulled[H]]:
         """Stop: waiting callers get ``None``; the rows claimed but never handed
@@ -115,10 +139,12 @@ class Coalescer(Generic[H]):
                 self._listen()
             while not self._closed.is_set():
                 if self._ready:
-                    pulled = self._ready.popleft()
+                    pulled = self._pop_fresh()
                     if self.prefetch and len(self._ready) < self.prefetch // 2:
                         self._read_ahead()  # refill while these rows are worked on
-                    return pulled
+                    if pulled is not None:
+                        return pulled
+                    continue
                 if not self._not_claiming.is_set() or self._reading_ahead_busy():
                     # A claim is in flight: take a row from it, or hear that there
                     # was none for us. (With a read-ahead on its way, a claim for
@@ -176,8 +202,9 @@ class Coalescer(Generic[H]):
                     # A read-ahead beside this claim took the rows: serve from
                     # them, and let the callers parked behind look again.
                     self._wake_waiters(RETRY)
-                    if self._ready:
-                        return self._ready.popleft()
+                    ready = self._pop_fresh()
+                    if ready is not None:
+                        return ready
                     continue
                 await self._idle()
                 if self._closed.is_set():

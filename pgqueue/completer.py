@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from pgqueue.backoff import RetryPolicy
@@ -23,7 +24,7 @@ from pgqueue.batching import Batcher, Notify
 from pgqueue.db.gateway import ClaimKey, Gateway, NackResult
 from pgqueue.errors import CommandCancelled, DatabaseError, LeaseLost
 from pgqueue.outcomes import ClaimedRow, CommandKey
-from pgqueue.states import Status
+from pgqueue.states import LEASED, Status
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,16 @@ MAX_BATCH = 1000
 
 def _claim_keys(claims: Iterable[ClaimedRow]) -> Iterable[ClaimKey]:
     return ((c.execution_id, c.command_id, c.token) for c in claims)
+
+
+@dataclass(slots=True)
+class Beat:
+    """What one heartbeat did."""
+
+    held: set[CommandKey]
+    lost: dict[CommandKey, LeaseLost] = field(default_factory=dict)
+    #: still ours, but another transaction held the row: not extended this time
+    skipped: list[ClaimedRow] = field(default_factory=list)
 
 
 def _ignore(written: bool, error: BaseException | None) -> None:
@@ -57,8 +68,11 @@ class Completer:
         worker_id: str,
         lease_for: timedelta,
         retry_policy: RetryPolicy,
+        heartbeats: Gateway | None = None,
     ) -> None:
         self.gateway = gateway
+        #: where heartbeats run: a connection of their own (see `PgCommandSource`)
+        self.heartbeats = heartbeats or gateway
         self.worker_id = worker_id
         self.lease_for = lease_for
         self.retry_policy = retry_policy
@@ -98,15 +112,35 @@ class Completer:
 
     # -- the lease --------------------------------------------------------------------
 
-    async def heartbeat(self, claims: Sequence[ClaimedRow]) -> dict[CommandKey, LeaseLost]:
-        """Extend every lease in one statement; returns the ones that were lost."""
-        held = await self.gateway.heartbeat(_claim_keys(claims), lease_for=self.lease_for)
-        return {c.key: await self.lost(c) for c in claims if c.key not in held}
+    async def heartbeat(self, claims: Sequence[ClaimedRow]) -> Beat:
+        """Extend every lease in one statement, on the heartbeat's own connection;
+        which were extended, which were lost, and which were skipped because
+        another transaction holds their row (still ours: tried at the next beat)."""
+        await self._open_heartbeats()
+        held = await self.heartbeats.heartbeat(_claim_keys(claims), lease_for=self.lease_for)
+        beat = Beat(held=held)
+        for claim in claims:
+            if claim.key in held:
+                continue
+            state = await self.heartbeats.lease_state(claim)
+            if state is not None and state[1] and state[0] in LEASED:
+                beat.skipped.append(claim)
+            else:
+                beat.lost[claim.key] = self._explain(claim, state)
+        return beat
+
+    async def _open_heartbeats(self) -> None:
+        pool = self.heartbeats.pool
+        if pool is not self.gateway.pool and pool.closed:
+            await pool.open(wait=False)
 
     async def lost(self, claim: ClaimedRow) -> LeaseLost:
         """Why a fenced write on ``claim`` found nothing: cancelled, finished, or
         claimed again."""
-        state = await self.gateway.lease_state(claim)
+        return self._explain(claim, await self.gateway.lease_state(claim))
+
+    @staticmethod
+    def _explain(claim: ClaimedRow, state: tuple[str, bool] | None) -> LeaseLost:
         where = f"command {claim.command_id} of execution {claim.execution_id}"
         if state is None:
             return LeaseLost(f"{where} no longer exists")

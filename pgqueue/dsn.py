@@ -100,3 +100,24 @@ def has_password(dsn: str) -> bool:
         return bool(conninfo_to_dict(dsn).get("password"))
     except Exception:
         return "password" in dsn.lower() or (_SCHEME.match(dsn) is not None and "@" in dsn)
+
+
+#: TCP keepalives for the connections pgqueue opens itself: a peer gone without
+#: a word (a host that died, a dropped NAT entry) is noticed in about a minute
+#: instead of the kernel's two hours. They do not help against a live host whose
+#: backend answers nothing; the statement deadlines do (`pgqueue.db.deadlines`).
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
+
+def keepalives(conninfo: str, kwargs: Mapping[str, object]) -> dict[str, object]:
+    """`KEEPALIVES`, less whatever the DSN or the connection arguments set."""
+    try:
+        given = {**conninfo_to_dict(conninfo), **kwargs}
+    except Exception:
+        given = dict(kwargs)
+    return {k: v for k, v in KEEPALIVES.items() if k not in given}

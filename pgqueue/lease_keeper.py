@@ -1,50 +1,93 @@
 """`LeaseKeeper`: heartbeat every lease a worker holds, and act on the lost ones.
 
-One statement a beat extends the leases of every command running here (fenced
-on each claim); a lease found lost (claimed again, cancelled, finished)
-interrupts its tool with the reason, so a cancel is seen at the next beat.
+One statement a beat, on a connection of its own, extends the leases of every
+command running here and of every row claimed ahead and waiting for a slot
+(fenced on each claim). A lease found lost (claimed again, cancelled,
+finished) interrupts its tool with the reason, so a cancel is seen at the next
+beat; a row claimed ahead whose lease was lost is dropped, never run. A row
+another transaction holds locked is skipped this beat, reported, and tried
+again at the next.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from pgqueue.completer import Completer
 from pgqueue.errors import DatabaseError
 from pgqueue.execution import Executions
+from pgqueue.outcomes import ClaimedRow
 from pgqueue.services import Loop
 
 logger = logging.getLogger(__name__)
+
+
+class Prefetching(Protocol):
+    """A source that holds rows claimed ahead (`PgCommandSource`)."""
+
+    def prefetched(self) -> list[Any]: ...
+    def claim_of(self, handle: Any) -> ClaimedRow | None: ...
+    def renewed(self, handles: Iterable[Any], since: float) -> None: ...
+    def drop(self, handles: Iterable[Any]) -> None: ...
 
 
 class LeaseKeeper(Loop):
     name = "pgqueue-lease-keeper"
 
     def __init__(
-        self, completer: Completer, executions: Executions, *, interval: float, worker_id: str
+        self,
+        completer: Completer,
+        executions: Executions,
+        source: Prefetching,
+        *,
+        interval: float,
+        worker_id: str,
     ) -> None:
         super().__init__()
         self.completer = completer
         self.executions = executions
+        self.source = source
         self.interval = interval
         self.worker_id = worker_id
 
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            running = [r for r in self.executions.running() if r.claim is not None]
-            if not running:
-                continue
-            try:
-                lost = await self.completer.heartbeat([r.claim for r in running if r.claim])
-            except DatabaseError as exc:
-                logger.warning(
-                    "heartbeat failed (will retry): %s",
-                    exc,
-                    extra={"worker_id": self.worker_id, "action": "heartbeat"},
-                )
-                continue
-            for r in running:
-                if r.claim is not None and r.claim.key in lost:
-                    self.executions.interrupt(r, lost[r.claim.key])
+            await self.beat()
+
+    async def beat(self) -> None:
+        running = [r for r in self.executions.running() if r.claim is not None]
+        ahead = [(h, c) for h in self.source.prefetched() if (c := self.source.claim_of(h))]
+        claims = [r.claim for r in running if r.claim] + [c for _, c in ahead]
+        if not claims:
+            return
+        since = asyncio.get_running_loop().time()
+        try:
+            beat = await self.completer.heartbeat(claims)
+        except DatabaseError as exc:
+            logger.warning(
+                "heartbeat failed (will retry): %s",
+                exc,
+                extra={"worker_id": self.worker_id, "action": "heartbeat"},
+            )
+            return
+        for r in running:
+            if r.claim is not None and r.claim.key in beat.lost:
+                self.executions.interrupt(r, beat.lost[r.claim.key])
+        self.source.renewed((h for h, c in ahead if c.key in beat.held), since)
+        self.source.drop(h for h, c in ahead if c.key in beat.lost)
+        for claim in beat.skipped:
+            logger.warning(
+                "lease of command %s not extended: another transaction holds its row "
+                "locked; trying again at the next beat",
+                claim.command_id,
+                extra={
+                    "worker_id": self.worker_id,
+                    "command_id": claim.command_id,
+                    "execution_id": claim.execution_id,
+                    "action": "heartbeat_skipped",
+                },
+            )

@@ -15,6 +15,8 @@ after the claim, ``nack`` included, is the `Completer`'s (``source.completer``).
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import itertools
 import logging
 from collections.abc import Iterable
@@ -28,8 +30,10 @@ from pgqueue import jsonvalues
 from pgqueue.backoff import RetryPolicy
 from pgqueue.coalescing import Coalescer
 from pgqueue.completer import Completer
+from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadline, Deadlines
 from pgqueue.db.gateway import Gateway, NackResult
 from pgqueue.db.table import QueueTable
+from pgqueue.dsn import keepalives
 from pgqueue.errors import DatabaseError, HandleAlreadySettled
 from pgqueue.listener import Listener
 from pgqueue.models import ClaimOutcome, Failed, Pulled, RetryLater
@@ -46,6 +50,9 @@ class PgHandle:
 
     outcome: ClaimOutcome
     claim: ClaimedRow | None = None
+    #: loop time until which the claim's lease holds for sure (claimed ahead rows
+    #: past it are dropped, never run); heartbeats move it on
+    fresh_until: float = 0.0
     number: int = field(default_factory=_handle_numbers.__next__)
     settled: bool = False
 
@@ -74,7 +81,13 @@ class PgCommandSource:
         worker. They go back untouched on ``close()``.
     :param retry_policy: the backoff after a nacked attempt.
     :param listen: set ``False`` where LISTEN cannot work (a transaction pooler).
+    :param deadlines: each role of statement's server and client deadlines
+        (`pgqueue.db.deadlines`); a heartbeat's never exceeds a third of the lease.
     """
+
+    #: the part of a lease a row claimed ahead must have left to be handed out:
+    #: time to mark it RUNNING and for the next heartbeat to land
+    FRESH_MARGIN = 0.2
 
     def __init__(
         self,
@@ -90,6 +103,7 @@ class PgCommandSource:
         retry_policy: RetryPolicy | None = None,
         table: QueueTable | None = None,
         listen: bool = True,
+        deadlines: Deadlines = DEFAULT_DEADLINES,
     ) -> None:
         if lease_for <= timedelta(0):
             raise ValueError("lease_for must be positive")
@@ -97,24 +111,52 @@ class PgCommandSource:
             raise ValueError("max_batch must be >= 1")
         if prefetch < 0:
             raise ValueError("prefetch must be >= 0")
-        self.gateway = Gateway(pool, table)
+        self.gateway = Gateway(pool, table, deadlines)
         self.worker_id = worker_id
         self._tool_kinds: tuple[str, ...] | None = (
             None if tool_kinds is None else tuple(sorted(set(tool_kinds)))
         )
         self.lease_for = lease_for
+        kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}
+        # Lease upkeep has a connection of its own, never shared with the tools
+        # or queued behind claims: a starved pool must not let leases run out.
+        # (A pool with a dynamic conninfo, a callable, heartbeats on the pool.)
+        self._heartbeat_pool: psycopg_pool.AsyncConnectionPool[Any] | None = None
+        heartbeats = self.gateway
+        if isinstance(pool.conninfo, str):
+            self._heartbeat_pool = psycopg_pool.AsyncConnectionPool(
+                pool.conninfo,
+                kwargs={**keepalives(pool.conninfo, kwargs), **kwargs},
+                min_size=1,
+                max_size=1,
+                open=False,
+                name=f"pgqueue-heartbeat-{worker_id}",
+            )
+            beat = deadlines.heartbeat
+            third = lease_for / 3
+            if beat.statement > third:
+                beat = Deadline(third, min(beat.lock, third))
+            heartbeats = Gateway(
+                self._heartbeat_pool, table, dataclasses.replace(deadlines, heartbeat=beat)
+            )
         self.completer = Completer(
             self.gateway,
             worker_id=worker_id,
             lease_for=lease_for,
             retry_policy=retry_policy or RetryPolicy(),
+            heartbeats=heartbeats,
         )
         self._listener: Listener | None = None
         # LISTEN needs a session of its own, opened from the pool's settings; a
         # pool with a dynamic conninfo (a callable) polls instead.
         if listen and wait and isinstance(pool.conninfo, str):
-            kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}
-            self._listener = Listener(pool.conninfo, self.gateway.table.channel, kwargs)
+            self._listener = Listener(
+                pool.conninfo,
+                self.gateway.table.channel,
+                {**keepalives(pool.conninfo, kwargs), **kwargs},
+            )
+        #: rows claimed ahead whose lease ended before a slot took them
+        self.dropped_ahead = 0
         self._claims: Coalescer[PgHandle] = Coalescer(
             self._claim_batch,
             self._unheld,
@@ -123,6 +165,7 @@ class PgCommandSource:
             prefetch=prefetch,
             poll_interval=poll_interval,
             listener=self._listener,
+            fresh=self._fresh,
         )
 
     @property
@@ -136,6 +179,44 @@ class PgCommandSource:
         takes each other's commands. A source made for given kinds keeps them."""
         if self._tool_kinds is None:
             self._tool_kinds = tuple(sorted(set(tool_kinds)))
+
+    def prefetched(self) -> list[PgHandle]:
+        """The handles of rows claimed ahead, waiting for a slot: their leases are
+        heartbeated with the running ones."""
+        return [p.ack for p in self._claims.held()]
+
+    def renewed(self, handles: Iterable[PgHandle], since: float) -> None:
+        """A heartbeat begun at loop time ``since`` extended these handles' leases."""
+        until = since + self.lease_for.total_seconds()
+        for handle in handles:
+            handle.fresh_until = until
+
+    def drop(self, handles: Iterable[PgHandle]) -> None:
+        """Rows claimed ahead whose lease was lost: never hand them out."""
+        wanted = {id(h) for h in handles}
+        self.dropped_ahead += self._claims.drop(
+            p for p in self._claims.held() if id(p.ack) in wanted
+        )
+
+    def _fresh(self, pulled: Pulled[PgHandle]) -> bool:
+        handle = pulled.ack
+        if handle.claim is None:
+            return True
+        left = handle.fresh_until - asyncio.get_running_loop().time()
+        if left > self.FRESH_MARGIN * self.lease_for.total_seconds():
+            return True
+        self.dropped_ahead += 1
+        logger.warning(
+            "command %s was claimed ahead but its lease ended before a slot took it: "
+            "dropped, not run",
+            handle.claim.command_id,
+            extra={
+                "worker_id": self.worker_id,
+                "command_id": handle.claim.command_id,
+                "action": "drop_expired",
+            },
+        )
+        return False
 
     @staticmethod
     def claim_of(handle: PgHandle) -> ClaimedRow | None:
@@ -182,6 +263,8 @@ class PgCommandSource:
         await self.completer.drain()
         if self._listener is not None:
             await self._listener.close()
+        if self._heartbeat_pool is not None:
+            await self._heartbeat_pool.close()
 
     # -- pulling --------------------------------------------------------------------
 
@@ -196,6 +279,8 @@ class PgCommandSource:
         return await self._claims.next()
 
     async def _claim_batch(self, limit: int) -> list[Pulled[PgHandle]]:
+        # the lease starts no earlier than the statement is sent
+        until = asyncio.get_running_loop().time() + self.lease_for.total_seconds()
         try:
             rows = await self.gateway.claim_batch(
                 worker_id=self.worker_id,
@@ -208,7 +293,7 @@ class PgCommandSource:
         pulled = []
         for row in rows:
             outcome = row_outcome(row)
-            pulled.append(Pulled(outcome, PgHandle(outcome, claim=row)))
+            pulled.append(Pulled(outcome, PgHandle(outcome, claim=row, fresh_until=until)))
         return pulled
 
     async def claim(

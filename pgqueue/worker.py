@@ -50,9 +50,14 @@ class LeasedSource(Protocol):
     worker_id: str
     lease_for: timedelta
     completer: Completer
+    #: rows claimed ahead that were dropped, not run, their lease gone
+    dropped_ahead: int
 
     def serve(self, tool_kinds: Iterable[str]) -> None: ...
     def claim_of(self, handle: Any) -> ClaimedRow | None: ...
+    def prefetched(self) -> list[Any]: ...
+    def renewed(self, handles: Iterable[Any], since: float) -> None: ...
+    def drop(self, handles: Iterable[Any]) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -132,6 +137,7 @@ class Worker:
                 LeaseKeeper(
                     self.leased.completer,
                     self.executions,
+                    self.leased,
                     interval=self.heartbeat_interval,
                     worker_id=self.worker_id,
                 )
@@ -166,6 +172,8 @@ class Worker:
                 await service.stop()
             if self.leased is not None:
                 await self.leased.close()
+                if self.leased.dropped_ahead:
+                    self.stats.counts["dropped_ahead"] = self.leased.dropped_ahead
         logger.info(
             "worker %s stopped: %s",
             self.worker_id,

@@ -151,7 +151,13 @@ async def open_pool(
 ) -> AsyncIterator[psycopg_pool.AsyncConnectionPool[Any]]:
     await check_reachable(dsn)
     pool = psycopg_pool.AsyncConnectionPool(
-        dsn, min_size=1, max_size=max_size, open=False, name="pgqueue", timeout=30
+        dsn,
+        min_size=1,
+        max_size=max_size,
+        open=False,
+        name="pgqueue",
+        timeout=30,
+        kwargs=dsns.keepalives(dsn, {}),
     )
     try:
         await pool.open(wait=True, timeout=30)

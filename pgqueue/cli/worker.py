@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib
 import os
 import socket
@@ -27,6 +28,7 @@ from pgqueue.cli.common import (
     positive_int,
     table_of,
 )
+from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadline, Deadlines
 from pgqueue.db.gateway import Gateway
 from pgqueue.errors import SchemaNotMigrated
 from pgqueue.pg_source import PgCommandSource
@@ -43,13 +45,22 @@ from pgqueue.tools.builtin import (
 from pgqueue.worker import Worker
 
 
+def deadlines_of(args: argparse.Namespace) -> Deadlines:
+    """The deadlines the flags set: claims and completions share theirs."""
+    limit = Deadline(args.statement_timeout, args.lock_timeout)
+    return dataclasses.replace(DEFAULT_DEADLINES, claim=limit, completion=limit)
+
+
 def build_worker(
     args: argparse.Namespace,
     pool: psycopg_pool.AsyncConnectionPool[Any],
     postgres_pool: psycopg_pool.AsyncConnectionPool[Any] | None = None,
+    tool_pool: psycopg_pool.AsyncConnectionPool[Any] | None = None,
 ) -> Worker:
-    """The worker the arguments describe; ``postgres_pool`` is the ``postgres``
-    tool's own pool, when it is enabled."""
+    """The worker the arguments describe: ``pool`` carries its claims and
+    completions, ``tool_pool`` (default: the same) is what tools get as
+    ``ctx.pool``, and ``postgres_pool`` is the ``postgres`` tool's own pool,
+    when it is enabled."""
     source = PgCommandSource(
         pool,
         worker_id=args.worker_id or f"{socket.gethostname()}-{os.getpid()}",
@@ -59,13 +70,14 @@ def build_worker(
         poll_interval=args.poll_interval.total_seconds(),
         prefetch=args.prefetch,
         table=table_of(args),
+        deadlines=deadlines_of(args),
     )
     worker = Worker(
         source,
         concurrency=args.concurrency,
         timeout=args.timeout.total_seconds() if args.timeout else None,
         grace=args.grace.total_seconds(),
-        pool=pool,
+        pool=tool_pool or pool,
     )
     for kind, function in DEFAULT_TOOLS.items():
         worker.register(kind, function)
@@ -88,14 +100,18 @@ def build_worker(
 async def worker(args: argparse.Namespace, console: Console) -> int:
     dsn = database_dsn(args)
     async with contextlib.AsyncExitStack() as stack:
-        pool = await stack.enter_async_context(open_pool(dsn, max_size=args.concurrency + 3))
+        # The queue's own statements are batched (one claim for all slots, one
+        # statement per flush of completions): a few connections carry them.
+        # Tools get a pool of their own, so a tool can never starve them.
+        pool = await stack.enter_async_context(open_pool(dsn, max_size=4))
+        tool_pool = await stack.enter_async_context(open_pool(dsn, max_size=args.concurrency))
         postgres_pool = None
         if args.enable_postgres_tool:
             postgres_pool = postgres_tool_pool(
                 args.postgres_tool_dsn or dsn, role=args.postgres_tool_role
             )
             await stack.enter_async_context(postgres_pool)
-        worker = build_worker(args, pool, postgres_pool)
+        worker = build_worker(args, pool, postgres_pool, tool_pool)
         gateway = Gateway(pool, table_of(args))
         try:
             policy = args.retention
@@ -205,6 +221,20 @@ def add_worker(p: argparse.ArgumentParser) -> None:
         type=duration,
         default=timedelta(seconds=30),
         help="on SIGTERM, how long running commands may finish (default: 30s)",
+    )
+    p.add_argument(
+        "--statement-timeout",
+        type=duration,
+        default=DEFAULT_DEADLINES.claim.statement,
+        help="a claim or completion statement is cancelled past this; 2s later the client "
+        "drops its connection and retries on another (default: 10s)",
+    )
+    p.add_argument(
+        "--lock-timeout",
+        type=duration,
+        default=DEFAULT_DEADLINES.claim.lock,
+        help="a claim or completion gives up waiting for a lock (a DDL, a held row) past "
+        "this, instead of queueing behind it (default: 2s)",
     )
     p.add_argument("--until-empty", action="store_true", help="exit when nothing is claimable")
     p.add_argument("--worker-id", help="recorded on claimed rows (default: host-pid)")

@@ -8,6 +8,7 @@ through `pgqueue.db.plans`. Every psycopg error is translated on the way out
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -19,13 +20,16 @@ from typing import Any
 
 import psycopg
 import psycopg_pool
+from psycopg import sql
 from psycopg.abc import Query
 from psycopg.rows import dict_row
 
 from pgqueue.db import statements
+from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadline, Deadlines, Role
 from pgqueue.db.table import QueueTable
 from pgqueue.db.translate import DRIVER_ERRORS, translate
 from pgqueue.db.wire import Int8Array, JsonbArray, UuidArray, use_binary_results, use_packed_arrays
+from pgqueue.errors import DatabaseUnavailable
 from pgqueue.outcomes import ClaimedRow, CommandKey, TargetVerdict
 
 logger = logging.getLogger(__name__)
@@ -61,14 +65,63 @@ def _keys(items: Iterable[ClaimKey]) -> dict[str, Any]:
 _row = ClaimedRow._make
 
 
+def _limits() -> sql.Composed:
+    return statements.render("set_limits", "", "")
+
+
+def _limit_params(limits: Deadline) -> dict[str, str]:
+    statement_timeout, lock_timeout = limits.settings
+    return {"statement_timeout": statement_timeout, "lock_timeout": lock_timeout}
+
+
+@asynccontextmanager
+async def deadline(conn: psycopg.AsyncConnection[Any], seconds: float) -> AsyncIterator[None]:
+    """Drop ``conn`` if what runs inside takes longer than ``seconds``: a backend
+    that answers nothing (stopped, half-open) never will, and psycopg's own
+    cancellation would first wait for it. Raises a transient `DatabaseUnavailable`."""
+    task = asyncio.current_task()
+    assert task is not None  # noqa: S101 - always inside a task
+    dropped = False
+
+    def drop() -> None:
+        nonlocal dropped
+        dropped = True
+        # closed first, so psycopg sees no query in flight to cancel and waits for nothing
+        conn.pgconn.finish()
+        task.cancel()
+
+    timer = asyncio.get_running_loop().call_later(seconds, drop)
+    try:
+        yield
+    except asyncio.CancelledError:
+        if dropped and task.uncancel() == 0:
+            raise DatabaseUnavailable(
+                f"no answer within {seconds:g}s: connection dropped", transient=True
+            ) from None
+        raise
+    except DRIVER_ERRORS as exc:
+        if dropped:
+            raise DatabaseUnavailable(
+                f"no answer within {seconds:g}s: connection dropped", transient=True
+            ) from exc
+        raise
+    finally:
+        timer.cancel()
+
+
 class Gateway:
-    """Typed operations on the queue table over an async connection pool."""
+    """Typed operations on the queue table over an async connection pool, each
+    statement under the deadline of its role (`pgqueue.db.deadlines`)."""
 
     def __init__(
-        self, pool: psycopg_pool.AsyncConnectionPool[Any], table: QueueTable | None = None
+        self,
+        pool: psycopg_pool.AsyncConnectionPool[Any],
+        table: QueueTable | None = None,
+        deadlines: Deadlines = DEFAULT_DEADLINES,
     ) -> None:
         self.pool = pool
         self.table = table or QueueTable()
+        self.deadlines = deadlines
 
     @asynccontextmanager
     async def _cursor(self) -> AsyncIterator[psycopg.AsyncCursor[Any]]:
@@ -80,7 +133,7 @@ class Gateway:
         switched for the duration (a client-side flag) and switched back.
         """
         try:
-            async with self.pool.connection() as conn:
+            async with self.pool.connection(timeout=self.deadlines.claim.client_seconds) as conn:
                 switched = not conn.autocommit
                 if switched:
                     await conn.set_autocommit(True)
@@ -99,36 +152,51 @@ class Gateway:
         name: str,
         params: dict[str, Any] | None,
         *,
+        role: Role,
         packed: bool = False,
         binary: bool = False,
         literals: statements.Literals = (),
         hot: bool = False,
     ) -> list[tuple[Any, ...]]:
-        """Run statement ``name``; ``packed``: its parameters include `wire` arrays;
-        ``binary``: rows come back in binary (for claimed rows, see `wire`);
-        ``literals``: values written into the statement (`statements.literals`);
-        ``hot``: a statement of the claim and completion path, prepared on its
-        first run rather than its sixth (each unprepared run is parsed and
-        planned anew). psycopg prepares nothing on a connection whose
-        ``prepare_threshold`` is ``None`` (how a transaction pooler's users turn
-        preparing off), whatever ``prepare`` says; a test holds that."""
+        """Run statement ``name`` under the deadline of ``role``; ``packed``: its
+        parameters include `wire` arrays; ``binary``: rows come back in binary (for
+        claimed rows, see `wire`); ``literals``: values written into the statement
+        (`statements.literals`); ``hot``: a statement of the claim and completion
+        path, prepared on its first run rather than its sixth (each unprepared run
+        is parsed and planned anew). psycopg prepares nothing on a connection
+        whose ``prepare_threshold`` is ``None`` (how a transaction pooler's users
+        turn preparing off), whatever ``prepare`` says; a test holds that."""
+        limits = self.deadlines.of(role)
         async with self._cursor() as cur:
             if packed:
                 use_packed_arrays(cur)
             if binary:
                 use_binary_results(cur)
             statement = statements.render(name, self.table.schema, self.table.table, literals)
-            await cur.execute(statement, params, binary=binary, prepare=hot or None)
-            return await cur.fetchall() if cur.description else []
+            conn = cur.connection
+            async with deadline(conn, limits.client_seconds):
+                # the limits and the statement in one round trip and one implicit
+                # transaction: the limits end with it
+                async with conn.pipeline(), conn.cursor() as setter:
+                    await setter.execute(_limits(), _limit_params(limits), prepare=hot or None)
+                    await cur.execute(statement, params, binary=binary, prepare=hot or None)
+                return await cur.fetchall() if cur.description else []
 
     async def execute(
         self, query: Query, params: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """Run ``query`` (a statement from `QueueTable.statement`, of pgqueue's or of
         an operator program's own); rows as dicts."""
+        limits = self.deadlines.operator
         try:
-            async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(query, params)
+            async with (
+                self.pool.connection(timeout=limits.client_seconds) as conn,
+                conn.cursor(row_factory=dict_row) as cur,
+                deadline(conn, limits.client_seconds),
+            ):
+                async with conn.pipeline(), conn.cursor() as setter:
+                    await setter.execute(_limits(), _limit_params(limits))
+                    await cur.execute(query, params)
                 return await cur.fetchall() if cur.description else []
         except DRIVER_ERRORS as exc:
             raise translate(exc) from exc
@@ -157,7 +225,9 @@ class Gateway:
             tool_kinds=tuple(tool_kinds or ()),
             worker_id=worker_id,
         )
-        rows = await self._fetch("claim_batch", None, binary=True, literals=literals, hot=True)
+        rows = await self._fetch(
+            "claim_batch", None, role="claim", binary=True, literals=literals, hot=True
+        )
         return list(map(_row, rows))
 
     async def claim_target(
@@ -179,6 +249,7 @@ class Gateway:
                 "any_kind": tool_kinds is None,
                 "tool_kinds": list(tool_kinds or ()),
             },
+            role="claim",
             binary=True,
         )
         return TargetVerdict.from_rows(rows)
@@ -198,6 +269,7 @@ class Gateway:
                 "terminal": terminal,
                 "error": error,
             },
+            role="completion",
         )
         return NackResult(*rows[0]) if rows else None
 
@@ -207,13 +279,15 @@ class Gateway:
             return 0
         params["channel"] = self.table.channel
         params["delay"] = delay
-        rows = await self._fetch("release", params, packed=True)
+        rows = await self._fetch("release", params, role="completion", packed=True)
         return int(rows[0][0])
 
-    async def _fenced(self, name: str, params: dict[str, Any]) -> set[CommandKey]:
+    async def _fenced(
+        self, name: str, params: dict[str, Any], role: Role = "completion"
+    ) -> set[CommandKey]:
         if not params["tokens"]:
             return set()
-        rows = await self._fetch(name, params, packed=True, hot=True)
+        rows = await self._fetch(name, params, role=role, packed=True, hot=True)
         return {(execution_id, command_id) for command_id, execution_id in rows}
 
     async def mark_running(self, items: Iterable[ClaimKey]) -> set[CommandKey]:
@@ -224,7 +298,7 @@ class Gateway:
     ) -> set[CommandKey]:
         params = _keys(items)
         params["lease"] = lease_for
-        return await self._fenced("heartbeat", params)
+        return await self._fenced("heartbeat", params, "heartbeat")
 
     async def complete(self, items: Iterable[tuple[int, int, uuid.UUID, str]]) -> set[CommandKey]:
         rows = list(items)
@@ -239,6 +313,7 @@ class Gateway:
         rows = await self._fetch(
             "lease_state",
             {"execution_id": row.execution_id, "command_id": row.command_id, "token": row.token},
+            role="completion",
         )
         return (rows[0][0], bool(rows[0][1])) if rows else None
 
@@ -254,6 +329,7 @@ class Gateway:
         rows = await self._fetch(
             "cancel",
             {"command_ids": list(command_ids), "execution_id": execution_id, "reason": reason},
+            role="operator",
         )
         return [(r[0], r[1]) for r in rows]
 
@@ -274,6 +350,7 @@ class Gateway:
                 "step": step,
                 "channel": self.table.channel,
             },
+            role="operator",
         )
         return int(rows[0][0])
 
@@ -292,12 +369,12 @@ class Gateway:
         """Delete finished rows older than the window, batch by batch."""
         total = 0
         while True:
-            async with self._cursor() as cur:
-                await cur.execute(
-                    self.table.statement("prune"),
-                    {"older_than": older_than, "statuses": list(statuses), "batch": batch},
-                )
-                deleted = cur.rowcount
+            rows = await self._fetch(
+                "prune",
+                {"older_than": older_than, "statuses": list(statuses), "batch": batch},
+                role="operator",
+            )
+            deleted = int(rows[0][0])
             total += deleted
             if deleted < batch:
                 return total

@@ -122,3 +122,27 @@ def test_a_second_signal_stops_at_once_without_losing_a_row(dsn: str, db: Conn) 
     assert db.execute(
         "SELECT count(*) FROM noetl.command WHERE claim_token IS NULL"
     ).fetchone() == (3,)
+
+
+def test_rows_claimed_ahead_keep_their_leases_and_never_run_twice(dsn: str, db: Conn) -> None:
+    # Two healthy workers, each claiming 8 ahead for 2 slots of 0.4 s tools:
+    # rows waited 1.6 s in memory on a 1 s lease, unheartbeated, and the other
+    # worker rescued them while they were still to run here (4 ran 2-3 times).
+    db.execute(EXECUTIONS_DDL)
+    ids = enqueue_many_sync(
+        db, [{"step": "s", "tool_kind": "record", "input": {"seconds": 0.4}}] * 24
+    )
+    options = ("--concurrency", "2", "--prefetch", "8", "--lease", "1s")
+    with worker(dsn, "one", *options) as one, worker(dsn, "two", *options) as two:
+        wait_until(
+            lambda: status_counts(db) == {"COMPLETED": 24}, timeout=60, what="all 24 completed"
+        )
+        for proc in (one, two):
+            proc.send_signal(signal.SIGTERM)
+        for proc in (one, two):
+            proc.communicate(timeout=30)
+    runs = db.execute(
+        "SELECT command_id::text, count(*) FROM executions WHERE event = 'start' GROUP BY 1"
+    ).fetchall()
+    assert sorted(runs) == sorted((i, 1) for i in ids)  # each ran exactly once
+    assert db.execute("SELECT max(attempts) FROM noetl.command").fetchone() == (0,)

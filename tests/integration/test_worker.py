@@ -133,7 +133,7 @@ async def test_a_stale_workers_heartbeat_and_completion_are_fenced(pool: Pool, d
     await fresh.ack(again.ack)
     before = snapshot(db)
 
-    lost = await stale.completer.heartbeat([lease])
+    lost = (await stale.completer.heartbeat([lease])).lost
     assert isinstance(lost[lease.key], LeaseLost)
     assert "another claim" in str(lost[lease.key])
     with pytest.raises(LeaseLost):

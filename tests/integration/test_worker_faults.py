@@ -115,3 +115,35 @@ async def test_a_listener_that_cannot_connect_only_adds_the_polls_latency(
             worker.stop()
             await asyncio.wait_for(run, 30)
     assert source.notifications == 0  # it never listened: the poll did it all
+
+
+async def test_a_row_claimed_ahead_whose_lease_ended_is_dropped_not_run(
+    pool: Pool, db: Conn
+) -> None:
+    # No heartbeat reaches the rows claimed ahead here (its interval is an hour):
+    # once their lease has ended a slot must not run them, for another worker
+    # may already have. They come back by the rescue, with a fresh lease.
+    from datetime import timedelta
+
+    enqueue_many_sync(db, [{"step": "s", "tool_kind": "check", "input": {}}] * 6)
+    source = PgCommandSource(
+        pool, worker_id="w", wait=False, prefetch=4, max_batch=1, lease_for=timedelta(seconds=0.5)
+    )
+    worker = Worker(source, concurrency=1, pool=pool, heartbeat_interval=3600)
+    started_on_a_dead_lease: list[str] = []
+
+    @worker.tool("check")
+    async def check(command: Command, ctx: ToolContext) -> dict[str, Any]:
+        live = db.execute(
+            "SELECT lease_expires_at > clock_timestamp() FROM noetl.command WHERE command_id = %s",
+            (int(command.command_id),),
+        ).fetchone()
+        if not (live and live[0]):
+            started_on_a_dead_lease.append(command.command_id)
+        await asyncio.sleep(0.2)
+        return {}
+
+    stats = await asyncio.wait_for(worker.run(), 60)
+    assert started_on_a_dead_lease == []
+    assert stats["dropped_ahead"] > 0
+    assert status_counts(db) == {"COMPLETED": 6}

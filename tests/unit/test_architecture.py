@@ -24,6 +24,7 @@ LAYERS: list[set[str]] = [
     {"errors", "states", "jsonvalues", "runtime", "dsn"},
     {"models", "backoff", "batching", "services", "tools.threads"},
     {"outcomes", "newcommand", "db.table", "db.statements", "db.translate", "db.wire"},
+    {"db.deadlines"},
     {"db", "db.gateway", "db.plans"},
     {"enqueue", "listener", "retention", "migrate", "migrations"},
     {"source", "coalescing", "completer"},

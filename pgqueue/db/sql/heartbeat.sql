@@ -1,10 +1,26 @@
--- Extend the leases of every command a worker is running, in one statement.
+-- Extend the leases of every command a worker holds (running, or claimed ahead),
+-- in one statement.
+WITH r AS MATERIALIZED (
+    SELECT *
+    FROM unnest(%(execution_ids)b::bigint[], %(command_ids)b::bigint[], %(tokens)b::uuid[])
+         AS r(execution_id, command_id, token)
+),
+-- Lock the rows first, skipping any that another transaction holds (an
+-- operator's SELECT … FOR UPDATE, a long write): waiting on one would let every
+-- other lease of this worker run out behind it. A skipped row is extended at
+-- the next beat; the worker learns which were skipped from what is missing.
+held AS MATERIALIZED (
+    SELECT c.execution_id, c.command_id
+    FROM {command} AS c
+    JOIN r ON c.execution_id = r.execution_id AND c.command_id = r.command_id
+    FOR UPDATE OF c SKIP LOCKED
+)
 UPDATE {command} AS c
 SET lease_expires_at = now() + %(lease)s,
     updated_at = now()
-FROM unnest(%(execution_ids)b::bigint[], %(command_ids)b::bigint[], %(tokens)b::uuid[])
-     AS r(execution_id, command_id, token)
--- fenced: a row claimed again, cancelled or finished is not extended, and its
--- absence from the result tells the worker it lost the lease
+FROM r
+-- fenced row by row on its own claim token: a row claimed again, cancelled or
+-- finished is not extended
 WHERE {fence}
+  AND (c.execution_id, c.command_id) IN (SELECT execution_id, command_id FROM held)
 RETURNING c.command_id, c.execution_id

@@ -7,8 +7,13 @@ WITH doomed AS (
       AND completed_at < now() - %(older_than)s
     LIMIT %(batch)s
     FOR UPDATE SKIP LOCKED
+),
+deleted AS (
+    DELETE FROM {command} AS c
+    USING doomed
+    WHERE c.execution_id = doomed.execution_id
+      AND c.command_id = doomed.command_id
+    RETURNING 1
 )
-DELETE FROM {command} AS c
-USING doomed
-WHERE c.execution_id = doomed.execution_id
-  AND c.command_id = doomed.command_id
+-- how many went, so the caller knows whether a full batch is left
+SELECT count(*) FROM deleted
