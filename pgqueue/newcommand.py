@@ -63,9 +63,16 @@ def _render_context(value: dict[str, JsonValue] | None) -> dict[str, JsonValue] 
     return value
 
 
+#: the longest delay a command may be given: far beyond any schedule, well
+#: within what PostgreSQL's timestamps hold
+MAX_DELAY = timedelta(days=36_500)
+
+
 def _delay(value: timedelta | None) -> timedelta | None:
     if value is not None and value < timedelta(0):
         raise ValueError("must not be negative")
+    if value is not None and value > MAX_DELAY:
+        raise ValueError(f"must be at most {MAX_DELAY.days} days")
     return value
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from pgqueue import Claimed, Failed, PgCommandSource, Worker, enqueue_sync
+from tests.acceptance.cli import pgqueue
 from tests.helpers import row, status_counts
 
 Conn = psycopg.Connection[Any]
@@ -136,3 +139,31 @@ async def test_a_targeted_claim_parks_a_row_with_an_unknown_status(
         "FAILED",
         "unknown status 'WEIRD'",
     )
+
+
+@pytest.fixture
+def db_tx(dsn: str) -> Iterator[Conn]:
+    """A connection in a transaction, as a caller's own would be."""
+    with psycopg.connect(dsn) as conn:
+        yield conn
+
+
+@pytest.mark.parametrize("delay", [10**10, 1e15, timedelta(days=999_999_999)])
+def test_a_delay_out_of_range_is_a_validation_error_and_the_transaction_lives_on(
+    db_tx: Conn, delay: Any
+) -> None:
+    # It used to reach the server ("interval out of range"), which aborted the
+    # caller's whole transaction.
+    with pytest.raises(ValidationError) as info:
+        enqueue_sync(db_tx, step="s", tool_kind="k", input={}, delay=delay)
+    assert "delay" in str(info.value)
+    assert db_tx.execute("SELECT 1").fetchone() == (1,)  # the transaction is still usable
+    db_tx.rollback()
+
+
+@pytest.mark.parametrize("delay", ["1000000000d", "99999999999999999999s"])
+def test_a_cli_delay_out_of_range_is_one_line(delay: str) -> None:
+    done = pgqueue("enqueue", "--step", "s", "--tool-kind", "k", "--delay", delay)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "--delay" in done.stderr and "too long" in done.stderr
