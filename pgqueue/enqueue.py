@@ -33,7 +33,7 @@ from pgqueue.newcommand import Checked, NewCommand, is_new, validate
 
 def _params(checked: Checked) -> dict[str, list[Any]]:
     columns = checked.columns
-    return {
+    params: dict[str, list[Any]] = {
         "execution_ids": columns["execution_id"],
         "command_ids": columns["command_id"],
         "steps": columns["step"],
@@ -43,6 +43,17 @@ def _params(checked: Checked) -> dict[str, list[Any]]:
         "max_attempts": columns["max_attempts"],
         "delays": [_seconds(d) for d in columns["delay"]],
     }
+    if checked.gives_noetl_columns():
+        params.update(
+            event_ids=columns["event_id"],
+            catalog_ids=columns["catalog_id"],
+            parent_execution_ids=columns["parent_execution_id"],
+            parent_command_ids=columns["parent_command_id"],
+            loop_event_ids=columns["loop_event_id"],
+            iter_indexes=columns["iter_index"],
+            metas=checked.metas(),
+        )
+    return params
 
 
 def _seconds(delay: timedelta | None) -> float:
@@ -100,7 +111,10 @@ def _insert(checked: Checked, queue: QueueTable) -> Plan[list[str]]:
     """``INSERT … ON CONFLICT DO NOTHING`` of validated commands: their ids."""
     if not checked.contexts:
         return []
-    rows = yield Execute(queue.statement("enqueue"), _params(checked))
+    # NoETL's own columns are named only when given, so a table's own defaults
+    # for them (if it has any) still apply to commands that leave them out
+    name = "enqueue_noetl" if checked.gives_noetl_columns() else "enqueue"
+    rows = yield Execute(queue.statement(name), _params(checked))
     return [str(row[0]) for row in rows]
 
 
@@ -134,9 +148,11 @@ def _one(
     delay: timedelta | float | None,
     priority: int,
     max_attempts: int | None,
+    noetl: dict[str, Any],
 ) -> NewCommand:
     return NewCommand.model_validate(
         {
+            **noetl,
             "step": step,
             "tool_kind": tool_kind,
             "input": input,
@@ -163,8 +179,13 @@ async def enqueue(
     priority: int = 0,
     max_attempts: int | None = None,
     table: QueueTable | None = None,
+    **noetl: Any,
 ) -> str:
-    """Enqueue one ``PENDING`` command in the caller's transaction; its command id."""
+    """Enqueue one ``PENDING`` command in the caller's transaction; its command id.
+
+    ``noetl``: NoETL's own columns a producer sets (``event_id``, ``catalog_id``,
+    ``parent_execution_id``, ``parent_command_id``, ``loop_event_id``,
+    ``iter_index``, ``meta``); its control plane's table requires the first two."""
     command = _one(
         step,
         tool_kind,
@@ -175,6 +196,7 @@ async def enqueue(
         delay,
         priority,
         max_attempts,
+        noetl,
     )
     (command_id_out,) = await enqueue_many(conn, [command], table=table)
     return command_id_out
@@ -193,6 +215,7 @@ def enqueue_sync(
     priority: int = 0,
     max_attempts: int | None = None,
     table: QueueTable | None = None,
+    **noetl: Any,
 ) -> str:
     """`enqueue` for a sync psycopg connection."""
     command = _one(
@@ -205,6 +228,7 @@ def enqueue_sync(
         delay,
         priority,
         max_attempts,
+        noetl,
     )
     (command_id_out,) = enqueue_many_sync(conn, [command], table=table)
     return command_id_out

@@ -76,6 +76,12 @@ def _delay(value: timedelta | None) -> timedelta | None:
     return value
 
 
+def _meta(value: dict[str, JsonValue] | None) -> dict[str, JsonValue] | None:
+    if value is not None:
+        jsonvalues.check_json_object(value)
+    return value
+
+
 # Each field's rules, once: `NewCommand` and the bulk validator both use them.
 Name = Annotated[str, Field(min_length=1), AfterValidator(_name)]
 Input = Annotated[dict[str, JsonValue], AfterValidator(_input)]
@@ -83,6 +89,20 @@ RenderContext = Annotated[dict[str, JsonValue] | None, AfterValidator(_render_co
 Delay = Annotated[timedelta | None, AfterValidator(_delay)]
 Priority = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX, strict=True)]
 MaxAttempts = Annotated[int, Field(ge=1, le=INT32_MAX, strict=True)] | None
+Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX, strict=True)]
+Meta = Annotated[dict[str, JsonValue] | None, AfterValidator(_meta)]
+
+#: NoETL's own columns a producer may set (its control plane's table requires
+#: ``event_id`` and ``catalog_id``); written only when some command gives one
+NOETL_COLUMNS = (
+    "event_id",
+    "catalog_id",
+    "parent_execution_id",
+    "parent_command_id",
+    "loop_event_id",
+    "iter_index",
+    "meta",
+)
 
 
 class NewCommand(BaseModel):
@@ -99,6 +119,13 @@ class NewCommand(BaseModel):
     delay: Delay = None
     priority: Priority = 0
     max_attempts: MaxAttempts = None
+    event_id: Int64 | None = None
+    catalog_id: Int64 | None = None
+    parent_execution_id: Int64 | None = None
+    parent_command_id: Int64 | None = None
+    loop_event_id: Int64 | None = None
+    iter_index: Int32 | None = None
+    meta: Meta = None
 
     def context(self) -> dict[str, Any]:
         """The ``context`` column: the input, plus ``render_context`` when given (read only)."""
@@ -120,6 +147,13 @@ class _Fields(TypedDict, total=False):
     delay: Delay
     priority: Priority
     max_attempts: MaxAttempts
+    event_id: Int64 | None
+    catalog_id: Int64 | None
+    parent_execution_id: Int64 | None
+    parent_command_id: Int64 | None
+    loop_event_id: Int64 | None
+    iter_index: Int32 | None
+    meta: Meta
 
 
 #: A validated command: a `NewCommand`'s fields, or a validated mapping (keys
@@ -179,14 +213,23 @@ class Checked:
         return cls(columns, contexts)
 
     def is_new(self) -> bool:
-        """No ids and no delay (so COPY can write the commands: no conflict is
-        possible, and each is due now)."""
+        """No ids, no delay and none of NoETL's columns (so COPY can write the
+        commands: no conflict is possible, and each is due now)."""
         columns = self.columns
         return (
             not any(columns["delay"])
             and _all_none(columns["command_id"])
             and _all_none(columns["execution_id"])
+            and not self.gives_noetl_columns()
         )
+
+    def gives_noetl_columns(self) -> bool:
+        """Whether some command sets one of NoETL's own columns."""
+        return not all(_all_none(self.columns[key]) for key in NOETL_COLUMNS)
+
+    def metas(self) -> list[str | None]:
+        """The ``meta`` column as JSON text (``None`` where not given)."""
+        return [None if m is None else jsonvalues.dumps(m) for m in self.columns["meta"]]
 
 
 def _all_none(values: list[Any]) -> bool:
@@ -223,6 +266,8 @@ def _quick_check(commands: list[Any]) -> Checked | None:
     present: set[str] = set().union(*commands)
     if not present <= _KEYS:
         return None  # a key no command has: the full rules say which
+    if "meta" in present:
+        return None  # a third JSON object: the full rules check it
     count = len(commands)
     try:
         columns = {
@@ -261,7 +306,7 @@ def validate(commands: Sequence[NewCommand | Mapping[str, Any]]) -> Checked:
 
 #: The keys a new command may have (no ids, no delay): a dict with no others
 #: is new without a look at its values.
-_NEW_KEYS = _KEYS - {"command_id", "execution_id", "delay"}
+_NEW_KEYS = _KEYS - {"command_id", "execution_id", "delay", *NOETL_COLUMNS}
 
 
 def is_new(command: NewCommand | Mapping[str, Any]) -> bool:
@@ -278,4 +323,5 @@ def is_new(command: NewCommand | Mapping[str, Any]) -> bool:
         command.get("command_id") is None
         and command.get("execution_id") is None
         and not command.get("delay")
+        and all(command.get(key) is None for key in NOETL_COLUMNS)
     )

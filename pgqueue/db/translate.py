@@ -46,6 +46,15 @@ def translate(exc: BaseException) -> DatabaseError:
     ):
         return DatabaseUnavailable(message, sqlstate=exc.sqlstate, transient=True)
     if isinstance(exc, psycopg.Error):
+        if exc.sqlstate == "23502" and exc.diag.column_name:
+            # NoETL's own table requires columns pgqueue's does not (event_id,
+            # catalog_id): say which, and how to give it
+            column, table = exc.diag.column_name, exc.diag.table_name or "the queue table"
+            return DatabaseError(
+                f"{table} requires {column} (NOT NULL, no default), and this command does "
+                f"not give it: pass {column}= to enqueue",
+                sqlstate=exc.sqlstate,
+            )
         if exc.sqlstate in MISSING_SCHEMA_SQLSTATES:
             return SchemaNotMigrated(f"{SchemaNotMigrated.__doc__} ({message})")
         transient = exc.sqlstate in TRANSIENT_SQLSTATES or exc.sqlstate is None

@@ -6,6 +6,7 @@ The schema comes from the alembic config (``-x schema=…`` or
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, LiteralString
 
@@ -62,6 +63,33 @@ class Names:
 
     def execute(self, template: LiteralString, **extra: Any) -> None:
         op.execute(self.render(template, **extra))
+
+    def execute_locking(
+        self, template: LiteralString, *, tries: int = 30, lock_timeout: str = "2s", **extra: Any
+    ) -> None:
+        """Run a DDL statement that needs a strong lock on a live table: wait at most
+        ``lock_timeout`` for it, and try again (up to ``tries`` times, with a pause)
+        rather than queue the live workload behind a long transaction that holds
+        the table. In a savepoint, so a try that timed out leaves the migration's
+        transaction usable."""
+        bind = op.get_bind()
+        statement = self.render(template, **extra)
+        for attempt in range(1, tries + 1):
+            bind.exec_driver_sql("SAVEPOINT pgqueue_ddl")
+            bind.exec_driver_sql(f"SET LOCAL lock_timeout = '{lock_timeout}'")
+            try:
+                bind.exec_driver_sql(statement)
+            except Exception as exc:
+                bind.exec_driver_sql("ROLLBACK TO SAVEPOINT pgqueue_ddl")
+                if getattr(getattr(exc, "orig", None), "sqlstate", None) != "55P03":
+                    raise
+                if attempt == tries:
+                    raise
+                time.sleep(min(0.1 * 2**attempt, 2.0))
+                continue
+            bind.exec_driver_sql("SET LOCAL lock_timeout TO DEFAULT")
+            bind.exec_driver_sql("RELEASE SAVEPOINT pgqueue_ddl")
+            return
 
     def scalar(self, template: LiteralString, **extra: Any) -> Any:
         return op.get_bind().exec_driver_sql(self.render(template, **extra)).scalar()
