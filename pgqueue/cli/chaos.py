@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
+import os
 import random
 import signal
 import subprocess
@@ -49,6 +51,9 @@ from pgqueue.tools import ToolContext
 #: name their bookkeeping tables in it
 SCHEMA = "pgqueue_chaos"
 TABLE = QueueTable(SCHEMA)
+#: how long a SIGSTOPped backend stays stopped: longer than the workers'
+#: statement deadline (2 s, and 2 s more on the client's side)
+STOP_SECONDS = 6.0
 #: the package whose ``sql`` folder holds the chaos run's own statements
 PROGRAMS = "pgqueue.cli"
 
@@ -72,6 +77,8 @@ class Faults:
     kills: list[tuple[str, float]] = field(default_factory=list)
     terminations: list[tuple[str, float]] = field(default_factory=list)
     restarts: list[float] = field(default_factory=list)
+    #: a worker backend SIGSTOPped: (worker, from, to)
+    stops: list[tuple[str, float, float]] = field(default_factory=list)
 
 
 class Chaos:
@@ -84,6 +91,8 @@ class Chaos:
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
         self.started = 0
         self.faults = Faults()
+        #: backends SIGSTOPped now: (pid, worker, since, until)
+        self.stopped: list[tuple[int, str, float, float]] = []
 
     def sql(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
         """Run the chaos run's statement ``name`` on a connection of its own (the
@@ -144,6 +153,9 @@ class Chaos:
                 "0.5s",
                 "--retention",
                 "off",
+                # short deadlines, so a SIGSTOPped backend costs a few seconds
+                "--statement-timeout",
+                "2s",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -169,6 +181,33 @@ class Chaos:
             except psycopg.Error:
                 continue
             self.faults.terminations.append((name, stamp))
+
+    def stop_backend(self) -> None:
+        """SIGSTOP one worker backend for longer than the statement deadline: it
+        takes the statement and never answers, as a half-open connection does."""
+        try:
+            rows = self.sql("chaos_backends")
+        except psycopg.Error:
+            return
+        if not rows:
+            return
+        pid, name = self.rng.choice(rows)
+        try:
+            os.kill(pid, signal.SIGSTOP)
+        except (ProcessLookupError, PermissionError):
+            return
+        began = time.time()
+        self.stopped.append((pid, name, began, began + STOP_SECONDS))
+
+    def resume_backends(self, *, all_of_them: bool = False) -> None:
+        now = time.time()
+        for entry in list(self.stopped):
+            pid, name, began, until = entry
+            if all_of_them or now >= until:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGCONT)
+                self.stopped.remove(entry)
+                self.faults.stops.append((name, began, now))
 
     def restart_server(self) -> None:
         self.faults.restarts.append(time.time())
@@ -206,7 +245,9 @@ class Chaos:
                     completed=done,
                     detail=(
                         f"kills {len(self.faults.kills)} · cut connections "
-                        f"{len(self.faults.terminations)} · restarts {len(self.faults.restarts)}"
+                        f"{len(self.faults.terminations)} · stopped backends "
+                        f"{len(self.faults.stops) + len(self.stopped)} · restarts "
+                        f"{len(self.faults.restarts)}"
                     ),
                 )
                 if done >= self.args.commands:
@@ -215,12 +256,18 @@ class Chaos:
                     if proc.poll() is not None:  # a worker that exited on its own
                         del self.workers[name]
                         self.start_worker()
+                self.resume_backends()
+                fault = self.rng.random()
                 if not self.faults.restarts and done >= self.args.commands * 0.4:
+                    self.resume_backends(all_of_them=True)
                     self.restart_server()
-                elif self.rng.random() < 0.4:
+                elif fault < 0.4:
                     self.kill_one()
+                elif fault < 0.55 and not self.stopped:
+                    self.stop_backend()
                 else:
                     self.terminate_backends()
+        self.resume_backends(all_of_them=True)
         for proc in self.workers.values():
             proc.send_signal(signal.SIGTERM)
         for proc in self.workers.values():
@@ -243,14 +290,19 @@ class Chaos:
         cut_times: dict[str, list[float]] = {}
         for name, at in self.faults.terminations:
             cut_times.setdefault(name, []).append(at)
+        stop_spans: dict[str, list[tuple[float, float]]] = {}
+        for name, began, ended in self.faults.stops:
+            stop_spans.setdefault(name, []).append((began, ended))
         by_kill = by_cut = unexplained = re_executions = 0
         for executions in by_command.values():
             for (worker, start), (_, next_start) in itertools.pairwise(executions):
                 re_executions += 1
                 if any(start <= k <= next_start for k in kill_times.get(worker, [])):
                     by_kill += 1
-                elif any(start <= c <= next_start for c in cut_times.get(worker, [])) or any(
-                    start <= r <= next_start for r in self.faults.restarts
+                elif (
+                    any(start <= c <= next_start for c in cut_times.get(worker, []))
+                    or any(start <= r <= next_start for r in self.faults.restarts)
+                    or any(b <= next_start and start <= e for b, e in stop_spans.get(worker, []))
                 ):
                     by_cut += 1
                 else:
@@ -261,6 +313,7 @@ class Chaos:
             workers_started=self.started,
             kills=len(self.faults.kills),
             terminations=len(self.faults.terminations),
+            stops=len(self.faults.stops),
             restarts=len(self.faults.restarts),
             completed=completed,
             lost=self.args.commands - completed,

@@ -17,6 +17,7 @@ class Report:
     workers_started: int
     kills: int
     terminations: int
+    stops: int
     restarts: int
     completed: int
     lost: int
@@ -51,6 +52,7 @@ def render(report: Report) -> Table:
         ("worker processes started", report.workers_started),
         ("workers SIGKILLed", report.kills),
         ("backends terminated", report.terminations),
+        ("backends stopped (SIGSTOP)", report.stops),
         ("server restarts", report.restarts),
         ("completed", report.completed),
         ("lost", report.lost),
@@ -59,7 +61,7 @@ def render(report: Report) -> Table:
         ("left CLAIMED/RUNNING", report.left_leased),
         ("re-executions", report.re_executions),
         ("  after a kill", report.explained_by_kill),
-        ("  after a cut connection or restart", report.explained_by_connection),
+        ("  after a cut, stopped or restarted connection", report.explained_by_connection),
         ("  unexplained", report.unexplained),
     ]
     for what, value in rows:
