@@ -80,7 +80,10 @@ class PgCommandSource:
         rows wait in memory (their lease running) instead of going to an idle
         worker. They go back untouched on ``close()``.
     :param retry_policy: the backoff after a nacked attempt.
-    :param listen: set ``False`` where LISTEN cannot work (a transaction pooler).
+    :param listen: set ``False`` where LISTEN cannot work (a transaction pooler
+        that the pool goes through): idle claims then poll.
+    :param listen_conninfo: where LISTEN connects instead of the pool's database
+        (a direct connection to the server behind a transaction pooler).
     :param deadlines: each role of statement's server and client deadlines
         (`pgqueue.db.deadlines`); a heartbeat's never exceeds a third of the lease.
     """
@@ -103,6 +106,7 @@ class PgCommandSource:
         retry_policy: RetryPolicy | None = None,
         table: QueueTable | None = None,
         listen: bool = True,
+        listen_conninfo: str | None = None,
         deadlines: Deadlines = DEFAULT_DEADLINES,
     ) -> None:
         if lease_for <= timedelta(0):
@@ -147,13 +151,15 @@ class PgCommandSource:
             heartbeats=heartbeats,
         )
         self._listener: Listener | None = None
-        # LISTEN needs a session of its own, opened from the pool's settings; a
-        # pool with a dynamic conninfo (a callable) polls instead.
-        if listen and wait and isinstance(pool.conninfo, str):
+        # LISTEN needs a session of its own, opened from the pool's settings (or
+        # the direct conninfo given); a pool with a dynamic conninfo (a
+        # callable) polls instead.
+        listen_to = listen_conninfo or (pool.conninfo if isinstance(pool.conninfo, str) else None)
+        if wait and listen_to is not None and (listen or listen_conninfo):
             self._listener = Listener(
-                pool.conninfo,
+                listen_to,
                 self.gateway.table.channel,
-                {**keepalives(pool.conninfo, kwargs), **kwargs},
+                {**keepalives(listen_to, kwargs), **kwargs},
             )
         #: rows claimed ahead whose lease ended before a slot took them
         self.dropped_ahead = 0

@@ -150,7 +150,7 @@ def _reason(exc: BaseException) -> str:
 
 @asynccontextmanager
 async def open_pool(
-    dsn: str, *, max_size: int = 4
+    dsn: str, *, max_size: int = 4, kwargs: dict[str, Any] | None = None
 ) -> AsyncIterator[psycopg_pool.AsyncConnectionPool[Any]]:
     await check_reachable(dsn)
     pool = psycopg_pool.AsyncConnectionPool(
@@ -160,7 +160,7 @@ async def open_pool(
         open=False,
         name="pgqueue",
         timeout=30,
-        kwargs=dsns.keepalives(dsn, {}),
+        kwargs={**dsns.keepalives(dsn, kwargs or {}), **(kwargs or {})},
     )
     try:
         await pool.open(wait=True, timeout=30)

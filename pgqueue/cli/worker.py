@@ -71,6 +71,8 @@ def build_worker(
         prefetch=args.prefetch,
         table=table_of(args),
         deadlines=deadlines_of(args),
+        listen=not args.transaction_pooler,
+        listen_conninfo=args.listen_dsn,
     )
     worker = Worker(
         source,
@@ -103,8 +105,13 @@ async def worker(args: argparse.Namespace, console: Console) -> int:
         # The queue's own statements are batched (one claim for all slots, one
         # statement per flush of completions): a few connections carry them.
         # Tools get a pool of their own, so a tool can never starve them.
-        pool = await stack.enter_async_context(open_pool(dsn, max_size=4))
-        tool_pool = await stack.enter_async_context(open_pool(dsn, max_size=args.concurrency))
+        # Behind a transaction pooler a statement may run on any server
+        # connection: nothing may be prepared on them.
+        prepare = {"prepare_threshold": None} if args.transaction_pooler else {}
+        pool = await stack.enter_async_context(open_pool(dsn, max_size=4, kwargs=prepare))
+        tool_pool = await stack.enter_async_context(
+            open_pool(dsn, max_size=args.concurrency, kwargs=prepare)
+        )
         postgres_pool = None
         if args.enable_postgres_tool:
             postgres_pool = postgres_tool_pool(
@@ -235,6 +242,17 @@ def add_worker(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_DEADLINES.claim.lock,
         help="a claim or completion gives up waiting for a lock (a DDL, a held row) past "
         "this, instead of queueing behind it (default: 2s)",
+    )
+    p.add_argument(
+        "--transaction-pooler",
+        action="store_true",
+        help="the DSN is a transaction-mode pooler (PgBouncer): prepare nothing, and poll "
+        "instead of LISTEN unless --listen-dsn names a direct connection",
+    )
+    p.add_argument(
+        "--listen-dsn",
+        metavar="DSN",
+        help="LISTEN on this connection (direct to the server) instead of the --dsn one",
     )
     p.add_argument("--until-empty", action="store_true", help="exit when nothing is claimable")
     p.add_argument("--worker-id", help="recorded on claimed rows (default: host-pid)")
