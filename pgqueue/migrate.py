@@ -5,28 +5,37 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 
-from pgqueue.migrations.names import DEFAULT_SCHEMA
+from pgqueue.migrations.names import DEFAULT_SCHEMA, Roles
 
 SCRIPT_LOCATION = "pgqueue:migrations"
 
 
-def alembic_config(dsn: str, *, schema: str = DEFAULT_SCHEMA) -> Config:
+def alembic_config(dsn: str, *, schema: str = DEFAULT_SCHEMA, roles: Roles | None = None) -> Config:
     """An alembic `Config` for the bundled migrations, without any ini file."""
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
     config.attributes["dsn"] = dsn
     config.attributes["schema"] = schema
+    if roles is not None:
+        config.attributes["roles"] = roles
     return config
 
 
-def upgrade(dsn: str, revision: str = "head", *, schema: str = DEFAULT_SCHEMA) -> None:
-    """Bring the queue schema up to ``revision``."""
-    command.upgrade(alembic_config(dsn, schema=schema), revision)
+def upgrade(
+    dsn: str, revision: str = "head", *, schema: str = DEFAULT_SCHEMA, roles: Roles | None = None
+) -> None:
+    """Bring the queue schema up to ``revision``; ``roles`` names the worker and
+    producer roles it grants to (default: ``pgqueue_worker``, ``pgqueue_producer``,
+    which are cluster-wide: give each database names of its own to keep a grant
+    for one database from reaching another's queue)."""
+    command.upgrade(alembic_config(dsn, schema=schema, roles=roles), revision)
 
 
-def downgrade(dsn: str, revision: str, *, schema: str = DEFAULT_SCHEMA) -> None:
+def downgrade(
+    dsn: str, revision: str, *, schema: str = DEFAULT_SCHEMA, roles: Roles | None = None
+) -> None:
     """Take the queue schema back to ``revision`` (``"base"`` removes pgqueue's objects)."""
-    command.downgrade(alembic_config(dsn, schema=schema), revision)
+    command.downgrade(alembic_config(dsn, schema=schema, roles=roles), revision)
 
 
 def current(dsn: str, *, schema: str = DEFAULT_SCHEMA) -> str | None:
@@ -65,3 +74,6 @@ def head() -> str:
 
     heads = ScriptDirectory.from_config(alembic_config("")).get_heads()
     return heads[0]
+
+
+__all__ = ["Roles", "alembic_config", "current", "downgrade", "drop_schema", "head", "upgrade"]

@@ -45,7 +45,10 @@ async def migrate(args: argparse.Namespace, console: Console) -> int:
     if args.downgrade:
         await asyncio.to_thread(migrations.downgrade, dsn, args.downgrade, schema=schema_of(args))
     else:
-        await asyncio.to_thread(migrations.upgrade, dsn, args.revision, schema=schema_of(args))
+        roles = migrations.Roles(worker=args.worker_role, producer=args.producer_role)
+        await asyncio.to_thread(
+            migrations.upgrade, dsn, args.revision, schema=schema_of(args), roles=roles
+        )
     after = await asyncio.to_thread(migrations.current, dsn, schema=schema_of(args))
     if before == after:
         console.print(f"schema {schema_of(args)}: already at {after or 'base'}")
@@ -163,6 +166,19 @@ async def prune(args: argparse.Namespace, console: Console) -> int:
 
 
 def add_migrate(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--worker-role",
+        default=migrations.Roles.worker,
+        metavar="ROLE",
+        help="the role granted what a worker needs (default: pgqueue_worker; roles are "
+        "cluster-wide: name one per database)",
+    )
+    p.add_argument(
+        "--producer-role",
+        default=migrations.Roles.producer,
+        metavar="ROLE",
+        help="the role granted what a producer needs (default: pgqueue_producer)",
+    )
     p.add_argument("--revision", default="head", help="upgrade to this revision (default: head)")
     p.add_argument("--downgrade", metavar="REVISION", help="downgrade instead, e.g. to 'base'")
 

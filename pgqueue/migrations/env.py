@@ -14,7 +14,7 @@ from psycopg import sql
 from sqlalchemy import create_engine, pool
 
 from pgqueue import dsn as dsns
-from pgqueue.migrations.names import DEFAULT_SCHEMA
+from pgqueue.migrations.names import DEFAULT_SCHEMA, Roles
 
 VERSION_TABLE = "pgqueue_alembic_version"
 #: Serialises concurrent `pgqueue migrate` runs (several workers starting at once).
@@ -24,6 +24,13 @@ config = context.config
 x_args = context.get_x_argument(as_dictionary=True)
 schema = config.attributes.get("schema") or x_args.get("schema") or DEFAULT_SCHEMA
 config.attributes["schema"] = schema
+if not config.attributes.get("roles"):
+    # from the checkout: alembic -x worker_role=… -x producer_role=… upgrade head
+    default = Roles()
+    config.attributes["roles"] = Roles(
+        worker=x_args.get("worker_role", default.worker),
+        producer=x_args.get("producer_role", default.producer),
+    )
 
 
 def _dsn() -> str:

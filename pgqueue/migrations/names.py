@@ -25,16 +25,38 @@ def _quote(composable: sql.Composable) -> str:
 
 
 @dataclass(frozen=True)
+class Roles:
+    """The least-privilege roles a schema's queue is granted to. Roles are
+    cluster-wide: two databases migrated with the same names share them."""
+
+    worker: str = "pgqueue_worker"
+    producer: str = "pgqueue_producer"
+
+
+@dataclass(frozen=True)
 class Names:
     schema: str
+    roles: Roles = Roles()
 
     @classmethod
     def current(cls) -> Names:
         config = op.get_context().config
         schema = DEFAULT_SCHEMA
+        roles = Roles()
         if config is not None:
             schema = config.attributes.get("schema") or config.get_main_option("schema") or schema
-        return cls(schema)
+            roles = config.attributes.get("roles") or roles
+        return cls(schema, roles)
+
+    def create_role(self, role: str) -> None:
+        """``CREATE ROLE … NOLOGIN`` unless it exists, safe against another
+        database's migration creating it at the same moment (roles are
+        cluster-wide: a check and a create would race)."""
+        body = sql.SQL(
+            "BEGIN CREATE ROLE {} NOLOGIN; "
+            "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END"
+        ).format(sql.Identifier(role))
+        op.execute(_quote(sql.SQL("DO {}").format(sql.Literal(_quote(body)))))
 
     def render(self, template: LiteralString, **extra: Any) -> str:
         """Fill ``{schema}``, ``{table}``, ``{name}``-style placeholders with identifiers."""

@@ -8,8 +8,12 @@
   ``ON CONFLICT`` checks), claim or change them.
 
 Grant them to your login roles: ``GRANT pgqueue_worker TO my_worker_login``.
-Roles are cluster-wide, so they are created only when missing and the downgrade
-revokes what this database granted without dropping them.
+Roles are cluster-wide, so they are created only when missing (safely, while
+another database's migration may create them too) and the downgrade revokes
+what this database granted without dropping them. Their names are
+configurable (``pgqueue migrate --worker-role … --producer-role …``, or
+``-x worker_role=… -x producer_role=…``): give each database its own, or a
+grant for one database reaches every database migrated with the same names.
 
 The stray index holds only rows whose status is none of NoETL's (normally
 none), so the claim can surface them as `Failed` at the cost of one probe of an
@@ -31,11 +35,10 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-ROLES = ("pgqueue_worker", "pgqueue_producer")
-
 
 def upgrade() -> None:
     names = Names.current()
+    worker, producer = names.roles.worker, names.roles.producer
     names.execute(
         """
         CREATE INDEX IF NOT EXISTS {index} ON {table} (command_id)
@@ -44,33 +47,25 @@ def upgrade() -> None:
         """,
         index="command_pgqueue_stray_idx",
     )
-    for role in ROLES:
-        if not names.scalar("SELECT 1 FROM pg_roles WHERE rolname = {name}", name=_literal(role)):
-            names.execute("CREATE ROLE {role} NOLOGIN", role=role)
-    names.execute("GRANT USAGE ON SCHEMA {schema} TO {a}, {b}", a=ROLES[0], b=ROLES[1])
-    names.execute("GRANT SELECT, UPDATE ON {table} TO {role}", role="pgqueue_worker")
-    names.execute("GRANT INSERT ON {table} TO {role}", role="pgqueue_producer")
+    for role in (worker, producer):
+        names.create_role(role)
+    names.execute("GRANT USAGE ON SCHEMA {schema} TO {a}, {b}", a=worker, b=producer)
+    names.execute("GRANT SELECT, UPDATE ON {table} TO {role}", role=worker)
+    names.execute("GRANT INSERT ON {table} TO {role}", role=producer)
     # ON CONFLICT (execution_id, command_id) reads the key columns, and only those
-    names.execute(
-        "GRANT SELECT (execution_id, command_id) ON {table} TO {role}", role="pgqueue_producer"
-    )
-    names.execute("GRANT USAGE ON SEQUENCE {sequence} TO {role}", role="pgqueue_producer")
-    names.execute("GRANT EXECUTE ON FUNCTION {snowflake}() TO {role}", role="pgqueue_producer")
+    names.execute("GRANT SELECT (execution_id, command_id) ON {table} TO {role}", role=producer)
+    names.execute("GRANT USAGE ON SEQUENCE {sequence} TO {role}", role=producer)
+    names.execute("GRANT EXECUTE ON FUNCTION {snowflake}() TO {role}", role=producer)
 
 
 def downgrade() -> None:
     names = Names.current()
-    names.execute("REVOKE ALL ON {table} FROM {a}, {b}", a=ROLES[0], b=ROLES[1])
-    names.execute("REVOKE ALL ON SEQUENCE {sequence} FROM {role}", role="pgqueue_producer")
-    names.execute("REVOKE ALL ON FUNCTION {snowflake}() FROM {role}", role="pgqueue_producer")
-    names.execute("REVOKE ALL ON SCHEMA {schema} FROM {a}, {b}", a=ROLES[0], b=ROLES[1])
+    worker, producer = names.roles.worker, names.roles.producer
+    names.execute("REVOKE ALL ON {table} FROM {a}, {b}", a=worker, b=producer)
+    names.execute("REVOKE ALL ON SEQUENCE {sequence} FROM {role}", role=producer)
+    names.execute("REVOKE ALL ON FUNCTION {snowflake}() FROM {role}", role=producer)
+    names.execute("REVOKE ALL ON SCHEMA {schema} FROM {a}, {b}", a=worker, b=producer)
     names.execute("DROP INDEX IF EXISTS {index}", index=(names.schema, "command_pgqueue_stray_idx"))
-
-
-def _literal(value: str) -> object:
-    from psycopg import sql
-
-    return sql.Literal(value)
 
 
 __all__ = ["downgrade", "op", "upgrade"]
