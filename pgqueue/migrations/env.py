@@ -59,15 +59,24 @@ def run_migrations_online() -> None:
             sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)).as_string(None)
         )
         connection.commit()
+        # Each revision its own transaction, so none holds its locks through the
+        # next; index builds run outside any (CONCURRENTLY). A session lock
+        # serialises concurrent runs across all of that.
+        connection.exec_driver_sql(f"SELECT pg_advisory_lock({ADVISORY_LOCK_KEY})")
+        connection.commit()
         context.configure(
             connection=connection,
             version_table=VERSION_TABLE,
             version_table_schema=schema,
-            transaction_per_migration=False,
+            transaction_per_migration=True,
         )
-        with context.begin_transaction():
-            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})")
-            context.run_migrations()
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            connection.rollback()
+            connection.exec_driver_sql(f"SELECT pg_advisory_unlock({ADVISORY_LOCK_KEY})")
+            connection.commit()
     engine.dispose()
 
 

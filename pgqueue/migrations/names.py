@@ -72,7 +72,9 @@ class Names:
             "marker": sql.Literal(CREATED_BY_PGQUEUE),
         }
         for key, value in extra.items():
-            if isinstance(value, str):
+            if isinstance(value, sql.Composable):
+                pass
+            elif isinstance(value, str):
                 value = sql.Identifier(value)
             elif isinstance(value, tuple):
                 value = sql.Identifier(*value)
@@ -112,6 +114,83 @@ class Names:
             bind.exec_driver_sql("SET LOCAL lock_timeout TO DEFAULT")
             bind.exec_driver_sql("RELEASE SAVEPOINT pgqueue_ddl")
             return
+
+    def create_index(self, index: str, definition: LiteralString) -> None:
+        """``CREATE INDEX index ON {table} <definition>``, built without blocking
+        the live workload's writes: ``CONCURRENTLY``, outside the migration's
+        transaction. On a partitioned table (where PostgreSQL cannot build
+        concurrently) the index is made ``ON ONLY`` the parent, each partition's
+        is built concurrently, then attached. An invalid index left by a build
+        that failed is dropped and built again."""
+        if self._index_valid(index):
+            return
+        if self._index_valid(index) is False:
+            self.execute_locking("DROP INDEX IF EXISTS {index}", index=(self.schema, index))
+        if not self._partitioned():
+            with op.get_context().autocommit_block():
+                self.execute(
+                    "CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} " + definition,
+                    index=index,
+                )
+            return
+        self.execute_locking(
+            "CREATE INDEX IF NOT EXISTS {index} ON ONLY {table} " + definition, index=index
+        )
+        for leaf_schema, leaf in self.leaves():
+            part = f"{leaf}_{index.removeprefix(TABLE + '_')}"[:63]
+            if self._index_valid(part, leaf_schema) is False:
+                self.execute_locking("DROP INDEX IF EXISTS {part}", part=(leaf_schema, part))
+            with op.get_context().autocommit_block():
+                self.execute(
+                    "CREATE INDEX CONCURRENTLY IF NOT EXISTS {part} ON {leaf} " + definition,
+                    part=part,
+                    leaf=(leaf_schema, leaf),
+                )
+            attached = self.scalar(
+                "SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass({part})",
+                part=sql.Literal(_quote(sql.Identifier(leaf_schema, part))),
+            )
+            if not attached:
+                self.execute_locking(
+                    "ALTER INDEX {index} ATTACH PARTITION {part}",
+                    index=(self.schema, index),
+                    part=(leaf_schema, part),
+                )
+
+    def drop_index(self, index: str) -> None:
+        """``DROP INDEX`` without blocking writes: concurrently on a plain table,
+        with a short lock timeout (retried) on a partitioned one."""
+        if self._partitioned():
+            self.execute_locking("DROP INDEX IF EXISTS {index}", index=(self.schema, index))
+            return
+        with op.get_context().autocommit_block():
+            self.execute("DROP INDEX CONCURRENTLY IF EXISTS {index}", index=(self.schema, index))
+
+    def _index_valid(self, index: str, schema: str | None = None) -> bool | None:
+        """Whether the index is valid; ``None`` when there is none."""
+        found = self.scalar(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass({name})",
+            name=sql.Literal(_quote(sql.Identifier(schema or self.schema, index))),
+        )
+        return None if found is None else bool(found)
+
+    def _partitioned(self) -> bool:
+        return bool(
+            self.scalar(
+                "SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass({rel})",
+                rel=self.qualified(TABLE),
+            )
+        )
+
+    def backfill(self, template: LiteralString, *, batch: int = 5000, **extra: Any) -> None:
+        """Run an ``UPDATE`` batch after batch, each its own transaction, outside
+        the migration's: ``template`` must update at most ``{batch}`` rows
+        (``LIMIT {batch} … FOR UPDATE SKIP LOCKED``) and return how many."""
+        with op.get_context().autocommit_block():
+            while True:
+                done = self.scalar(template, batch=sql.Literal(batch), **extra)
+                if int(done or 0) < batch:
+                    return
 
     def scalar(self, template: LiteralString, **extra: Any) -> Any:
         return op.get_bind().exec_driver_sql(self.render(template, **extra)).scalar()

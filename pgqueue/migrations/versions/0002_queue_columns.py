@@ -34,7 +34,7 @@ def upgrade() -> None:
     names = Names.current()
     # NoETL's own columns first, for control-plane tables that predate some of
     # them; then the queue's. All additive: ADD COLUMN IF NOT EXISTS.
-    names.execute(
+    names.execute_locking(
         """
         ALTER TABLE {table}
             ADD COLUMN IF NOT EXISTS worker_id text,
@@ -61,44 +61,45 @@ def upgrade() -> None:
             ADD COLUMN IF NOT EXISTS claim_token uuid
         """
     )
-    names.execute("ALTER TABLE {table} ALTER COLUMN status SET DEFAULT 'PENDING'")
-    # NoETL counts attempts from 1 in `attempt`; pgqueue counts spent ones.
-    names.execute(
+    names.execute_locking("ALTER TABLE {table} ALTER COLUMN status SET DEFAULT 'PENDING'")
+    # NoETL counts attempts from 1 in `attempt`; pgqueue counts spent ones. In
+    # batches, each its own transaction, after the columns' lock is gone (a
+    # row the live workload holds is skipped: its own writes decide it).
+    names.backfill(
         """
-        UPDATE {table} SET attempts = attempt - 1
-        WHERE attempt > 1 AND attempts = 0 AND status = 'PENDING'
+        WITH batch AS (
+            SELECT execution_id, command_id
+            FROM {table}
+            WHERE attempt > 1 AND attempts = 0 AND status = 'PENDING'
+            LIMIT {batch}
+            FOR UPDATE SKIP LOCKED
+        ),
+        done AS (
+            UPDATE {table} AS c SET attempts = c.attempt - 1
+            FROM batch
+            WHERE c.execution_id = batch.execution_id AND c.command_id = batch.command_id
+            RETURNING 1
+        )
+        SELECT count(*) FROM done
         """
     )
     # The scan claim's index: only PENDING rows, in claim order, so it stays
     # small however many finished rows pile up.
-    names.execute(
-        """
-        CREATE INDEX IF NOT EXISTS {index} ON {table} (priority DESC, due_at, command_id)
-        WHERE status = 'PENDING'
-        """,
-        index="command_pgqueue_pending_idx",
+    names.create_index(
+        "command_pgqueue_pending_idx",
+        "(priority DESC, due_at, command_id) WHERE status = 'PENDING'",
     )
     # The rescue's index: leased rows by expiry.
-    names.execute(
-        """
-        CREATE INDEX IF NOT EXISTS {index} ON {table} (lease_expires_at)
-        WHERE status IN ('CLAIMED', 'RUNNING')
-        """,
-        index="command_pgqueue_lease_idx",
+    names.create_index(
+        "command_pgqueue_lease_idx", "(lease_expires_at) WHERE status IN ('CLAIMED', 'RUNNING')"
     )
     # Retention pruning's index: finished rows by age.
-    names.execute(
-        """
-        CREATE INDEX IF NOT EXISTS {index} ON {table} (completed_at)
-        WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED')
-        """,
-        index="command_pgqueue_finished_idx",
+    names.create_index(
+        "command_pgqueue_finished_idx",
+        "(completed_at) WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED')",
     )
     # Targeted claims that know only the command id.
-    names.execute(
-        "CREATE INDEX IF NOT EXISTS {index} ON {table} (command_id)",
-        index="command_pgqueue_command_id_idx",
-    )
+    names.create_index("command_pgqueue_command_id_idx", "(command_id)")
     # One NOTIFY per INSERT statement, never one per row.
     names.execute(
         """
@@ -111,8 +112,8 @@ def upgrade() -> None:
         $fn$
         """
     )
-    names.execute("DROP TRIGGER IF EXISTS pgqueue_notify ON {table}")
-    names.execute(
+    names.execute_locking("DROP TRIGGER IF EXISTS pgqueue_notify ON {table}")
+    names.execute_locking(
         """
         CREATE TRIGGER pgqueue_notify AFTER INSERT ON {table}
         FOR EACH STATEMENT EXECUTE FUNCTION {notify_function}()

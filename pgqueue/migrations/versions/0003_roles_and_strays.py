@@ -39,13 +39,12 @@ depends_on = None
 def upgrade() -> None:
     names = Names.current()
     worker, producer = names.roles.worker, names.roles.producer
-    names.execute(
-        """
-        CREATE INDEX IF NOT EXISTS {index} ON {table} (command_id)
+    names.create_index(
+        "command_pgqueue_stray_idx",
+        """(command_id)
         WHERE status IS NULL
            OR status NOT IN ('PENDING', 'CLAIMED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED')
         """,
-        index="command_pgqueue_stray_idx",
     )
     for role in (worker, producer):
         names.create_role(role)

@@ -21,8 +21,8 @@ server's defaults):
   are cleaned after 1% churn instead of 20%, and the planner's picture of the
   status mix stays fresh, whatever the backlog of finished rows.
 
-Rebuilding the lease index takes a lock that blocks writes while one scan of
-the table runs (the index itself is small: leased rows only).
+The lease index is dropped and built again without blocking writes
+(concurrently; on a partitioned table, partition by partition, then attached).
 
 Revision ID: 0004
 Revises: 0003
@@ -45,16 +45,15 @@ LEASE_INDEX = "command_pgqueue_lease_idx"
 
 def upgrade() -> None:
     names = Names.current()
-    names.execute("DROP INDEX IF EXISTS {index}", index=(names.schema, LEASE_INDEX))
-    names.execute(
-        """
-        CREATE INDEX {index} ON {table} (lease_expires_at)
-        WHERE status IN ('CLAIMED', 'RUNNING') AND lease_expires_at IS NOT NULL
-        """,
-        index=LEASE_INDEX,
+    names.drop_index(LEASE_INDEX)
+    names.create_index(
+        LEASE_INDEX,
+        "(lease_expires_at)"
+        " WHERE status IN ('CLAIMED', 'RUNNING') AND lease_expires_at IS NOT NULL",
     )
     for leaf in names.leaves():
-        names.execute(
+        # storage settings take a lock that lets reads and writes go on
+        names.execute_locking(
             """
             ALTER TABLE {leaf} SET (
                 fillfactor = 80,
