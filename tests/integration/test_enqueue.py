@@ -279,3 +279,31 @@ async def test_a_bad_command_in_a_copy_sized_bulk_writes_nothing_and_spares_the_
             sync_conn.commit()
     assert caught.value.errors()[0]["loc"][:2] == (300, "tool_kind")
     assert status_counts(db) == {"PENDING": 250}
+
+
+def test_an_enqueue_has_a_deadline_and_leaves_the_callers_limits_alone(
+    dsn: str, db: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from pgqueue import DatabaseError
+    from pgqueue.db import plans
+    from pgqueue.db.deadlines import Deadline
+
+    monkeypatch.setattr(plans, "LIMITS", Deadline(timedelta(seconds=2), timedelta(seconds=0.3)))
+    with psycopg.connect(dsn) as caller:
+        caller.execute("SET statement_timeout = '12345ms'")
+        enqueue_sync(caller, step="s", tool_kind="k", input={})
+        # the rest of the caller's transaction runs under its own limits
+        assert caller.execute("SHOW statement_timeout").fetchone() == ("12345ms",)
+        assert caller.execute("SHOW lock_timeout").fetchone() == ("0",)
+        caller.commit()
+    # behind a DDL's lock, an enqueue gives up after its lock timeout instead
+    # of queueing every producer behind it
+    with psycopg.connect(dsn) as holder, psycopg.connect(dsn) as caller:
+        holder.execute("LOCK TABLE noetl.command IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(DatabaseError) as info:
+            enqueue_many_sync(caller, [{"step": "s", "tool_kind": "k", "input": {}}] * 300)
+        assert info.value.sqlstate == "55P03" and info.value.transient
+        holder.rollback()
+    assert status_counts(db) == {"PENDING": 1}
