@@ -78,7 +78,9 @@ class PgCommandSource:
         callers wait on, so the next callers find them ready while this batch
         runs. Good for short tools; for long ones keep it 0, since read-ahead
         rows wait in memory (their lease running) instead of going to an idle
-        worker. They go back untouched on ``close()``.
+        worker. They go back untouched on ``close()``. A `Worker` heartbeats them;
+        one whose lease has less than `FRESH_MARGIN` of it left when a caller
+        would get it is dropped instead (``dropped_ahead``), never handed out.
     :param retry_policy: the backoff after a nacked attempt.
     :param listen: set ``False`` where LISTEN cannot work (a transaction pooler
         that the pool goes through): idle claims then poll.
@@ -213,8 +215,8 @@ class PgCommandSource:
             return True
         self.dropped_ahead += 1
         logger.warning(
-            "command %s was claimed ahead but its lease ended before a slot took it: "
-            "dropped, not run",
+            "command %s was claimed ahead but its lease was all but over before a slot "
+            "took it: dropped, not run (it comes back when the lease ends)",
             handle.claim.command_id,
             extra={
                 "worker_id": self.worker_id,
