@@ -101,6 +101,7 @@ async def deadline(conn: psycopg.AsyncConnection[Any], seconds: float) -> AsyncI
         raise
     except DRIVER_ERRORS as exc:
         if dropped:
+            task.uncancel()  # the cancel was delivered, as a driver error
             raise DatabaseUnavailable(
                 f"no answer within {seconds:g}s: connection dropped", transient=True
             ) from exc
