@@ -157,6 +157,30 @@ class Names:
                     part=(leaf_schema, part),
                 )
 
+    def other_index_on(self, column: str, besides: str) -> str | None:
+        """The name of an index on the table over ``column`` alone (plain, no
+        predicate, no expression) other than ``besides``: one NoETL made already,
+        which an index of pgqueue's would only repeat (an extra write on every
+        update)."""
+        found = self.scalar(
+            """
+            SELECT i.indexrelid::regclass::text
+            FROM pg_index AS i
+            JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+            WHERE i.indrelid = to_regclass({rel})
+              AND i.indnatts = 1
+              AND i.indpred IS NULL
+              AND i.indexprs IS NULL
+              AND a.attname = {column}
+              AND i.indexrelid <> coalesce(to_regclass({ours}), 0)
+            LIMIT 1
+            """,
+            rel=self.qualified(TABLE),
+            column=sql.Literal(column),
+            ours=self.qualified(besides),
+        )
+        return None if found is None else str(found)
+
     def drop_index(self, index: str) -> None:
         """``DROP INDEX`` without blocking writes: concurrently on a plain table,
         with a short lock timeout (retried) on a partitioned one."""

@@ -186,3 +186,42 @@ def test_alembic_upgrade_head_works_from_the_checkout(empty_dsn: str) -> None:
     )
     assert down.returncode == 0, down.stderr
     assert migrate.current(empty_dsn) is None
+
+
+def test_no_index_repeats_one_noetl_has(empty_dsn: str) -> None:
+    # NoETL's own idx_command_command_id serves targeted claims; pgqueue's copy
+    # of it was one more index write on every update.
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        create_noetl_table(conn, rows=3)
+        conn.execute("CREATE INDEX idx_command_command_id ON noetl.command (command_id)")
+        migrate.upgrade(empty_dsn, "0006")
+        # an install from before: pgqueue's duplicate is there, and 0007 drops it
+        conn.execute("CREATE INDEX command_pgqueue_command_id_idx ON noetl.command (command_id)")
+        migrate.upgrade(empty_dsn)
+        indexes = {
+            name
+            for (name,) in conn.execute(
+                "SELECT indexrelid::regclass::text FROM pg_index"
+                " WHERE indrelid = 'noetl.command'::regclass"
+            )
+        }
+        assert "noetl.command_pgqueue_command_id_idx" not in indexes
+        assert "noetl.idx_command_command_id" in indexes
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA noetl CASCADE")
+        create_noetl_table(conn, rows=3)
+        conn.execute("CREATE INDEX idx_command_command_id ON noetl.command (command_id)")
+    # a first migration of such a table never builds the duplicate at all
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        migrate.upgrade(empty_dsn)
+        assert conn.execute(
+            "SELECT to_regclass('noetl.command_pgqueue_command_id_idx')"
+        ).fetchone() == (None,)
+
+
+def test_pgqueues_own_table_keeps_its_command_id_index(
+    dsn: str, db: psycopg.Connection[Any]
+) -> None:
+    assert db.execute(
+        "SELECT to_regclass('noetl.command_pgqueue_command_id_idx') IS NOT NULL"
+    ).fetchone() == (True,)

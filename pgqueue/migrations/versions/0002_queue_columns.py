@@ -99,7 +99,9 @@ def upgrade() -> None:
         "(completed_at) WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED')",
     )
     # Targeted claims that know only the command id.
-    names.create_index("command_pgqueue_command_id_idx", "(command_id)")
+    # (unless the table has one already: NoETL's idx_command_command_id)
+    if names.other_index_on("command_id", "command_pgqueue_command_id_idx") is None:
+        names.create_index("command_pgqueue_command_id_idx", "(command_id)")
     # One NOTIFY per INSERT statement, never one per row.
     names.execute(
         """
