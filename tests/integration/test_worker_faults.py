@@ -126,8 +126,16 @@ async def test_a_row_claimed_ahead_whose_lease_ended_is_dropped_not_run(
     from datetime import timedelta
 
     enqueue_many_sync(db, [{"step": "s", "tool_kind": "check", "input": {}}] * 6)
+    # waiting (and polling): a dropped row is still leased for a moment, and
+    # comes back to this worker by the rescue once its lease has ended
     source = PgCommandSource(
-        pool, worker_id="w", wait=False, prefetch=4, max_batch=1, lease_for=timedelta(seconds=0.5)
+        pool,
+        worker_id="w",
+        wait=True,
+        poll_interval=0.05,
+        prefetch=4,
+        max_batch=1,
+        lease_for=timedelta(seconds=0.5),
     )
     worker = Worker(source, concurrency=1, pool=pool, heartbeat_interval=3600)
     started_on_a_dead_lease: list[str] = []
@@ -143,7 +151,16 @@ async def test_a_row_claimed_ahead_whose_lease_ended_is_dropped_not_run(
         await asyncio.sleep(0.2)
         return {}
 
-    stats = await asyncio.wait_for(worker.run(), 60)
+    run = asyncio.create_task(worker.run())
+    try:
+        await wait_until_async(
+            lambda: asyncio.sleep(0, status_counts(db) == {"COMPLETED": 6}),
+            timeout=60,
+            what="all 6 completed",
+        )
+    finally:
+        worker.stop()
+        stats = await asyncio.wait_for(run, 30)
     assert started_on_a_dead_lease == []
     assert stats["dropped_ahead"] > 0
     assert status_counts(db) == {"COMPLETED": 6}
