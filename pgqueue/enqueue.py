@@ -31,7 +31,8 @@ from pgqueue.db.table import QueueTable
 from pgqueue.newcommand import Checked, NewCommand, is_new, validate
 
 
-def _params(checked: Checked) -> dict[str, list[Any]]:
+def _params(checked: Checked, noetl: bool) -> dict[str, list[Any]]:
+    """The statement's arrays; ``noetl``: with NoETL's own columns too."""
     columns = checked.columns
     params: dict[str, list[Any]] = {
         "execution_ids": columns["execution_id"],
@@ -43,7 +44,7 @@ def _params(checked: Checked) -> dict[str, list[Any]]:
         "max_attempts": columns["max_attempts"],
         "delays": [_seconds(d) for d in columns["delay"]],
     }
-    if checked.gives_noetl_columns():
+    if noetl:
         params.update(
             event_ids=columns["event_id"],
             catalog_ids=columns["catalog_id"],
@@ -113,8 +114,9 @@ def _insert(checked: Checked, queue: QueueTable) -> Plan[list[str]]:
         return []
     # NoETL's own columns are named only when given, so a table's own defaults
     # for them (if it has any) still apply to commands that leave them out
-    name = "enqueue_noetl" if checked.gives_noetl_columns() else "enqueue"
-    rows = yield Execute(queue.statement(name), _params(checked))
+    noetl = checked.gives_noetl_columns()
+    name = "enqueue_noetl" if noetl else "enqueue"
+    rows = yield Execute(queue.statement(name), _params(checked, noetl))
     return [str(row[0]) for row in rows]
 
 

@@ -63,7 +63,8 @@ class Recorder:
         #: what a completion that was not written leads to (a retry, a report)
         self._follow_ups: set[asyncio.Task[None]] = set()
 
-    def log_fields(self, command: Command, action: str) -> dict[str, Any]:
+    def log_fields(self, command: Command | ClaimedRow, action: str) -> dict[str, Any]:
+        """The structured fields of a log line about ``command`` (or a held row)."""
         return {
             "worker_id": self.worker_id,
             "command_id": command.command_id,
@@ -173,20 +174,13 @@ class Recorder:
         path as every other write after a claim: retried through a blip, and a
         lost claim or a write that cannot be made is logged and counted, never
         raised into the worker's loop."""
-        fields = {
-            "worker_id": self.worker_id,
-            "command_id": claim.command_id,
-            "execution_id": claim.execution_id,
-            "action": "settle",
-        }
         try:
             await retrying(write)
         except LeaseLost as exc:
-            cancelled = isinstance(exc, CommandCancelled)
-            self.stats.counts["cancelled" if cancelled else "lost"] += 1
-            logger.warning("%s", exc, extra=fields)
+            self.lost(exc, claim)
         except DatabaseError as exc:
             self.stats.counts["unrecorded"] += 1
+            fields = self.log_fields(claim, "settle")
             logger.error("could not settle command %s: %s", claim.command_id, exc, extra=fields)
 
     # -- interrupted --------------------------------------------------------------------
@@ -231,7 +225,8 @@ class Recorder:
                 extra=self.log_fields(command, "abandon"),
             )
 
-    def lost(self, exc: LeaseLost, command: Command) -> None:
+    def lost(self, exc: LeaseLost, command: Command | ClaimedRow) -> None:
+        """Count and log a claim found lost (or cancelled) by a write after it."""
         cancelled = isinstance(exc, CommandCancelled)
         key = "cancelled" if cancelled else "lost"
         self.stats.counts[key] += 1

@@ -122,9 +122,10 @@ class Names:
         concurrently) the index is made ``ON ONLY`` the parent, each partition's
         is built concurrently, then attached. An invalid index left by a build
         that failed is dropped and built again."""
-        if self._index_valid(index):
+        valid = self._index_valid(index)
+        if valid:
             return
-        if self._index_valid(index) is False:
+        if valid is False:
             self.execute_locking("DROP INDEX IF EXISTS {index}", index=(self.schema, index))
         if not self._partitioned():
             with op.get_context().autocommit_block():

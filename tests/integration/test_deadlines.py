@@ -76,7 +76,7 @@ async def test_a_table_lock_makes_claims_retry_instead_of_queueing_behind_it(
 ) -> None:
     ids = enqueue_many_sync(db, [{"step": "s", "tool_kind": "noop", "input": {}}] * 5)
     source = PgCommandSource(pool, worker_id="w", wait=True, poll_interval=0.1, deadlines=short())
-    worker = Worker(source, concurrency=2, pool=pool, claim_backoff=None)
+    worker = Worker(source, concurrency=2, pool=pool)
     worker.register("noop", noop)
     with psycopg.connect(dsn) as holder:
         holder.execute("LOCK TABLE noetl.command IN ACCESS EXCLUSIVE MODE")
