@@ -15,7 +15,7 @@ claim time).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -24,6 +24,7 @@ from pgqueue.batching import Batcher, Notify
 from pgqueue.db.gateway import ClaimKey, Gateway, NackResult
 from pgqueue.errors import CommandCancelled, DatabaseError, LeaseLost
 from pgqueue.outcomes import ClaimedRow, CommandKey
+from pgqueue.reporting import Ending, Reporter, outbox_item
 from pgqueue.states import LEASED, Status
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,14 @@ class Beat:
     skipped: list[ClaimedRow] = field(default_factory=list)
 
 
+#: a completion to write: the claim, its result (JSON text), its reports (outbox items)
+Completion = tuple[ClaimedRow, str, tuple[str, ...]]
+
+
+def _nothing() -> None:
+    pass
+
+
 def _ignore(written: bool, error: BaseException | None) -> None:
     """A RUNNING mark's outcome: nothing to do (a lost claim is found by the next
     heartbeat, and every later write is fenced anyway)."""
@@ -56,6 +65,8 @@ class Completer:
 
     :param lease_for: how long a heartbeat extends a lease.
     :param retry_policy: the backoff after a nacked attempt.
+    :param reporter: what to report of each command (`pgqueue.reporting`): its
+        reports go into the outbox in the same statement as the row's write.
     """
 
     #: seconds a batched RUNNING mark waits for companions (see `mark_running_soon`)
@@ -69,8 +80,12 @@ class Completer:
         lease_for: timedelta,
         retry_policy: RetryPolicy,
         heartbeats: Gateway | None = None,
+        reporter: Reporter | None = None,
     ) -> None:
         self.gateway = gateway
+        self.reporter = reporter
+        #: called after a write that carried reports (a relay's `poke`)
+        self.on_reports: Callable[[], None] = _nothing
         #: where heartbeats run: a connection of their own (see `PgCommandSource`)
         self.heartbeats = heartbeats or gateway
         self.worker_id = worker_id
@@ -82,7 +97,7 @@ class Completer:
             max_batch=MAX_BATCH,
             linger=self.RUNNING_LINGER,
         )
-        self._completions: Batcher[tuple[ClaimedRow, str], CommandKey] = Batcher(
+        self._completions: Batcher[Completion, CommandKey] = Batcher(
             self._flush_completions, key=lambda item: item[0].key, max_batch=MAX_BATCH
         )
 
@@ -99,8 +114,12 @@ class Completer:
         self._marks.submit(claim, _ignore)
 
     async def _flush_marks(self, claims: Sequence[ClaimedRow]) -> set[CommandKey]:
+        reports = [r for claim in claims for r in self._start(claim)]
         try:
-            return await self.gateway.mark_running(_claim_keys(claims))
+            marked = await self.gateway.mark_running(_claim_keys(claims), reports)
+            if reports:
+                self.on_reports()
+            return marked
         except DatabaseError as exc:
             logger.warning(
                 "could not mark %d command(s) RUNNING: %s",
@@ -109,6 +128,23 @@ class Completer:
                 extra={"worker_id": self.worker_id, "action": "mark_running"},
             )
             return set()
+
+    # -- reports --------------------------------------------------------------------
+
+    def _start(self, claim: ClaimedRow) -> tuple[str, ...]:
+        report = self.reporter.started(claim, self.worker_id) if self.reporter else None
+        return () if report is None else (outbox_item(claim, "started", report),)
+
+    def _reports(self, claim: ClaimedRow, ending: Ending) -> tuple[str, ...]:
+        """The outbox items an ending writes: the start (kept as it was if the
+        RUNNING mark wrote it already) and the ending's own report. May raise
+        `UnreportableResult`."""
+        if self.reporter is None:
+            return ()
+        report = self.reporter.ended(claim, ending, self.worker_id)
+        if report is None:
+            return ()
+        return (*self._start(claim), outbox_item(claim, "finished", report))
 
     # -- the lease --------------------------------------------------------------------
 
@@ -153,23 +189,35 @@ class Completer:
 
     # -- the end of an attempt --------------------------------------------------------
 
-    def complete_then(self, claim: ClaimedRow, result_json: str, notify: Notify) -> None:
-        """Queue the completion (the result already serialised JSON) for the next
-        batched write; ``notify(written, error)`` is called from the flush, with
-        no task switch per command (``written`` false: the claim was lost)."""
-        self._marks.discard(claim.key)
-        self._completions.submit((claim, result_json), notify)
+    def completion(self, claim: ClaimedRow, result_json: str) -> Completion:
+        """What `complete_then` writes: the claim, its result and its reports.
+        Raises `UnreportableResult` when the reporter cannot report the result."""
+        ending = Ending("COMPLETED", claim.attempts + 1, result_json=result_json)
+        return (claim, result_json, self._reports(claim, ending))
+
+    def complete_then(self, completion: Completion, notify: Notify) -> None:
+        """Queue the completion (from `completion`) for the next batched write;
+        ``notify(written, error)`` is called from the flush, with no task switch
+        per command (``written`` false: the claim was lost)."""
+        self._marks.discard(completion[0].key)
+        self._completions.submit(completion, notify)
 
     async def complete(self, claim: ClaimedRow, result_json: str) -> None:
         """Finish the command with its result, in one statement with every other
-        completion submitted meanwhile; raises `LeaseLost` if the claim is gone."""
+        completion submitted meanwhile; raises `LeaseLost` if the claim is gone
+        (and `UnreportableResult` if the reporter cannot report the result)."""
+        completion = self.completion(claim, result_json)
         self._marks.discard(claim.key)
-        if not await self._completions.submit_nowait((claim, result_json)):
+        if not await self._completions.submit_nowait(completion):
             raise await self.lost(claim)
 
-    async def _flush_completions(self, items: Sequence[tuple[ClaimedRow, str]]) -> set[CommandKey]:
+    async def _flush_completions(self, items: Sequence[Completion]) -> set[CommandKey]:
         return await self.gateway.complete(
-            (claim.execution_id, claim.command_id, claim.token, result) for claim, result in items
+            (
+                (claim.execution_id, claim.command_id, claim.token, result)
+                for claim, result, _ in items
+            ),
+            [report for *_, reports in items for report in reports],
         )
 
     async def retry_or_fail(
@@ -178,12 +226,19 @@ class Completer:
         """Spend the attempt: due again after a backoff, or ``FAILED`` when terminal or
         out of attempts. Raises `LeaseLost` if the claim is gone."""
         self._marks.discard(claim.key)
+        # what the nack decides, known here too: the fence holds the row as claimed
+        final = terminal or claim.attempts + 1 >= claim.max_attempts
+        ending = Ending("FAILED" if final else "RETRIED", claim.attempts + 1, error=error)
+        reports = self._reports(claim, ending)
         result = await self.gateway.nack(
             claim,
             delay=self.retry_policy.delay(claim.attempts + 1),
             terminal=terminal,
             error=error,
+            reports=reports,
         )
+        if result is not None and reports:
+            self.on_reports()
         if result is None:
             raise await self.lost(claim)
         logger.info(

@@ -44,6 +44,11 @@ class ClaimedRow(NamedTuple):
     attempts: int
     max_attempts: int
     token: uuid.UUID
+    #: the row's meta (NoETL's: loop fields, its own attempt limit), and its loop
+    #: columns: what a report to a control plane names
+    meta: Any = None
+    loop_event_id: int | None = None
+    iter_index: int | None = None
     #: the status the claim found (PENDING; CLAIMED/RUNNING for a rescue; or a stray)
     previous_status: str | None = Status.PENDING
 

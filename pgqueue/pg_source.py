@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import itertools
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -35,30 +33,14 @@ from pgqueue.db.gateway import Gateway, NackResult
 from pgqueue.db.table import QueueTable
 from pgqueue.dsn import keepalives
 from pgqueue.errors import DatabaseError, HandleAlreadySettled
+from pgqueue.finished import FinishedExecutions
+from pgqueue.handles import PgHandle
 from pgqueue.listener import Listener
-from pgqueue.models import ClaimOutcome, Failed, Pulled, RetryLater
+from pgqueue.models import AlreadyClaimed, ClaimOutcome, Failed, Pulled, RetryLater
 from pgqueue.outcomes import ClaimedRow, row_outcome, target_outcome
+from pgqueue.reporting import Reporter
 
 logger = logging.getLogger(__name__)
-
-_handle_numbers = itertools.count()
-
-
-@dataclass(eq=False, slots=True)
-class PgHandle:
-    """The ack handle of one pulled outcome. ``claim`` is the row it holds, if any."""
-
-    outcome: ClaimOutcome
-    claim: ClaimedRow | None = None
-    #: loop time until which the claim's lease holds for sure (claimed ahead rows
-    #: past it are dropped, never run); heartbeats move it on
-    fresh_until: float = 0.0
-    number: int = field(default_factory=_handle_numbers.__next__)
-    settled: bool = False
-
-    def __repr__(self) -> str:
-        key = f" {self.claim.execution_id}/{self.claim.command_id}" if self.claim else ""
-        return f"<PgHandle #{self.number} {type(self.outcome).__name__}{key}>"
 
 
 class PgCommandSource:
@@ -88,6 +70,12 @@ class PgCommandSource:
         (a direct connection to the server behind a transaction pooler).
     :param deadlines: each role of statement's server and client deadlines
         (`pgqueue.db.deadlines`); a heartbeat's never exceeds a third of the lease.
+    :param reporter: what to report of each command (`pgqueue.reporting`).
+    :param paused: asked before each claim: a reason not to claim now (a report
+        backlog, `pgqueue.relay.Relay.paused`), which callers get as `RetryLater`.
+    :param skip_finished: end the claimed commands of finished executions as
+        ``CANCELLED`` instead of handing them out; ``None``: where the schema has
+        NoETL's ``execution`` table (looked up at the first claim).
     """
 
     #: the part of a lease a row claimed ahead must have left to be handed out:
@@ -110,6 +98,9 @@ class PgCommandSource:
         listen: bool = True,
         listen_conninfo: str | None = None,
         deadlines: Deadlines = DEFAULT_DEADLINES,
+        reporter: Reporter | None = None,
+        paused: Callable[[], str | None] | None = None,
+        skip_finished: bool | None = None,
     ) -> None:
         if lease_for <= timedelta(0):
             raise ValueError("lease_for must be positive")
@@ -151,7 +142,10 @@ class PgCommandSource:
             lease_for=lease_for,
             retry_policy=retry_policy or RetryPolicy(),
             heartbeats=heartbeats,
+            reporter=reporter,
         )
+        self._paused = paused
+        self._finished = FinishedExecutions(self.gateway, worker_id, skip_finished)
         self._listener: Listener | None = None
         # LISTEN needs a session of its own, opened from the pool's settings (or
         # the direct conninfo given); a pool with a dynamic conninfo (a
@@ -287,14 +281,19 @@ class PgCommandSource:
         return await self._claims.next()
 
     async def _claim_batch(self, limit: int) -> list[Pulled[PgHandle]]:
+        reason = self._paused() if self._paused is not None else None
+        if reason is not None:
+            return [self._unheld(reason)]
         # the lease starts no earlier than the statement is sent
         until = asyncio.get_running_loop().time() + self.lease_for.total_seconds()
         try:
-            rows = await self.gateway.claim_batch(
-                worker_id=self.worker_id,
-                limit=limit,
-                lease_for=self.lease_for,
-                tool_kinds=self._tool_kinds,
+            rows = await self._finished.live(
+                await self.gateway.claim_batch(
+                    worker_id=self.worker_id,
+                    limit=limit,
+                    lease_for=self.lease_for,
+                    tool_kinds=self._tool_kinds,
+                )
             )
         except DatabaseError as exc:
             return [self._unheld(str(exc))]
@@ -325,6 +324,8 @@ class PgCommandSource:
                 lease_for=self.lease_for,
                 tool_kinds=self._tool_kinds,
             )
+            if verdict.row is not None and not await self._finished.live([verdict.row]):
+                return self._pulled(AlreadyClaimed())  # finished: cancelled, not ours
         except DatabaseError as exc:
             return self._unheld(str(exc))
         outcome = target_outcome(verdict, wanted, execution_id, self._tool_kinds)

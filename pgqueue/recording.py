@@ -20,10 +20,11 @@ from datetime import timedelta
 from typing import Any
 
 from pgqueue.backoff import WRITE_RETRY, WRITE_TRIES, retrying
-from pgqueue.completer import Completer
+from pgqueue.completer import Completer, Completion
 from pgqueue.errors import CommandCancelled, DatabaseError, LeaseLost, PgQueueError
 from pgqueue.models import Command
 from pgqueue.outcomes import ClaimedRow
+from pgqueue.reporting import UnreportableResult
 from pgqueue.states import Status
 
 logger = logging.getLogger(__name__)
@@ -85,16 +86,20 @@ class Recorder:
         if claim is None or self.completer is None:
             self.stats.counts["completed"] += 1
             return
-        self._track(command, claim, result_json, attempt=1)
+        try:
+            completion = self.completer.completion(claim, result_json)
+        except UnreportableResult as exc:
+            # the control plane would refuse this report: fail instead, saying why
+            await self.failed(command, claim, str(exc), terminal=True)
+            return
+        self._track(command, completion, attempt=1)
         if self._unwritten > self._backlog_high:
             # Over the bound: wait until the backlog is down to half, then every
             # waiting slot resumes at once (so the next claim is one big batch).
             self._backlog_ok.clear()
             await self._backlog_ok.wait()
 
-    def _track(
-        self, command: Command, claim: ClaimedRow, result_json: str, *, attempt: int
-    ) -> None:
+    def _track(self, command: Command, completion: Completion, *, attempt: int) -> None:
         assert self.completer is not None  # noqa: S101 - only called with a completer
 
         # Called from the batched flush: no future and no task switch per command.
@@ -107,30 +112,26 @@ class Recorder:
             if error is None and written:
                 self.stats.counts["completed"] += 1
                 return
-            follow_up = self._not_written(command, claim, result_json, attempt, error)
+            follow_up = self._not_written(command, completion, attempt, error)
             task = asyncio.get_running_loop().create_task(follow_up)
             self._follow_ups.add(task)
             task.add_done_callback(self._follow_ups.discard)
 
         self._unwritten += 1
         self._all_written.clear()
-        self.completer.complete_then(claim, result_json, done)
+        self.completer.complete_then(completion, done)
 
     async def _not_written(
-        self,
-        command: Command,
-        claim: ClaimedRow,
-        result_json: str,
-        attempt: int,
-        error: BaseException | None,
+        self, command: Command, completion: Completion, attempt: int, error: BaseException | None
     ) -> None:
         assert self.completer is not None  # noqa: S101
+        claim = completion[0]
         if error is None:  # fenced: the claim is gone
             self.lost(await self.completer.lost(claim), command)
         elif isinstance(error, DatabaseError) and error.transient and attempt < WRITE_TRIES:
             # the same policy as every other write after the tool ran
             await asyncio.sleep(WRITE_RETRY.delay(attempt).total_seconds())
-            self._track(command, claim, result_json, attempt=attempt + 1)
+            self._track(command, completion, attempt=attempt + 1)
         else:
             logger.error(
                 "could not record completion: %s", error, extra=self.log_fields(command, "complete")

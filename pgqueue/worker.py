@@ -86,6 +86,7 @@ class Worker:
         claim_backoff: RetryPolicy | None = None,
         worker_id: str | None = None,
         pool: Any = None,
+        services: Iterable[Service] = (),
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
@@ -111,6 +112,9 @@ class Worker:
         self._retry_streak = 0
         self.signals = 0
         self._background: set[asyncio.Task[None]] = set()
+        #: duties started and stopped with the worker (a report relay, say): they
+        #: stop after the last command's write, so what it wrote is still seen to
+        self.services = list(services)
 
     # -- tools ----------------------------------------------------------------------
 
@@ -131,7 +135,7 @@ class Worker:
     # -- running --------------------------------------------------------------------
 
     def _services(self) -> list[Service]:
-        services: list[Service] = [_Watchdog(self.executions)]
+        services: list[Service] = [*self.services, _Watchdog(self.executions)]
         if self.leased is not None:
             services.append(
                 LeaseKeeper(

@@ -30,8 +30,12 @@ from pgqueue.cli.common import (
 )
 from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadline, Deadlines
 from pgqueue.db.gateway import Gateway
+from pgqueue.db.noetl import noetl_tables
+from pgqueue.db.outbox import Outbox
 from pgqueue.errors import SchemaNotMigrated
+from pgqueue.noetl import NoetlReporter, RuntimeHeartbeat
 from pgqueue.pg_source import PgCommandSource
+from pgqueue.relay import Relay
 from pgqueue.runtime import settle_heap
 from pgqueue.tools import tools_from_module
 from pgqueue.tools.builtin import (
@@ -56,14 +60,15 @@ def build_worker(
     pool: psycopg_pool.AsyncConnectionPool[Any],
     postgres_pool: psycopg_pool.AsyncConnectionPool[Any] | None = None,
     tool_pool: psycopg_pool.AsyncConnectionPool[Any] | None = None,
+    relay: Relay | None = None,
 ) -> Worker:
     """The worker the arguments describe: ``pool`` carries its claims and
     completions, ``tool_pool`` (default: the same) is what tools get as
-    ``ctx.pool``, and ``postgres_pool`` is the ``postgres`` tool's own pool,
-    when it is enabled."""
+    ``ctx.pool``, ``postgres_pool`` is the ``postgres`` tool's own pool, when it
+    is enabled, and ``relay`` delivers its reports, when it makes any."""
     source = PgCommandSource(
         pool,
-        worker_id=args.worker_id or f"{socket.gethostname()}-{os.getpid()}",
+        worker_id=worker_id_of(args),
         tool_kinds=args.tool_kinds or None,
         wait=not args.until_empty,
         lease_for=args.lease,
@@ -73,13 +78,18 @@ def build_worker(
         deadlines=deadlines_of(args),
         listen=not args.transaction_pooler,
         listen_conninfo=args.listen_dsn,
+        reporter=relay.reporter if relay is not None else None,
+        paused=relay.paused if relay is not None else None,
     )
+    if relay is not None:
+        source.completer.on_reports = relay.poke
     worker = Worker(
         source,
         concurrency=args.concurrency,
         timeout=args.timeout.total_seconds() if args.timeout else None,
         grace=args.grace.total_seconds(),
         pool=tool_pool or pool,
+        services=[relay] if relay is not None else [],
     )
     for kind, function in DEFAULT_TOOLS.items():
         worker.register(kind, function)
@@ -99,8 +109,26 @@ def build_worker(
     return worker
 
 
+def worker_id_of(args: argparse.Namespace) -> str:
+    return str(args.worker_id or f"{socket.gethostname()}-{os.getpid()}")
+
+
+def noetl_reporter(args: argparse.Namespace) -> NoetlReporter | None:
+    """The reporter ``--noetl-api`` (or ``PGQUEUE_NOETL_API``) asks for; the token
+    comes from ``PGQUEUE_NOETL_TOKEN`` only, never a flag (``ps`` shows flags)."""
+    api = args.noetl_api or os.environ.get("PGQUEUE_NOETL_API")
+    if not api:
+        return None
+    try:
+        return NoetlReporter(api, token=os.environ.get("PGQUEUE_NOETL_TOKEN") or None)
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+
+
 async def worker(args: argparse.Namespace, console: Console) -> int:
     dsn = database_dsn(args)
+    reporter = noetl_reporter(args)
+    args.worker_id = worker_id_of(args)
     async with contextlib.AsyncExitStack() as stack:
         # The queue's own statements are batched (one claim for all slots, one
         # statement per flush of completions): a few connections carry them.
@@ -118,8 +146,27 @@ async def worker(args: argparse.Namespace, console: Console) -> int:
                 args.postgres_tool_dsn or dsn, role=args.postgres_tool_role
             )
             await stack.enter_async_context(postgres_pool)
-        worker = build_worker(args, pool, postgres_pool, tool_pool)
         gateway = Gateway(pool, table_of(args))
+        relay = None
+        if reporter is not None:
+            # deliveries hold their reports locked: a connection of their own
+            relay_pool = await stack.enter_async_context(open_pool(dsn, max_size=1))
+            relay = Relay(
+                Outbox(relay_pool, table_of(args)),
+                reporter,
+                backlog=args.noetl_backlog,
+                worker_id=args.worker_id,
+            )
+        worker = build_worker(args, pool, postgres_pool, tool_pool, relay)
+        if reporter is not None and (await noetl_tables(gateway)).runtime:
+            worker.services.append(
+                RuntimeHeartbeat(
+                    gateway,
+                    worker_id=worker.worker_id,
+                    capacity=args.concurrency,
+                    tool_kinds=worker.tools.kinds,
+                )
+            )
         try:
             policy = args.retention
             if policy == "auto":
@@ -253,6 +300,21 @@ def add_worker(p: argparse.ArgumentParser) -> None:
         "--listen-dsn",
         metavar="DSN",
         help="LISTEN on this connection (direct to the server) instead of the --dsn one",
+    )
+    p.add_argument(
+        "--noetl-api",
+        metavar="URL",
+        help="report each command to this NoETL control plane (its event batch API), "
+        "durably, through the outbox; default: PGQUEUE_NOETL_API. A bearer token for it "
+        "comes from PGQUEUE_NOETL_TOKEN",
+    )
+    p.add_argument(
+        "--noetl-backlog",
+        type=positive_int,
+        default=10_000,
+        metavar="N",
+        help="with --noetl-api: stop claiming while N reports wait for the control plane "
+        "(default: 10000)",
     )
     p.add_argument("--until-empty", action="store_true", help="exit when nothing is claimable")
     p.add_argument("--worker-id", help="recorded on claimed rows (default: host-pid)")

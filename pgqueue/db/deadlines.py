@@ -27,9 +27,17 @@ be a bulk COPY of many rows (60 s, locks 5 s); an operator's statements
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
+
+import psycopg
+
+from pgqueue.db.translate import DRIVER_ERRORS
+from pgqueue.errors import DatabaseUnavailable
 
 #: the extra time a client waits past a statement's own timeout before it
 #: drops the connection: the server's cancel should have answered by then
@@ -82,3 +90,39 @@ class Deadlines:
 
 
 DEFAULT_DEADLINES = Deadlines()
+
+
+@asynccontextmanager
+async def deadline(conn: psycopg.AsyncConnection[Any], seconds: float) -> AsyncIterator[None]:
+    """Drop ``conn`` if what runs inside takes longer than ``seconds``: a backend
+    that answers nothing (stopped, half-open) never will, and psycopg's own
+    cancellation would first wait for it. Raises a transient `DatabaseUnavailable`."""
+    task = asyncio.current_task()
+    assert task is not None  # noqa: S101 - always inside a task
+    dropped = False
+
+    def drop() -> None:
+        nonlocal dropped
+        dropped = True
+        # closed first, so psycopg sees no query in flight to cancel and waits for nothing
+        conn.pgconn.finish()
+        task.cancel()
+
+    timer = asyncio.get_running_loop().call_later(seconds, drop)
+    try:
+        yield
+    except asyncio.CancelledError:
+        if dropped and task.uncancel() == 0:
+            raise DatabaseUnavailable(
+                f"no answer within {seconds:g}s: connection dropped", transient=True
+            ) from None
+        raise
+    except DRIVER_ERRORS as exc:
+        if dropped:
+            task.uncancel()  # the cancel was delivered, as a driver error
+            raise DatabaseUnavailable(
+                f"no answer within {seconds:g}s: connection dropped", transient=True
+            ) from exc
+        raise
+    finally:
+        timer.cancel()

@@ -8,7 +8,6 @@ through `pgqueue.db.plans`. Every psycopg error is translated on the way out
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import uuid
@@ -25,11 +24,10 @@ from psycopg.abc import Query
 from psycopg.rows import dict_row
 
 from pgqueue.db import statements
-from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadline, Deadlines, Role
+from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadline, Deadlines, Role, deadline
 from pgqueue.db.table import QueueTable
 from pgqueue.db.translate import DRIVER_ERRORS, translate
 from pgqueue.db.wire import Int8Array, JsonbArray, UuidArray, use_binary_results, use_packed_arrays
-from pgqueue.errors import DatabaseUnavailable
 from pgqueue.outcomes import ClaimedRow, CommandKey, TargetVerdict
 
 logger = logging.getLogger(__name__)
@@ -45,6 +43,11 @@ class NackResult:
     due_at: datetime
     #: when the nack was written (the database's clock)
     at: datetime
+
+
+def claim_keys(claims: Iterable[ClaimedRow]) -> dict[str, Any]:
+    """The packed key and token arrays of a fenced write on ``claims``."""
+    return _keys((c.execution_id, c.command_id, c.token) for c in claims)
 
 
 def _keys(items: Iterable[ClaimKey]) -> dict[str, Any]:
@@ -69,45 +72,18 @@ def _limits() -> sql.Composed:
     return statements.render("set_limits", "", "")
 
 
-def _limit_params(limits: Deadline) -> dict[str, str]:
+#: the roles whose statements join a batch of keys to the table: planned under
+#: the plan guard of ``set_limits.sql``
+_GUARDED: frozenset[Role] = frozenset({"claim", "completion", "heartbeat"})
+
+
+def _limit_params(limits: Deadline, role: Role | None = None) -> dict[str, str]:
     statement_timeout, lock_timeout = limits.settings
-    return {"statement_timeout": statement_timeout, "lock_timeout": lock_timeout}
-
-
-@asynccontextmanager
-async def deadline(conn: psycopg.AsyncConnection[Any], seconds: float) -> AsyncIterator[None]:
-    """Drop ``conn`` if what runs inside takes longer than ``seconds``: a backend
-    that answers nothing (stopped, half-open) never will, and psycopg's own
-    cancellation would first wait for it. Raises a transient `DatabaseUnavailable`."""
-    task = asyncio.current_task()
-    assert task is not None  # noqa: S101 - always inside a task
-    dropped = False
-
-    def drop() -> None:
-        nonlocal dropped
-        dropped = True
-        # closed first, so psycopg sees no query in flight to cancel and waits for nothing
-        conn.pgconn.finish()
-        task.cancel()
-
-    timer = asyncio.get_running_loop().call_later(seconds, drop)
-    try:
-        yield
-    except asyncio.CancelledError:
-        if dropped and task.uncancel() == 0:
-            raise DatabaseUnavailable(
-                f"no answer within {seconds:g}s: connection dropped", transient=True
-            ) from None
-        raise
-    except DRIVER_ERRORS as exc:
-        if dropped:
-            task.uncancel()  # the cancel was delivered, as a driver error
-            raise DatabaseUnavailable(
-                f"no answer within {seconds:g}s: connection dropped", transient=True
-            ) from exc
-        raise
-    finally:
-        timer.cancel()
+    return {
+        "statement_timeout": statement_timeout,
+        "lock_timeout": lock_timeout,
+        "scans": "off" if role in _GUARDED else "on",
+    }
 
 
 class Gateway:
@@ -148,7 +124,7 @@ class Gateway:
         except DRIVER_ERRORS as exc:
             raise translate(exc) from exc
 
-    async def _fetch(
+    async def fetch(
         self,
         name: str,
         params: dict[str, Any] | None,
@@ -179,7 +155,9 @@ class Gateway:
                 # the limits and the statement in one round trip and one implicit
                 # transaction: the limits end with it
                 async with conn.pipeline(), conn.cursor() as setter:
-                    await setter.execute(_limits(), _limit_params(limits), prepare=hot or None)
+                    await setter.execute(
+                        _limits(), _limit_params(limits, role), prepare=hot or None
+                    )
                     await cur.execute(statement, params, binary=binary, prepare=hot or None)
                 return await cur.fetchall() if cur.description else []
 
@@ -226,7 +204,7 @@ class Gateway:
             tool_kinds=tuple(tool_kinds or ()),
             worker_id=worker_id,
         )
-        rows = await self._fetch(
+        rows = await self.fetch(
             "claim_batch", None, role="claim", binary=True, literals=literals, hot=True
         )
         return list(map(_row, rows))
@@ -240,7 +218,7 @@ class Gateway:
         lease_for: timedelta,
         tool_kinds: Sequence[str] | None,
     ) -> TargetVerdict:
-        rows = await self._fetch(
+        rows = await self.fetch(
             "claim_target",
             {
                 "worker_id": worker_id,
@@ -258,9 +236,15 @@ class Gateway:
     # -- writes after the claim, all fenced on the claim token ---------------------
 
     async def nack(
-        self, row: ClaimedRow, *, delay: timedelta, terminal: bool, error: str | None
+        self,
+        row: ClaimedRow,
+        *,
+        delay: timedelta,
+        terminal: bool,
+        error: str | None,
+        reports: Sequence[str] = (),
     ) -> NackResult | None:
-        rows = await self._fetch(
+        rows = await self.fetch(
             "nack",
             {
                 "execution_id": row.execution_id,
@@ -269,8 +253,10 @@ class Gateway:
                 "delay": delay,
                 "terminal": terminal,
                 "error": error,
+                "reports": JsonbArray(reports),
             },
             role="completion",
+            packed=True,
         )
         return NackResult(*rows[0]) if rows else None
 
@@ -280,7 +266,7 @@ class Gateway:
             return 0
         params["channel"] = self.table.channel
         params["delay"] = delay
-        rows = await self._fetch("release", params, role="completion", packed=True)
+        rows = await self.fetch("release", params, role="completion", packed=True)
         return int(rows[0][0])
 
     async def _fenced(
@@ -288,11 +274,19 @@ class Gateway:
     ) -> set[CommandKey]:
         if not params["tokens"]:
             return set()
-        rows = await self._fetch(name, params, role=role, packed=True, hot=True)
+        rows = await self.fetch(name, params, role=role, packed=True, hot=True)
         return {(execution_id, command_id) for command_id, execution_id in rows}
 
-    async def mark_running(self, items: Iterable[ClaimKey]) -> set[CommandKey]:
-        return await self._fenced("mark_running", _keys(items))
+    async def mark_running(
+        self, items: Iterable[ClaimKey], reports: Sequence[str] = ()
+    ) -> set[CommandKey]:
+        """Mark RUNNING; ``reports`` (outbox items, see `pgqueue.reporting`) are
+        written in the same statement for the rows marked."""
+        params = _keys(items)
+        if not reports:
+            return await self._fenced("mark_running", params)
+        params["reports"] = JsonbArray(reports)
+        return await self._fenced("mark_running_reported", params)
 
     async def heartbeat(
         self, items: Iterable[ClaimKey], *, lease_for: timedelta
@@ -301,17 +295,24 @@ class Gateway:
         params["lease"] = lease_for
         return await self._fenced("heartbeat", params, "heartbeat")
 
-    async def complete(self, items: Iterable[tuple[int, int, uuid.UUID, str]]) -> set[CommandKey]:
+    async def complete(
+        self, items: Iterable[tuple[int, int, uuid.UUID, str]], reports: Sequence[str] = ()
+    ) -> set[CommandKey]:
+        """Finish each command with its result (JSON text); ``reports`` (outbox
+        items) are written in the same statement for the rows finished."""
         rows = list(items)
         params = _keys(
             (execution_id, command_id, token) for execution_id, command_id, token, _ in rows
         )
         params["results"] = JsonbArray(result for *_, result in rows)
-        return await self._fenced("complete", params)
+        if not reports:
+            return await self._fenced("complete", params)
+        params["reports"] = JsonbArray(reports)
+        return await self._fenced("complete_reported", params)
 
     async def lease_state(self, row: ClaimedRow) -> tuple[str, bool] | None:
         """The row's status now and whether our claim still stands."""
-        rows = await self._fetch(
+        rows = await self.fetch(
             "lease_state",
             {"execution_id": row.execution_id, "command_id": row.command_id, "token": row.token},
             role="completion",
@@ -327,7 +328,7 @@ class Gateway:
         execution_id: int | None = None,
         reason: str | None = None,
     ) -> list[CommandKey]:
-        rows = await self._fetch(
+        rows = await self.fetch(
             "cancel",
             {"command_ids": list(command_ids), "execution_id": execution_id, "reason": reason},
             role="operator",
@@ -342,7 +343,7 @@ class Gateway:
         tool_kind: str | None = None,
         step: str | None = None,
     ) -> int:
-        rows = await self._fetch(
+        rows = await self.fetch(
             "requeue",
             {
                 "command_ids": list(command_ids) if command_ids is not None else None,
@@ -370,7 +371,7 @@ class Gateway:
         """Delete finished rows older than the window, batch by batch."""
         total = 0
         while True:
-            rows = await self._fetch(
+            rows = await self.fetch(
                 "prune",
                 {"older_than": older_than, "statuses": list(statuses), "batch": batch},
                 role="operator",

@@ -1,8 +1,9 @@
 """Named SQL statements, one per file, rendered with `psycopg.sql`.
 
-Each ``.sql`` file is a template: ``{command}`` and ``{snowflake}`` are filled
-with `psycopg.sql.Identifier` values, never by string formatting, so a
-configured schema or table name can't change the statement's meaning.
+Each ``.sql`` file is a template: ``{command}``, ``{snowflake}``, ``{outbox}``,
+``{execution}`` and ``{runtime}`` are filled with `psycopg.sql.Identifier`
+values, never by string formatting, so a configured schema or table name
+can't change the statement's meaning.
 The value slots (`VALUE_SLOTS`: ``{limit}``, ``{worker_id}``, ``{lease}``,
 ``{any_kind}``, ``{tool_kinds}``) are each the ``%(name)s`` parameter, or a
 `psycopg.sql.Literal` where the statement is rendered with that value. The scan
@@ -10,8 +11,7 @@ claim is rendered with all of them (they are fixed per source): the planner then
 knows the claim's size, and a statement with no parameters left gets its generic
 plan from the first execution, so each connection plans it once (see
 ``claim_batch.sql`` and docs/design.md). A rule that several statements share
-lives in one ``part_*.sql`` file, filled in as ``{claim_set}``,
-``{claimed_row}`` or ``{fence}``.
+lives in one ``part_*.sql`` file (`PARTS`), filled in as ``{fence}`` and so on.
 
 The core statements live in ``pgqueue/db/sql``; a program with statements of
 its own (the bench's raw baseline) keeps them in a ``sql`` folder of its
@@ -30,8 +30,17 @@ from psycopg import sql
 #: the package whose ``sql`` folder holds the core statements
 CORE = "pgqueue.db"
 
-#: the shared parts every template may use, as ``{name}`` for ``part_<name>.sql``
-PARTS = ("claim_set", "claimed_row", "fence")
+#: the shared parts every template may use, as ``{name}`` for ``part_<name>.sql``;
+#: a part may use the ones before it
+PARTS = (
+    "max_attempts",
+    "claim_set",
+    "claimed_row",
+    "fence",
+    "outbox_insert",
+    "complete",
+    "mark_running",
+)
 
 
 @cache
@@ -70,14 +79,14 @@ def render(
         if slot not in values:
             raise ValueError(f"{slot!r} is not a value slot of the statements: {VALUE_SLOTS}")
         values[slot] = sql.Literal(list(value) if isinstance(value, tuple) else value)
-    parts = {part: _part(part, values) for part in PARTS}
-    return sql.SQL(text(name, package)).format(
+    values.update(
         command=sql.Identifier(schema, table),
         snowflake=sql.Identifier(schema, "snowflake_id"),
-        **parts,
-        **values,
+        # pgqueue's report outbox, and NoETL's own tables beside its command table
+        outbox=sql.Identifier(schema, "pgqueue_outbox"),
+        execution=sql.Identifier(schema, "execution"),
+        runtime=sql.Identifier(schema, "runtime"),
     )
-
-
-def _part(name: str, values: dict[str, sql.Composable]) -> sql.Composed:
-    return sql.SQL(text(f"part_{name}").rstrip()).format(**values)
+    for part in PARTS:
+        values[part] = sql.SQL(text(f"part_{part}").rstrip()).format(**values)
+    return sql.SQL(text(name, package)).format(**values)

@@ -15,6 +15,8 @@ from psycopg import sql
 
 DEFAULT_SCHEMA = "noetl"
 TABLE = "command"
+#: the reports a worker owes a control plane (migration 0008)
+OUTBOX = "pgqueue_outbox"
 #: Marks objects pgqueue created, so a downgrade drops only those and never
 #: NoETL's own table or function.
 CREATED_BY_PGQUEUE = "created by pgqueue"
@@ -63,6 +65,7 @@ class Names:
         values: dict[str, sql.Composable] = {
             "schema": sql.Identifier(self.schema),
             "table": sql.Identifier(self.schema, TABLE),
+            "outbox": sql.Identifier(self.schema, OUTBOX),
             "snowflake": sql.Identifier(self.schema, "snowflake_id"),
             "sequence_name": sql.Literal(
                 _quote(sql.Identifier(self.schema, "pgqueue_snowflake_seq"))
@@ -216,6 +219,15 @@ class Names:
                 done = self.scalar(template, batch=sql.Literal(batch), **extra)
                 if int(done or 0) < batch:
                     return
+
+    def exists(self, name: str, *, kind: str = "table") -> bool:
+        """Whether the schema has a table (or a function without arguments) ``name``."""
+        if kind == "function":
+            return (
+                self.scalar("SELECT to_regprocedure({rel})", rel=self.qualified(name, "()"))
+                is not None
+            )
+        return self.scalar("SELECT to_regclass({rel})", rel=self.qualified(name)) is not None
 
     def scalar(self, template: LiteralString, **extra: Any) -> Any:
         return op.get_bind().exec_driver_sql(self.render(template, **extra)).scalar()

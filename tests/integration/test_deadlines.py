@@ -211,6 +211,17 @@ async def test_a_row_locked_elsewhere_is_skipped_and_the_other_leases_are_kept(
             async with rival(dsn) as taken:
                 await kept_for(db, [free], taken, 1.8)  # the row lock held all along
             holder.rollback()
+        # the locked row's lease ran out meanwhile: its next beat extends it again
+        # (until then the worker's own next claim could rescue it, a race of the
+        # test's making)
+        async def extended() -> bool:
+            found = db.execute(
+                "SELECT lease_expires_at > now() FROM noetl.command WHERE command_id = %s",
+                (int(locked),),
+            ).fetchone()
+            return bool(found and found[0])
+
+        await wait_until_async(extended, what="the locked row's lease extended again")
         release.set()
         stats = await asyncio.wait_for(run, 30)
     assert taken == []  # the free row's lease was kept; the locked one is skipped by claims

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import pgqueue
+from pgqueue.db import statements
 from pgqueue.states import Status
 
 PACKAGE = Path(pgqueue.__file__).parent
@@ -24,10 +25,10 @@ LAYERS: list[set[str]] = [
     {"errors", "states", "jsonvalues", "runtime", "dsn"},
     {"models", "backoff", "batching", "services", "tools.threads"},
     {"outcomes", "newcommand", "db.table", "db.statements", "db.translate", "db.wire"},
-    {"db.deadlines"},
-    {"db", "db.gateway", "db.plans"},
-    {"enqueue", "listener", "retention", "migrate", "migrations"},
-    {"source", "coalescing", "completer"},
+    {"db.deadlines", "reporting"},
+    {"db", "db.gateway", "db.plans", "db.outbox", "db.noetl", "noetl.events", "noetl.reporter"},
+    {"enqueue", "listener", "retention", "migrate", "migrations", "relay", "noetl.runtime"},
+    {"noetl", "source", "coalescing", "completer", "finished", "handles"},
     {"pg_source", "tools", "tools.builtin", "execution", "lease_keeper", "recording"},
     {"worker"},
     {""},  # the package itself: the table of contents
@@ -158,12 +159,32 @@ def test_every_state_literal_in_the_sql_is_a_status() -> None:
     assert not_states == {("pgqueue.db/can_delete.sql", "DELETE")}
 
 
-@pytest.mark.parametrize("name", ["mark_running", "heartbeat", "complete", "nack", "release"])
+FENCED = [
+    "mark_running",
+    "mark_running_reported",
+    "heartbeat",
+    "complete",
+    "complete_reported",
+    "nack",
+    "release",
+    "cancel_dead",
+]
+
+
+@pytest.mark.parametrize("name", FENCED)
 def test_every_write_after_a_claim_uses_the_one_fence(name: str) -> None:
-    text = _code(resources.files("pgqueue.db").joinpath("sql", f"{name}.sql").read_text())
-    assert "{fence}" in text
+    fence = _code(statements.text("part_fence"))
+    rendered = _code(statements.render(name, "noetl", "command").as_string(None))
+    assert fence.strip().splitlines()[0] in rendered
     # and writes no fence of its own beside it
-    assert "claim_token =" not in text.replace("claim_token = NULL", "")
+    text = _code(statements.text(name))
+    for _ in statements.PARTS:  # a part may hold parts
+        for part in statements.PARTS:
+            text = text.replace("{" + part + "}", _code(statements.text(f"part_{part}")))
+    assert text.count("c.claim_token = r.token") == 1
+    assert "claim_token =" not in text.replace("claim_token = NULL", "").replace(
+        "c.claim_token = r.token", ""
+    )
 
 
 def test_the_public_surface_is_the_contract() -> None:

@@ -32,17 +32,19 @@ taken AS (
 -- 'taken': ours. 'seen': locked by us but not claimable (the caller reads why).
 -- 'busy': the row exists but another transaction holds its lock.
 SELECT 'taken' AS verdict, execution_id, command_id, step_name, tool_kind, context,
-       attempts, max_attempts, claim_token, previous_status AS status,
+       attempts, max_attempts, claim_token, meta, loop_event_id, iter_index,
+       previous_status AS status,
        NULL::timestamptz AS due_at
 FROM taken
 UNION ALL
 SELECT 'seen', t.execution_id, t.command_id, NULL, c.tool_kind, NULL, NULL, NULL, NULL,
-       t.status, t.due_at
+       NULL, NULL, NULL, t.status, t.due_at
 FROM target AS t
 JOIN {command} AS c ON c.execution_id = t.execution_id AND c.command_id = t.command_id
 WHERE NOT EXISTS (SELECT 1 FROM taken)
 UNION ALL
-SELECT 'busy', execution_id, command_id, NULL, NULL, NULL, NULL, NULL, NULL, status, NULL
+SELECT 'busy', execution_id, command_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       status, NULL
 FROM {command}
 WHERE command_id = %(command_id)s
   AND (%(execution_id)s::bigint IS NULL OR execution_id = %(execution_id)s::bigint)

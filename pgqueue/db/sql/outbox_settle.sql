@@ -1,0 +1,27 @@
+-- How each report a relay took went, in the transaction that took it.
+WITH settled AS (
+    SELECT *
+    FROM unnest(%(report_ids)s::bigint[], %(outcomes)s::text[], %(delays)s::float8[],
+                %(statuses)s::int[], %(texts)s::text[])
+         AS s(report_id, outcome, delay, status, text)
+),
+-- delivered (or a stale start): out of the outbox
+gone AS (
+    DELETE FROM {outbox} AS o
+    USING settled AS s
+    WHERE o.report_id = s.report_id
+      AND s.outcome = 'delivered'
+    RETURNING o.report_id
+)
+-- tried again later, or parked with the response that refused it
+UPDATE {outbox} AS o
+SET deliveries = o.deliveries + 1,
+    due_at = CASE WHEN s.outcome = 'retry' THEN now() + s.delay * interval '1 second'
+                  ELSE o.due_at END,
+    parked_at = CASE WHEN s.outcome = 'parked' THEN now() END,
+    response_status = s.status,
+    response_body = CASE WHEN s.outcome = 'parked' THEN s.text END,
+    last_error = s.text
+FROM settled AS s
+WHERE o.report_id = s.report_id
+  AND s.outcome <> 'delivered'

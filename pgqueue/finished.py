@@ -1,0 +1,51 @@
+"""`FinishedExecutions`: no work for an execution that is over.
+
+Where the queue's schema has NoETL's ``execution`` table, a command whose
+execution is ``COMPLETED``, ``FAILED`` or ``CANCELLED`` is never started: right
+after each claim, one statement (``db/sql/cancel_dead.sql``, a primary-key look-up
+per claimed row) ends such rows ``CANCELLED`` with the reason, and the claim
+hands out the rest. NoETL's own claim endpoint refuses them the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pgqueue.db.gateway import Gateway
+from pgqueue.db.noetl import cancel_dead, noetl_tables
+from pgqueue.outcomes import ClaimedRow
+
+logger = logging.getLogger(__name__)
+
+
+class FinishedExecutions:
+    """``enabled``: whether to look; ``None``: where the execution table exists
+    (looked up once, at the first claim)."""
+
+    def __init__(self, gateway: Gateway, worker_id: str, enabled: bool | None) -> None:
+        self.gateway = gateway
+        self.worker_id = worker_id
+        self.enabled = enabled
+
+    async def live(self, rows: list[ClaimedRow]) -> list[ClaimedRow]:
+        """``rows`` less those of finished executions, which end ``CANCELLED``."""
+        if self.enabled is None:
+            self.enabled = (await noetl_tables(self.gateway)).execution
+        if not self.enabled or not rows:
+            return rows
+        cancelled = await cancel_dead(self.gateway, rows)
+        if not cancelled:
+            return rows
+        for execution_id, command_id in cancelled:
+            logger.info(
+                "command %s not started: its execution %s is finished",
+                command_id,
+                execution_id,
+                extra={
+                    "worker_id": self.worker_id,
+                    "command_id": command_id,
+                    "execution_id": execution_id,
+                    "action": "cancelled",
+                },
+            )
+        return [row for row in rows if row.key not in cancelled]

@@ -1,0 +1,224 @@
+"""`Relay`: delivers the outbox's reports, in every worker process.
+
+Each round takes up to `Relay.batch` due reports (``FOR UPDATE SKIP LOCKED``:
+relays of other workers take others, and any relay takes a report its writer
+left behind, say by dying before it was sent), delivers them at once through
+the `Reporter`, and settles each in the same transaction:
+
+- delivered: deleted;
+- not delivered (the receiver down, busy, timed out; a 408, 429 or 5xx): due
+  again after a backoff with jitter (`DELIVERY_RETRY`, 1 s doubling to 60 s),
+  or after the receiver's ``Retry-After`` when it gave one, whichever is later;
+  never given up on, and sent with the same idempotency key every time;
+- refused for good (any other 4xx): parked with the response, for an operator.
+
+Per command the start report goes before the final one (the take never hands
+out a report while an earlier one of its command waits). A start report whose
+command went back to ``PENDING`` (its attempt failed and it waits for a retry)
+is stale: dropped, not sent, so the receiver is never told a waiting command
+runs.
+
+**The backlog bound.** While `backlog` or more reports wait, the worker claims
+nothing (`paused` gives the reason): a control plane that is down makes the
+outbox grow only so far, never lose anything. The worker says so once, and
+claims again when the backlog is down to half.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from pgqueue.backoff import RetryPolicy
+from pgqueue.db.outbox import Outbox, Settled, Taken
+from pgqueue.errors import DatabaseError
+from pgqueue.reporting import Delivered, Delivery, Refused, Reporter, Retry
+from pgqueue.services import Loop
+from pgqueue.states import Status
+
+logger = logging.getLogger(__name__)
+
+#: the backoff between deliveries of a report that did not get through
+DELIVERY_RETRY = RetryPolicy(base=1.0, factor=2.0, cap=60.0, jitter=0.5)
+
+
+class Relay(Loop):
+    """Delivers the reports waiting in ``outbox`` through ``reporter``.
+
+    :param backlog: past this many waiting reports the worker stops claiming.
+    :param batch: the most reports one round takes.
+    :param idle: the longest a relay waits between rounds when there is nothing
+        to send (a report this process writes wakes it at once, see `poke`).
+    :param drain: on `stop`, how long the relay goes on delivering what is due.
+    """
+
+    name = "pgqueue-relay"
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        reporter: Reporter,
+        *,
+        backlog: int = 10_000,
+        batch: int = 64,
+        idle: float = 1.0,
+        drain: float = 5.0,
+        worker_id: str = "worker",
+    ) -> None:
+        super().__init__()
+        if backlog < 1:
+            raise ValueError("backlog must be >= 1")
+        self.outbox = outbox
+        self.reporter = reporter
+        self.backlog = backlog
+        self.batch = batch
+        self.idle = idle
+        self.drain = drain
+        self.worker_id = worker_id
+        #: reports delivered, retried, parked and dropped as stale by this relay
+        self.counts = {"delivered": 0, "retried": 0, "parked": 0, "stale": 0}
+        self.waiting = 0
+        self._paused_since: float | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._outage: str | None = None
+
+    # -- what the worker asks -------------------------------------------------------
+
+    def poke(self) -> None:
+        """Reports were written: deliver now rather than at the next idle poll."""
+        self._wake.set()
+
+    def paused(self) -> str | None:
+        """Why the worker must not claim now (``None``: it may)."""
+        if self._paused_since is None:
+            return None
+        return (
+            f"{self.waiting} reports wait for the control plane (the backlog bound is "
+            f"{self.backlog}): claiming paused until they are delivered"
+        )
+
+    # -- the loop -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        streak = 0
+        while True:
+            try:
+                sent = await self.round()
+                await self._measure()
+            except DatabaseError as exc:
+                streak += 1
+                self._down(f"cannot read the outbox: {exc}")
+                await self._sleep(DELIVERY_RETRY.delay(streak).total_seconds())
+                continue
+            streak = 0
+            if self._stopping and not sent:
+                return
+            if not sent:
+                await self._sleep(self.idle)
+
+    async def stop(self) -> None:
+        """Deliver what is due for up to `drain` seconds, then stop; what is left
+        stays in the outbox for another worker's relay."""
+        task = self._task
+        if task is not None and not task.done():
+            self._stopping = True
+            self._wake.set()
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(task), self.drain)
+        await super().stop()
+        await self.reporter.aclose()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    async def round(self) -> int:
+        """Take, deliver and settle one batch; how many reports were taken."""
+        async with self.outbox.take(self.batch) as batch:
+            if not batch.taken:
+                return 0
+            results = await asyncio.gather(*(self._deliver(t) for t in batch.taken))
+            batch.settled.extend(results)
+        return len(batch.taken)
+
+    async def _deliver(self, taken: Taken) -> Settled:
+        entry = taken.entry
+        if entry.kind == "started" and taken.command_status == Status.PENDING:
+            self.counts["stale"] += 1
+            return Settled(entry.report_id, "delivered")
+        try:
+            delivery: Delivery = await self.reporter.deliver(entry)
+        except Exception as exc:  # a reporter's bug must not stop the relay
+            delivery = Retry(f"{type(exc).__name__}: {exc}")
+        match delivery:
+            case Delivered():
+                self.counts["delivered"] += 1
+                self._up()
+                return Settled(entry.report_id, "delivered")
+            case Refused(status=status, response=response):
+                self.counts["parked"] += 1
+                logger.error(
+                    "report %s of command %s refused (%s), parked: %s",
+                    entry.kind,
+                    entry.command_id,
+                    status,
+                    response[:200],
+                    extra={
+                        "worker_id": self.worker_id,
+                        "command_id": entry.command_id,
+                        "execution_id": entry.execution_id,
+                        "action": "report_parked",
+                    },
+                )
+                return Settled(entry.report_id, "parked", status=status, text=response[:4000])
+            case Retry(reason=reason, after=after):
+                self.counts["retried"] += 1
+                self._down(f"cannot deliver reports: {reason}")
+                delay = DELIVERY_RETRY.delay(entry.deliveries + 1).total_seconds()
+                if after is not None:
+                    delay = max(delay, after)
+                return Settled(entry.report_id, "retry", delay=delay, text=reason[:4000])
+        raise AssertionError(f"not a delivery: {delivery!r}")  # pragma: no cover
+
+    # -- the backlog and outages, one log line each -----------------------------------
+
+    async def _measure(self) -> None:
+        self.waiting = await self.outbox.backlog(self.backlog + 1)
+        if self._paused_since is None and self.waiting >= self.backlog:
+            self._paused_since = time.monotonic()
+            logger.warning(
+                "%d reports wait for the control plane: claiming paused until the backlog is "
+                "down to %d",
+                self.waiting,
+                self.backlog // 2,
+                extra={"worker_id": self.worker_id, "action": "reports_backlog"},
+            )
+        elif self._paused_since is not None and self.waiting <= self.backlog // 2:
+            logger.warning(
+                "report backlog down to %d after %.1fs: claiming again",
+                self.waiting,
+                time.monotonic() - self._paused_since,
+                extra={"worker_id": self.worker_id, "action": "reports_drained"},
+            )
+            self._paused_since = None
+
+    def _down(self, reason: str) -> None:
+        if self._outage is None:
+            logger.warning(
+                "%s; retrying with backoff, nothing is lost",
+                reason,
+                extra={"worker_id": self.worker_id, "action": "report_retry"},
+            )
+        self._outage = reason
+
+    def _up(self) -> None:
+        if self._outage is not None:
+            logger.warning(
+                "delivering reports again",
+                extra={"worker_id": self.worker_id, "action": "report_recovered"},
+            )
+        self._outage = None
