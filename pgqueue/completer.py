@@ -51,7 +51,7 @@ class Beat:
 Completion = tuple[ClaimedRow, str, tuple[str, ...]]
 
 
-def _nothing() -> None:
+def _nothing(written: int) -> None:
     pass
 
 
@@ -84,8 +84,10 @@ class Completer:
     ) -> None:
         self.gateway = gateway
         self.reporter = reporter
-        #: called after a write that carried reports (a relay's `poke`)
-        self.on_reports: Callable[[], None] = _nothing
+        #: a relay's `poke`: called with how many reports are about to be written
+        #: (so a backlog bound counts them at once), and with 0 once a write that
+        #: carried reports is committed (so they are delivered at once)
+        self.on_reports: Callable[[int], None] = _nothing
         #: where heartbeats run: a connection of their own (see `PgCommandSource`)
         self.heartbeats = heartbeats or gateway
         self.worker_id = worker_id
@@ -118,7 +120,7 @@ class Completer:
         try:
             marked = await self.gateway.mark_running(_claim_keys(claims), reports)
             if reports:
-                self.on_reports()
+                self.on_reports(len(reports))
             return marked
         except DatabaseError as exc:
             logger.warning(
@@ -193,7 +195,10 @@ class Completer:
         """What `complete_then` writes: the claim, its result and its reports.
         Raises `UnreportableResult` when the reporter cannot report the result."""
         ending = Ending("COMPLETED", claim.attempts + 1, result_json=result_json)
-        return (claim, result_json, self._reports(claim, ending))
+        reports = self._reports(claim, ending)
+        if reports:
+            self.on_reports(len(reports))
+        return (claim, result_json, reports)
 
     def complete_then(self, completion: Completion, notify: Notify) -> None:
         """Queue the completion (from `completion`) for the next batched write;
@@ -238,7 +243,7 @@ class Completer:
             reports=reports,
         )
         if result is not None and reports:
-            self.on_reports()
+            self.on_reports(len(reports))
         if result is None:
             raise await self.lost(claim)
         logger.info(

@@ -283,7 +283,9 @@ class PgCommandSource:
     async def _claim_batch(self, limit: int) -> list[Pulled[PgHandle]]:
         reason = self._paused() if self._paused is not None else None
         if reason is not None:
-            return [self._unheld(reason)]
+            # as if nothing were claimable: idle until the next poll (the relay
+            # logs the pause); a source that does not wait must not end on it
+            return [] if self._claims.wait else [self._unheld(reason)]
         # the lease starts no earlier than the statement is sent
         until = asyncio.get_running_loop().time() + self.lease_for.total_seconds()
         try:

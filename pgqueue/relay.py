@@ -19,9 +19,12 @@ is stale: dropped, not sent, so the receiver is never told a waiting command
 runs.
 
 **The backlog bound.** While `backlog` or more reports wait, the worker claims
-nothing (`paused` gives the reason): a control plane that is down makes the
-outbox grow only so far, never lose anything. The worker says so once, and
-claims again when the backlog is down to half.
+nothing (`paused`; the claims idle as if the queue were empty): a control
+plane that is down makes the outbox grow only so far, never lose anything.
+The pause is logged once (again only after `ANNOUNCE_EVERY`, however often
+the backlog drains and fills meanwhile). It claims again when the backlog is down to
+half. The count is the outbox's, read every round, plus what this process
+wrote since.
 """
 
 from __future__ import annotations
@@ -42,6 +45,10 @@ logger = logging.getLogger(__name__)
 
 #: the backoff between deliveries of a report that did not get through
 DELIVERY_RETRY = RetryPolicy(base=1.0, factor=2.0, cap=60.0, jitter=0.5)
+
+
+#: a backlog pause is logged at most this often (seconds)
+ANNOUNCE_EVERY = 60.0
 
 
 class Relay(Loop):
@@ -81,23 +88,44 @@ class Relay(Loop):
         self.counts = {"delivered": 0, "retried": 0, "parked": 0, "stale": 0}
         self.waiting = 0
         self._paused_since: float | None = None
+        #: when a pause was last logged, and how many pauses there were
+        self._announced: float | None = None
+        self._pauses = 0
         self._wake = asyncio.Event()
         self._stopping = False
         self._outage: str | None = None
 
     # -- what the worker asks -------------------------------------------------------
 
-    def poke(self) -> None:
-        """Reports were written: deliver now rather than at the next idle poll."""
+    def poke(self, written: int = 1) -> None:
+        """``written`` reports were written: deliver now rather than at the next
+        idle poll (and count them until the next round counts the outbox)."""
+        self.waiting += written
         self._wake.set()
 
     def paused(self) -> str | None:
         """Why the worker must not claim now (``None``: it may)."""
-        if self._paused_since is None:
-            return None
+        now = time.monotonic()
+        if self._paused_since is None and self.waiting >= self.backlog:
+            self._paused_since = now
+            self._pauses += 1
+            # one line for a control plane's trouble, not one per pause: a backlog
+            # that drains and fills again soon after is the same trouble
+            if self._announced is None or now - self._announced > ANNOUNCE_EVERY:
+                self._announced = now
+                logger.warning(
+                    "%s",
+                    self._reason(),
+                    extra={"worker_id": self.worker_id, "action": "reports_backlog"},
+                )
+        elif self._paused_since is not None and self.waiting <= self.backlog // 2:
+            self._paused_since = None
+        return None if self._paused_since is None else self._reason()
+
+    def _reason(self) -> str:
         return (
             f"{self.waiting} reports wait for the control plane (the backlog bound is "
-            f"{self.backlog}): claiming paused until they are delivered"
+            f"{self.backlog}): claiming paused until they are down to {self.backlog // 2}"
         )
 
     # -- the loop -------------------------------------------------------------------
@@ -187,24 +215,8 @@ class Relay(Loop):
     # -- the backlog and outages, one log line each -----------------------------------
 
     async def _measure(self) -> None:
+        # the outbox as it is: every worker's reports, less what got through
         self.waiting = await self.outbox.backlog(self.backlog + 1)
-        if self._paused_since is None and self.waiting >= self.backlog:
-            self._paused_since = time.monotonic()
-            logger.warning(
-                "%d reports wait for the control plane: claiming paused until the backlog is "
-                "down to %d",
-                self.waiting,
-                self.backlog // 2,
-                extra={"worker_id": self.worker_id, "action": "reports_backlog"},
-            )
-        elif self._paused_since is not None and self.waiting <= self.backlog // 2:
-            logger.warning(
-                "report backlog down to %d after %.1fs: claiming again",
-                self.waiting,
-                time.monotonic() - self._paused_since,
-                extra={"worker_id": self.worker_id, "action": "reports_drained"},
-            )
-            self._paused_since = None
 
     def _down(self, reason: str) -> None:
         if self._outage is None:

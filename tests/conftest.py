@@ -61,6 +61,33 @@ def dsn(pg_server: Server, template_db: str) -> Iterator[str]:
         yield pg_server.dsn(name)
 
 
+@pytest.fixture(scope="session")
+def noetl_template_db(pg_server: Server) -> Iterator[str]:
+    """NoETL's own layout (NOETL.md §4, §5: partitioned, its indexes, executions and
+    runtime registry), then every migration: what a NoETL database looks like
+    once pgqueue is installed beside it."""
+    from tests.noetl_schema import create_noetl_layout
+
+    name = f"pgqueue_ntmpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    janitor = _janitor(pg_server, name)
+    janitor.init()
+    try:
+        with psycopg.connect(pg_server.dsn(name), autocommit=True) as conn:
+            create_noetl_layout(conn)
+        migrate.upgrade(pg_server.dsn(name))
+        yield name
+    finally:
+        janitor.drop()
+
+
+@pytest.fixture
+def noetl_dsn(pg_server: Server, noetl_template_db: str) -> Iterator[str]:
+    """A fresh database of NoETL's layout, migrated, for this test."""
+    name = f"pgqueue_n_{uuid.uuid4().hex[:12]}"
+    with _janitor(pg_server, name, noetl_template_db):
+        yield pg_server.dsn(name)
+
+
 @pytest.fixture
 def empty_dsn(pg_server: Server) -> Iterator[str]:
     """A fresh database with nothing in it (for migration tests)."""

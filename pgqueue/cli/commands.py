@@ -34,6 +34,7 @@ from pgqueue.cli.common import (
     table_of,
 )
 from pgqueue.db.gateway import Gateway
+from pgqueue.db.outbox import Outbox
 from pgqueue.enqueue import enqueue_many
 from pgqueue.newcommand import NewCommand
 
@@ -112,6 +113,8 @@ async def enqueue(args: argparse.Namespace, console: Console) -> int:
 
 
 async def requeue(args: argparse.Namespace, console: Console) -> int:
+    if args.reports:
+        return await requeue_reports(args, console)
     if not (args.ids or args.execution_id or args.tool_kind or args.step or args.all):
         raise CliError(
             "say which FAILED commands: ids, --execution-id, --tool-kind, --step, or --all",
@@ -198,6 +201,20 @@ def add_enqueue(p: argparse.ArgumentParser) -> None:
     )
 
 
+async def requeue_reports(args: argparse.Namespace, console: Console) -> int:
+    """``requeue --reports``: send the reports a control plane refused again."""
+    if args.execution_id or args.tool_kind or args.step or args.all:
+        raise CliError("--reports takes report ids, or none for every parked report", EXIT_USAGE)
+    dsn = database_dsn(args)
+    async with open_pool(dsn, max_size=1) as pool:
+        count = await Outbox(pool, table_of(args)).requeue(args.ids or None)
+    if count:
+        console.print(f"requeued {count} report(s): a worker's relay sends them again")
+        return EXIT_OK
+    console.print("requeued 0 reports: none is parked" + (" with those ids" if args.ids else ""))
+    return EXIT_FAILED
+
+
 def add_requeue(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "ids", nargs="*", type=command_id, metavar="COMMAND_ID", help="these FAILED commands"
@@ -206,6 +223,12 @@ def add_requeue(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tool-kind", help="only commands of this tool kind")
     p.add_argument("--step", help="only commands of this step")
     p.add_argument("--all", action="store_true", help="every FAILED command")
+    p.add_argument(
+        "--reports",
+        action="store_true",
+        help="instead: send the reports a control plane refused again (all, or the report "
+        "ids given; pgqueue status lists them)",
+    )
 
 
 def add_cancel(p: argparse.ArgumentParser) -> None:

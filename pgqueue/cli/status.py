@@ -13,6 +13,7 @@ from rich.table import Table
 
 from pgqueue.cli.common import EXIT_OK, database_dsn, open_pool, schema_of, table_of
 from pgqueue.db.gateway import Gateway
+from pgqueue.db.outbox import Outbox
 from pgqueue.states import Status
 
 #: the states in the order of the state machine, for the table's columns
@@ -27,6 +28,10 @@ class StatusReport:
     oldest_due_seconds: float | None
     leases: list[dict[str, Any]]
     failures: list[dict[str, Any]]
+    #: the report outbox: waiting, parked, oldest_waiting_seconds
+    reports: dict[str, Any]
+    #: the reports a control plane refused for good, with its answer
+    parked: list[dict[str, Any]]
 
     def total(self, status: str | None = None) -> int:
         return sum(r["commands"] for r in self.counts if status is None or r["status"] == status)
@@ -37,6 +42,9 @@ class StatusReport:
             failure["command_id"] = str(failure["command_id"])
             if isinstance(failure["completed_at"], datetime):
                 failure["completed_at"] = failure["completed_at"].isoformat()
+        for parked in data["parked"]:
+            parked["command_id"] = str(parked["command_id"])
+            parked["parked_at"] = parked["parked_at"].isoformat()
         return data
 
 
@@ -45,6 +53,16 @@ async def report(gateway: Gateway, *, failures: int = 5) -> StatusReport:
     due = (await gateway.read("status_due"))[0]
     leases = await gateway.read("status_leases")
     failed = await gateway.read("status_failures", {"limit": failures})
+    outbox = Outbox(gateway.pool, gateway.table)
+    counts_of_reports = await outbox.counts()
+    oldest = counts_of_reports.pop("oldest_waiting")
+    now = datetime.now(oldest.tzinfo) if oldest is not None else None
+    reports = {
+        "waiting": int(counts_of_reports["waiting"]),
+        "parked": int(counts_of_reports["parked"]),
+        "oldest_waiting_seconds": (now - oldest).total_seconds() if now and oldest else None,
+    }
+    parked = await outbox.parked(failures) if reports["parked"] else []
     for row in counts:
         row["commands"] = int(row["commands"])
     for row in leases:
@@ -56,6 +74,8 @@ async def report(gateway: Gateway, *, failures: int = 5) -> StatusReport:
         oldest_due_seconds=_float(due["oldest_due_seconds"]),
         leases=leases,
         failures=failed,
+        reports=reports,
+        parked=parked,
     )
 
 
@@ -130,6 +150,36 @@ def render(status: StatusReport, *, title: str = "noetl.command") -> Group:
                 (r["error"] or "")[:160],
             )
         parts.append(failures)
+    reports = status.reports
+    if reports["waiting"] or reports["parked"]:
+        outbox = Table(
+            show_header=False,
+            box=None,
+            padding=(0, 2),
+            title="reports to the control plane",
+            title_justify="left",
+        )
+        outbox.add_row("waiting", str(reports["waiting"]))
+        outbox.add_row("oldest waiting", _age(reports["oldest_waiting_seconds"]))
+        outbox.add_row("parked (refused)", str(reports["parked"]))
+        parts.append(outbox)
+    if status.parked:
+        parked = Table(
+            title="parked reports (pgqueue requeue --reports sends them again)",
+            title_justify="left",
+        )
+        for column in ("report", "command", "kind", "status"):
+            parked.add_column(column, no_wrap=True)
+        parked.add_column("response", overflow="fold", ratio=1)
+        for r in status.parked:
+            parked.add_row(
+                str(r["report_id"]),
+                str(r["command_id"]),
+                r["kind"],
+                str(r["response_status"]),
+                (r["response"] or "")[:160],
+            )
+        parts.append(parked)
     return Group(*parts)
 
 

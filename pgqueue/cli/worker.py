@@ -164,7 +164,7 @@ async def worker(args: argparse.Namespace, console: Console) -> int:
                     gateway,
                     worker_id=worker.worker_id,
                     capacity=args.concurrency,
-                    tool_kinds=worker.tools.kinds,
+                    tool_kinds=sorted(args.tool_kinds or worker.tools.kinds),
                 )
             )
         try:

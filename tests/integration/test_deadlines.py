@@ -211,6 +211,7 @@ async def test_a_row_locked_elsewhere_is_skipped_and_the_other_leases_are_kept(
             async with rival(dsn) as taken:
                 await kept_for(db, [free], taken, 1.8)  # the row lock held all along
             holder.rollback()
+
         # the locked row's lease ran out meanwhile: its next beat extends it again
         # (until then the worker's own next claim could rescue it, a race of the
         # test's making)

@@ -1,0 +1,334 @@
+"""A NoETL control plane for tests: a real HTTP server that follows NOETL.md.
+
+``POST /api/events/batch`` answers ``202 {status, request_id, event_ids,
+duplicate}``; the same ``Idempotency-Key`` again answers ``duplicate: true``
+and stores nothing. Answers can be scripted (``503`` with ``Retry-After``, a
+``400``), and the server can be taken down (its port closed) and brought back.
+Its engine acts on the batch's last actionable event as NoETL's does: an
+accepted ``call.done`` makes the workflow insert its next commands as
+``PENDING`` rows of ``noetl.command``; ``call.error`` fails the execution; and
+an execution with no command left open is finished.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+#: NoETL's python step: ``main`` called with the input keys its signature names
+ADD_ONE = "def main(prev):\n    return {'n': prev + 1}\n"
+
+
+@dataclass
+class Received:
+    key: str
+    body: dict[str, Any]
+    at: float
+
+    @property
+    def names(self) -> list[str]:
+        return [e["name"] for e in self.body["events"]]
+
+    @property
+    def command_id(self) -> int:
+        return int(self.body["events"][0]["payload"]["command_id"])
+
+
+def insert_command(
+    conn: psycopg.Connection[Any],
+    execution_id: int,
+    step: str,
+    *,
+    tool_kind: str = "python",
+    code: str = ADD_ONE,
+    input: dict[str, Any] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> int:
+    """A command row as NoETL's Python server writes it (NOETL.md §4)."""
+    command_id = int(conn.execute("SELECT noetl.snowflake_id()").fetchone()[0])  # type: ignore[index]
+    context = {
+        "tool_config": {"code": code},
+        "input": input or {},
+        "render_context": {},
+        "spec": None,
+    }
+    conn.execute(
+        "INSERT INTO noetl.command (command_id, execution_id, step_name, tool_kind, status,"
+        " context, meta) VALUES (%s, %s, %s, %s, 'PENDING', %s, %s)",
+        (
+            command_id,
+            execution_id,
+            step,
+            tool_kind,
+            Jsonb(context),
+            Jsonb(
+                {
+                    "command_id": command_id,
+                    "step": step,
+                    "tool_kind": tool_kind,
+                    "actionable": True,
+                    "max_attempts": 3,
+                    **(meta or {}),
+                }
+            ),
+        ),
+    )
+    return command_id
+
+
+class Workflow:
+    """What the engine issues: `start` the first commands, `advance` on a call.done."""
+
+    def start(self, conn: psycopg.Connection[Any], execution_id: int) -> None:
+        raise NotImplementedError
+
+    def advance(
+        self, conn: psycopg.Connection[Any], execution_id: int, step: str, payload: dict[str, Any]
+    ) -> None:
+        raise NotImplementedError
+
+    def issued_all(self, execution_id: int) -> bool:
+        """Whether every command the workflow has is issued (the execution ends
+        when they are all finished)."""
+        raise NotImplementedError
+
+
+class Chain(Workflow):
+    """``steps`` python steps, each adding one to the one before's ``n``."""
+
+    def __init__(self, steps: int = 5, tool_kind: str = "python") -> None:
+        self.steps = steps
+        self.tool_kind = tool_kind
+        self._last: set[int] = set()
+
+    def issued_all(self, execution_id: int) -> bool:
+        return execution_id in self._last
+
+    def start(self, conn: psycopg.Connection[Any], execution_id: int) -> None:
+        insert_command(conn, execution_id, "step_1", tool_kind=self.tool_kind, input={"prev": 0})
+
+    def advance(
+        self, conn: psycopg.Connection[Any], execution_id: int, step: str, payload: dict[str, Any]
+    ) -> None:
+        number = int(step.removeprefix("step_"))
+        if number + 1 == self.steps or self.steps == 1:
+            self._last.add(execution_id)
+        if number < self.steps:
+            data = payload["response"]["data"]
+            insert_command(
+                conn,
+                execution_id,
+                f"step_{number + 1}",
+                tool_kind=self.tool_kind,
+                input={"prev": data["n"]},
+            )
+
+
+class Loop(Workflow):
+    """One loop step of ``iterations``, at most ``max_in_flight`` issued and open."""
+
+    def __init__(self, iterations: int = 50, max_in_flight: int = 10) -> None:
+        self.iterations = iterations
+        self.max_in_flight = max_in_flight
+        self.loop_event_id = 0
+        self.issued = 0
+        self.most_pending = 0
+
+    def issued_all(self, execution_id: int) -> bool:
+        return self.issued >= self.iterations
+
+    def _issue(self, conn: psycopg.Connection[Any], execution_id: int) -> None:
+        index = self.issued
+        self.issued += 1
+        insert_command(
+            conn,
+            execution_id,
+            "loop",
+            code="def main(item):\n    return {'square': item * item}\n",
+            input={"item": index, "__loop_claimed_index": index},
+            meta={"loop_event_id": self.loop_event_id, "loop_iteration_index": index},
+        )
+        pending = conn.execute(
+            "SELECT count(*) FROM noetl.command WHERE execution_id = %s AND status = 'PENDING'",
+            (execution_id,),
+        ).fetchone()[0]  # type: ignore[index]
+        self.most_pending = max(self.most_pending, int(pending))
+
+    def start(self, conn: psycopg.Connection[Any], execution_id: int) -> None:
+        self.loop_event_id = execution_id * 10 + 7
+        for _ in range(min(self.max_in_flight, self.iterations)):
+            self._issue(conn, execution_id)
+
+    def advance(
+        self, conn: psycopg.Connection[Any], execution_id: int, step: str, payload: dict[str, Any]
+    ) -> None:
+        if self.issued < self.iterations:
+            self._issue(conn, execution_id)
+
+
+@dataclass
+class ControlPlane:
+    dsn: str
+    workflow: Workflow
+    accepted: list[Received] = field(default_factory=list)
+    duplicates: int = 0
+    requests: int = 0
+    #: answers to give next, instead of accepting: (status, headers)
+    script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    refused: list[Received] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys: set[str] = set()
+        self._server: ThreadingHTTPServer | None = None
+        self.port = 0
+        self._conn = psycopg.connect(self.dsn, autocommit=True)
+
+    # -- the server -------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def up(self) -> None:
+        plane = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                status, headers, answer = plane.handle(
+                    self.path, self.headers.get("Idempotency-Key"), raw
+                )
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        self._server = server
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def down(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def close(self) -> None:
+        self.down()
+        self._conn.close()
+
+    def __enter__(self) -> ControlPlane:
+        self.up()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the API ----------------------------------------------------------------------
+
+    def handle(
+        self, path: str, key: str | None, raw: bytes
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
+        with self._lock:
+            self.requests += 1
+            if path != "/api/events/batch":
+                return 404, {}, {"detail": "not found"}
+            body = json.loads(raw)
+            if not key or not isinstance(body.get("events"), list) or not body["events"]:
+                return 422, {}, {"detail": "Idempotency-Key and events are required"}
+            if self.script:
+                status, headers = self.script.pop(0)
+                if 400 <= status < 500:
+                    self.refused.append(Received(key, body, time.monotonic()))
+                return status, headers, {"status": "error", "code": status}
+            if key in self._keys:
+                self.duplicates += 1
+                return 202, {}, {"status": "accepted", "request_id": key, "duplicate": True}
+            self._keys.add(key)
+            self.accepted.append(Received(key, body, time.monotonic()))
+            self._engine(body)
+            request_id = uuid.uuid4().hex
+            ids = [int(time.time() * 1000) + i for i in range(len(body["events"]))]
+            return (
+                202,
+                {},
+                {
+                    "status": "accepted",
+                    "request_id": request_id,
+                    "event_ids": ids,
+                    "duplicate": False,
+                },
+            )
+
+    # -- the engine -------------------------------------------------------------------
+
+    def start(self, execution_id: int) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO noetl.execution (execution_id, status) VALUES (%s, 'RUNNING')",
+                (execution_id,),
+            )
+            self.workflow.start(self._conn, execution_id)
+
+    def _engine(self, body: dict[str, Any]) -> None:
+        execution_id = int(body["execution_id"])
+        actionable = [e for e in body["events"] if e.get("actionable")]
+        if not actionable:
+            return  # stored, nothing to act on (a start batch)
+        last = actionable[-1]
+        if last["name"] == "call.error":
+            self._finish(execution_id, "FAILED")
+            return
+        if last["name"] == "call.done":
+            self.workflow.advance(self._conn, execution_id, last["step"], last["payload"])
+        if not self.workflow.issued_all(execution_id):
+            return
+        self._conn.execute(
+            "UPDATE noetl.execution SET status = 'COMPLETED', end_time = now()"
+            " WHERE execution_id = %s AND status = 'RUNNING' AND NOT EXISTS ("
+            "   SELECT 1 FROM noetl.command WHERE execution_id = %s"
+            "   AND status IN ('PENDING', 'CLAIMED', 'RUNNING'))",
+            (execution_id, execution_id),
+        )
+
+    def _finish(self, execution_id: int, status: str) -> None:
+        self._conn.execute(
+            "UPDATE noetl.execution SET status = %s, end_time = now() WHERE execution_id = %s",
+            (status, execution_id),
+        )
+
+    def execution_status(self, execution_id: int) -> str | None:
+        with self._lock:
+            found = self._conn.execute(
+                "SELECT status FROM noetl.execution WHERE execution_id = %s", (execution_id,)
+            ).fetchone()
+        return None if found is None else str(found[0])
+
+    # -- what the tests read --------------------------------------------------------------
+
+    def by_command(self) -> dict[int, list[Received]]:
+        """The accepted batches of each command, in the order they arrived."""
+        with self._lock:
+            grouped: dict[int, list[Received]] = {}
+            for received in self.accepted:
+                grouped.setdefault(received.command_id, []).append(received)
+            return grouped
