@@ -77,7 +77,7 @@ def _limits() -> sql.Composed:
 _GUARDED: frozenset[Role] = frozenset({"claim", "completion", "heartbeat"})
 
 
-def _limit_params(limits: Deadline, role: Role | None = None) -> dict[str, str]:
+def limit_params(limits: Deadline, role: Role | None = None) -> dict[str, str]:
     statement_timeout, lock_timeout = limits.settings
     return {
         "statement_timeout": statement_timeout,
@@ -156,7 +156,7 @@ class Gateway:
                 # transaction: the limits end with it
                 async with conn.pipeline(), conn.cursor() as setter:
                     await setter.execute(
-                        _limits(), _limit_params(limits, role), prepare=hot or None
+                        _limits(), limit_params(limits, role), prepare=hot or None
                     )
                     await cur.execute(statement, params, binary=binary, prepare=hot or None)
                 return await cur.fetchall() if cur.description else []
@@ -174,7 +174,7 @@ class Gateway:
                 deadline(conn, limits.client_seconds),
             ):
                 async with conn.pipeline(), conn.cursor() as setter:
-                    await setter.execute(_limits(), _limit_params(limits))
+                    await setter.execute(_limits(), limit_params(limits))
                     await cur.execute(query, params)
                 return await cur.fetchall() if cur.description else []
         except DRIVER_ERRORS as exc:

@@ -1,0 +1,206 @@
+"""Plan guard on NoETL's own layout: every statement that joins a batch of keys to
+the table reads only the rows it names, at any size and statistics state.
+
+NoETL's ``noetl.command`` is hash-partitioned 16 ways with 12 indexes of its
+own (NOETL.md §4). There, with the table small enough to look cheap, the
+claim's ``UPDATE … FROM picked`` and the fenced writes were planned as a hash
+join over a sequential scan of every partition: at 100,000 pending rows a claim
+of 100 took 35-44 ms. Each statement here runs for real (``EXPLAIN ANALYZE`` in
+a transaction rolled back) under the settings the gateway gives its role, and
+the rows it read from the command table's partitions are counted.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from pgqueue.db import statements
+from pgqueue.db.deadlines import DEFAULT_DEADLINES
+from pgqueue.db.gateway import limit_params
+from pgqueue.db.wire import Int8Array, JsonbArray, UuidArray, use_packed_arrays
+from tests.conftest import _janitor
+from tests.noetl_schema import create_noetl_layout
+from tests.pgserver_support import Server
+
+Conn = psycopg.Connection[Any]
+
+BATCH = 100
+
+#: the states of the table a guard must hold in: (name, rows to add, analyzed when)
+STATES = {
+    # a new install: statistics say empty, then the first burst arrives
+    "empty, analyzed before the burst": (0, "before"),
+    "100k pending, analyzed": (100_000, "after"),
+    "100k pending, never analyzed": (100_000, "never"),
+    "1M finished, analyzed": (1_000_000, "after"),
+}
+
+
+@pytest.fixture(scope="module")
+def noetl_db(pg_server: Server) -> Iterator[str]:
+    from pgqueue import migrate
+
+    name = f"pgqueue_plans_{uuid.uuid4().hex[:8]}"
+    janitor = _janitor(pg_server, name)
+    janitor.init()
+    try:
+        with psycopg.connect(pg_server.dsn(name), autocommit=True) as conn:
+            create_noetl_layout(conn)
+        migrate.upgrade(pg_server.dsn(name))
+        yield pg_server.dsn(name)
+    finally:
+        janitor.drop()
+
+
+def arrange(conn: Conn, rows: int, analyzed: str) -> None:
+    conn.execute("TRUNCATE noetl.command")
+    if analyzed == "before":
+        conn.execute("ANALYZE noetl.command")
+    finished = rows >= 1_000_000
+    if rows:
+        conn.execute(
+            """
+            INSERT INTO noetl.command (command_id, execution_id, step_name, tool_kind, status,
+                                       context, completed_at)
+            SELECT g, g %% 5000, 'step', 'python', %s, '{}',
+                   CASE WHEN %s THEN now() END
+            FROM generate_series(1, %s) AS g
+            """,
+            ("COMPLETED" if finished else "PENDING", finished, rows),
+        )
+    if analyzed == "after":
+        conn.execute("ANALYZE noetl.command")
+    # the claimable burst (the whole backlog, when it is of pending rows)
+    conn.execute(
+        """
+        INSERT INTO noetl.command (command_id, execution_id, step_name, tool_kind, status, context)
+        SELECT 10000000 + g, g %% 5000, 'step', 'python', 'PENDING', '{}'
+        FROM generate_series(1, %s) AS g
+        """,
+        (2 * BATCH,),
+    )
+
+
+def rows_read(node: dict[str, Any]) -> int:
+    """The rows a plan node and the nodes under it read from command partitions."""
+    read = 0
+    if str(node.get("Relation Name", "")).startswith("command_p"):
+        per_loop = node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
+        read += int(per_loop * node.get("Actual Loops", 1))
+    return read + sum(rows_read(child) for child in node.get("Plans", []))
+
+
+def run(conn: Conn, name: str, params: dict[str, Any], literals: statements.Literals = ()) -> Any:
+    """``name`` run for real under its role's settings; its plan, rolled back."""
+    with conn.transaction(force_rollback=True), conn.cursor() as cur:
+        use_packed_arrays(cur)
+        cur.execute(
+            statements.render("set_limits", "", ""),
+            limit_params(DEFAULT_DEADLINES.claim, "claim"),
+        )
+        statement = sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + statements.render(
+            name, "noetl", "command", literals
+        )
+        cur.execute(statement, params)
+        found = cur.fetchone()
+        assert found is not None
+        return found[0][0]["Plan"]
+
+
+@pytest.mark.parametrize("state", list(STATES))
+def test_keyed_statements_read_only_the_rows_they_name(noetl_db: str, state: str) -> None:
+    rows, analyzed = STATES[state]
+    with psycopg.connect(noetl_db, autocommit=True) as conn:
+        arrange(conn, rows, analyzed)
+        claim_literals = statements.literals(
+            any_kind=False,
+            lease=timedelta(seconds=30),
+            limit=BATCH,
+            tool_kinds=("python",),
+            worker_id="w",
+        )
+        plan = run(conn, "claim_batch", {}, claim_literals)
+        read = rows_read(plan)
+        # the partial index's first rows of each partition, and the claimed ones
+        assert read <= 3 * BATCH + 16 * 4, (state, "claim_batch", read, json.dumps(plan)[:3000])
+
+        keys = conn.execute(
+            """
+            UPDATE noetl.command SET status = 'CLAIMED', claim_token = gen_random_uuid(),
+                   lease_expires_at = now() + interval '30 seconds'
+            WHERE command_id > 10000000 AND command_id <= 10000000 + %s
+            RETURNING execution_id, command_id, claim_token
+            """,
+            (BATCH,),
+        ).fetchall()
+        packed = {
+            "execution_ids": Int8Array(k[0] for k in keys),
+            "command_ids": Int8Array(k[1] for k in keys),
+            "tokens": UuidArray(k[2] for k in keys),
+        }
+        reports = JsonbArray(
+            json.dumps(
+                {
+                    "execution_id": k[0],
+                    "command_id": k[1],
+                    "kind": "finished",
+                    "key": f"k{k[1]}",
+                    "body": {},
+                }
+            )
+            for k in keys
+        )
+        writes: dict[str, dict[str, Any]] = {
+            "complete": {**packed, "results": JsonbArray(["{}"] * len(keys))},
+            "complete_reported": {
+                **packed,
+                "results": JsonbArray(["{}"] * len(keys)),
+                "reports": reports,
+            },
+            "mark_running": packed,
+            "mark_running_reported": {**packed, "reports": reports},
+            "heartbeat": {**packed, "lease": timedelta(seconds=30)},
+            "release": {**packed, "channel": "pgqueue.noetl.command", "delay": timedelta(0)},
+            "cancel_dead": packed,
+        }
+        for name, params in writes.items():
+            plan = run(conn, name, params)
+            read = rows_read(plan)
+            assert read <= 3 * len(keys), (state, name, read, json.dumps(plan)[:3000])
+        one = keys[0]
+        plan = run(
+            conn,
+            "nack",
+            {
+                "execution_id": one[0],
+                "command_id": one[1],
+                "token": one[2],
+                "delay": timedelta(seconds=1),
+                "terminal": False,
+                "error": "e",
+                "reports": JsonbArray([]),
+            },
+        )
+        assert rows_read(plan) <= 3, (state, "nack", json.dumps(plan)[:3000])
+
+
+def test_the_gateway_guards_exactly_the_keyed_roles() -> None:
+    guarded = {
+        role: limit_params(DEFAULT_DEADLINES.of(role), role)["scans"]
+        for role in ("claim", "completion", "heartbeat", "enqueue", "operator")
+    }
+    assert guarded == {
+        "claim": "off",
+        "completion": "off",
+        "heartbeat": "off",
+        "enqueue": "on",
+        "operator": "on",
+    }
