@@ -7,6 +7,8 @@ from typing import Any
 
 import psycopg
 
+from pgqueue.cli.bench import noetl_layout
+
 NOETL_DDL = """
 CREATE SCHEMA noetl;
 CREATE SEQUENCE noetl.noetl_own_seq;
@@ -68,47 +70,8 @@ def create_noetl_table(conn: psycopg.Connection[Any], *, rows: int = 40) -> None
     )
 
 
-#: NoETL's own indexes on noetl.command (NOETL.md §4), on its loop columns too
-NOETL_INDEXES = """
-ALTER TABLE noetl.command ADD COLUMN IF NOT EXISTS loop_event_id bigint,
-                          ADD COLUMN IF NOT EXISTS iter_index integer,
-                          ADD COLUMN IF NOT EXISTS stage_id bigint,
-                          ADD COLUMN IF NOT EXISTS frame_id bigint,
-                          ADD COLUMN IF NOT EXISTS latest_event_id bigint;
-CREATE INDEX idx_command_execution_id ON noetl.command (execution_id);
-CREATE INDEX idx_command_execution_step ON noetl.command (execution_id, step_name);
-CREATE INDEX idx_command_command_id ON noetl.command (command_id);
-CREATE INDEX idx_command_status_open ON noetl.command (status)
-    WHERE status IN ('PENDING', 'CLAIMED');
-CREATE INDEX idx_command_execution_status ON noetl.command (execution_id, status)
-    WHERE status IN ('PENDING', 'CLAIMED', 'RUNNING');
-CREATE INDEX idx_command_worker_claimed ON noetl.command (worker_id, updated_at)
-    WHERE status = 'CLAIMED';
-CREATE INDEX idx_command_loop ON noetl.command (execution_id, loop_event_id, status)
-    WHERE loop_event_id IS NOT NULL;
-CREATE INDEX idx_command_loop_iter ON noetl.command
-    (execution_id, step_name, loop_event_id, status, iter_index)
-    WHERE loop_event_id IS NOT NULL;
-CREATE INDEX idx_command_loop_pending ON noetl.command
-    (execution_id, step_name, loop_event_id, created_at, iter_index)
-    WHERE status = 'PENDING' AND iter_index IS NOT NULL;
-CREATE INDEX idx_command_stage ON noetl.command (execution_id, stage_id, status)
-    WHERE stage_id IS NOT NULL;
-CREATE INDEX idx_command_stage_slot ON noetl.command
-    (execution_id, stage_id, (meta->>'worker_slot_id'))
-    WHERE stage_id IS NOT NULL AND meta ? 'worker_slot_id';
-CREATE INDEX idx_command_frame ON noetl.command (execution_id, frame_id)
-    WHERE frame_id IS NOT NULL;
-"""
-
-#: NoETL's executions and its runtime registry, as its control plane makes them
+#: NoETL's runtime registry, as its control plane makes it
 NOETL_CONTROL_TABLES = """
-CREATE TABLE noetl.execution (
-    execution_id bigint PRIMARY KEY,
-    status       text NOT NULL DEFAULT 'RUNNING',
-    start_time   timestamptz NOT NULL DEFAULT now(),
-    end_time     timestamptz
-);
 CREATE TABLE noetl.runtime (
     runtime_id   bigint PRIMARY KEY,
     name         text NOT NULL,
@@ -132,5 +95,10 @@ def create_noetl_layout(conn: psycopg.Connection[Any]) -> None:
     indexes, its executions and its runtime registry."""
     create_noetl_table(conn, rows=0)
     conn.execute("DELETE FROM noetl.command")
-    conn.execute(NOETL_INDEXES)
+    conn.execute(
+        "ALTER TABLE noetl.command ADD COLUMN loop_event_id bigint, ADD COLUMN iter_index"
+        " integer, ADD COLUMN stage_id bigint, ADD COLUMN frame_id bigint,"
+        " ADD COLUMN latest_event_id bigint"
+    )
+    noetl_layout.create(conn, "noetl", table=False)
     conn.execute(NOETL_CONTROL_TABLES)

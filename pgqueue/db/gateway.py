@@ -155,9 +155,7 @@ class Gateway:
                 # the limits and the statement in one round trip and one implicit
                 # transaction: the limits end with it
                 async with conn.pipeline(), conn.cursor() as setter:
-                    await setter.execute(
-                        _limits(), limit_params(limits, role), prepare=hot or None
-                    )
+                    await setter.execute(_limits(), limit_params(limits, role), prepare=hot or None)
                     await cur.execute(statement, params, binary=binary, prepare=hot or None)
                 return await cur.fetchall() if cur.description else []
 

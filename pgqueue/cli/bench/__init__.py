@@ -28,11 +28,13 @@ import os
 import platform
 from dataclasses import asdict
 
+import psycopg
 from rich.console import Console
 from rich.progress import Progress
 
 from pgqueue import dsn as dsns
 from pgqueue import migrate as migrations
+from pgqueue.cli.bench import noetl_layout
 from pgqueue.cli.bench.database import RAW_SCHEMA, SCHEMA, execute, statement
 from pgqueue.cli.bench.figures import render
 from pgqueue.cli.bench.runs import Bench
@@ -91,6 +93,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=1_000_000,
         help="finished rows for the backlog mode (default: 1000000)",
     )
+    p.add_argument(
+        "--layout",
+        choices=("pgqueue", "noetl"),
+        default="pgqueue",
+        help="the table: pgqueue's own, or NoETL's (16 hash partitions, its 12 indexes, "
+        "its execution table) with pgqueue's migrations on it (default: pgqueue)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
@@ -142,6 +151,9 @@ def _bench(
     settings = _settings(dsn)
     for schema in (SCHEMA, RAW_SCHEMA):
         migrations.drop_schema(dsn, schema)
+        if args.layout == "noetl":
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                noetl_layout.create(conn, schema)
         migrations.upgrade(dsn, schema=schema)
     try:
         with Progress(console=console, transient=False) as progress:
@@ -170,6 +182,7 @@ def _bench(
         "processes": args.processes,
         "concurrency": args.concurrency,
         "runs": args.runs,
+        "layout": args.layout,
     }
     if args.json:
         print(
