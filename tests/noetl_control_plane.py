@@ -32,6 +32,8 @@ class Received:
     key: str
     body: dict[str, Any]
     at: float
+    #: the command row's (status, attempts) when the batch arrived
+    row: tuple[str, int] | None = None
 
     @property
     def names(self) -> list[str]:
@@ -132,6 +134,25 @@ class Chain(Workflow):
             )
 
 
+class Single(Workflow):
+    """One command (``insert_command``'s arguments); the execution ends with it."""
+
+    def __init__(self, **command: Any) -> None:
+        self.command = command
+        self.command_id = 0
+
+    def start(self, conn: psycopg.Connection[Any], execution_id: int) -> None:
+        self.command_id = insert_command(conn, execution_id, "only", **self.command)
+
+    def advance(
+        self, conn: psycopg.Connection[Any], execution_id: int, step: str, payload: dict[str, Any]
+    ) -> None:
+        pass
+
+    def issued_all(self, execution_id: int) -> bool:
+        return True
+
+
 class Loop(Workflow):
     """One loop step of ``iterations``, at most ``max_in_flight`` issued and open."""
 
@@ -184,6 +205,8 @@ class ControlPlane:
     #: answers to give next, instead of accepting: (status, headers)
     script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     refused: list[Received] = field(default_factory=list)
+    #: every request: its key, the status answered, when
+    log: list[tuple[str, int, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -249,35 +272,46 @@ class ControlPlane:
         self, path: str, key: str | None, raw: bytes
     ) -> tuple[int, dict[str, str], dict[str, Any]]:
         with self._lock:
-            self.requests += 1
-            if path != "/api/events/batch":
-                return 404, {}, {"detail": "not found"}
-            body = json.loads(raw)
-            if not key or not isinstance(body.get("events"), list) or not body["events"]:
-                return 422, {}, {"detail": "Idempotency-Key and events are required"}
-            if self.script:
-                status, headers = self.script.pop(0)
-                if 400 <= status < 500:
-                    self.refused.append(Received(key, body, time.monotonic()))
-                return status, headers, {"status": "error", "code": status}
-            if key in self._keys:
-                self.duplicates += 1
-                return 202, {}, {"status": "accepted", "request_id": key, "duplicate": True}
-            self._keys.add(key)
-            self.accepted.append(Received(key, body, time.monotonic()))
-            self._engine(body)
-            request_id = uuid.uuid4().hex
-            ids = [int(time.time() * 1000) + i for i in range(len(body["events"]))]
-            return (
-                202,
-                {},
-                {
-                    "status": "accepted",
-                    "request_id": request_id,
-                    "event_ids": ids,
-                    "duplicate": False,
-                },
-            )
+            answer = self._answer(path, key, raw)
+            self.log.append((key or "", answer[0], time.monotonic()))
+            return answer
+
+    def _answer(
+        self, path: str, key: str | None, raw: bytes
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
+        self.requests += 1
+        if path != "/api/events/batch":
+            return 404, {}, {"detail": "not found"}
+        body = json.loads(raw)
+        if not key or not isinstance(body.get("events"), list) or not body["events"]:
+            return 422, {}, {"detail": "Idempotency-Key and events are required"}
+        if self.script:
+            status, headers = self.script.pop(0)
+            if 400 <= status < 500:
+                self.refused.append(Received(key, body, time.monotonic()))
+            return status, headers, {"status": "error", "code": status}
+        if key in self._keys:
+            self.duplicates += 1
+            return 202, {}, {"status": "accepted", "request_id": key, "duplicate": True}
+        self._keys.add(key)
+        found = self._conn.execute(
+            "SELECT status, attempts FROM noetl.command WHERE command_id = %s",
+            (body["events"][0]["payload"]["command_id"],),
+        ).fetchone()
+        self.accepted.append(Received(key, body, time.monotonic(), found))
+        self._engine(body)
+        request_id = uuid.uuid4().hex
+        ids = [int(time.time() * 1000) + i for i in range(len(body["events"]))]
+        return (
+            202,
+            {},
+            {
+                "status": "accepted",
+                "request_id": request_id,
+                "event_ids": ids,
+                "duplicate": False,
+            },
+        )
 
     # -- the engine -------------------------------------------------------------------
 

@@ -16,9 +16,12 @@ gone AS (
 -- tried again later, or parked with the response that refused it
 UPDATE {outbox} AS o
 SET deliveries = o.deliveries + 1,
-    due_at = CASE WHEN s.outcome = 'retry' THEN now() + s.delay * interval '1 second'
+    -- from the answer, not from the take: now() is when this transaction began,
+    -- before the deliveries
+    due_at = CASE WHEN s.outcome = 'retry'
+                  THEN clock_timestamp() + s.delay * interval '1 second'
                   ELSE o.due_at END,
-    parked_at = CASE WHEN s.outcome = 'parked' THEN now() END,
+    parked_at = CASE WHEN s.outcome = 'parked' THEN clock_timestamp() END,
     response_status = s.status,
     response_body = CASE WHEN s.outcome = 'parked' THEN s.text END,
     last_error = s.text

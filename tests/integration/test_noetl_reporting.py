@@ -1,0 +1,267 @@
+"""Reporting to NoETL's control plane from a worker in this process, against the
+test control plane (tests/noetl_control_plane.py) on NoETL's layout."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import psycopg_pool
+import pytest
+
+from pgqueue import Command, LeaseLost, ToolContext, Worker
+from pgqueue.backoff import RetryPolicy
+from pgqueue.db.gateway import Gateway
+from pgqueue.db.outbox import Outbox
+from pgqueue.models import Claimed
+from pgqueue.noetl import NoetlReporter, RuntimeHeartbeat
+from pgqueue.noetl.events import MAX_BATCH_BYTES
+from pgqueue.pg_source import PgCommandSource
+from pgqueue.relay import Relay
+from tests.fixtures.noetl_tools import TOOLS
+from tests.helpers import wait_until_async
+from tests.noetl_control_plane import ControlPlane, Single, insert_command
+
+Conn = psycopg.Connection[Any]
+
+
+@pytest.fixture
+def db(noetl_dsn: str) -> Any:
+    with psycopg.connect(noetl_dsn, autocommit=True) as conn:
+        yield conn
+
+
+def outbox_rows(db: Conn) -> list[tuple[Any, ...]]:
+    return db.execute("SELECT kind, parked_at, last_error FROM noetl.pgqueue_outbox").fetchall()
+
+
+@asynccontextmanager
+async def reporting_worker(
+    dsn: str, plane: ControlPlane, *, wait: bool = True, **tools: Any
+) -> AsyncIterator[tuple[Worker, Relay, PgCommandSource]]:
+    async with (
+        psycopg_pool.AsyncConnectionPool(dsn, min_size=1, max_size=4, open=False) as pool,
+        psycopg_pool.AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as relay_pool,
+    ):
+        reporter = NoetlReporter(plane.url)
+        relay = Relay(Outbox(relay_pool), reporter, idle=0.1, worker_id="w")
+        source = PgCommandSource(
+            pool,
+            worker_id="w",
+            wait=wait,
+            poll_interval=0.1,
+            lease_for=timedelta(seconds=10),
+            retry_policy=RetryPolicy(base=0.05, factor=1, cap=0.05, jitter=0),
+            reporter=reporter,
+            paused=relay.paused,
+        )
+        source.completer.on_reports = relay.poke
+        worker = Worker(source, concurrency=2, pool=pool, services=[relay])
+        for kind, function in {**TOOLS, **tools}.items():
+            worker.register(kind, function)
+        yield worker, relay, source
+
+
+async def finished(plane: ControlPlane, execution_id: int, status: str = "COMPLETED") -> None:
+    async def done() -> bool:
+        return plane.execution_status(execution_id) == status
+
+    await wait_until_async(done, what=f"execution {execution_id} {status}")
+
+
+async def test_a_503_with_retry_after_is_honoured_and_the_key_kept(
+    noetl_dsn: str, db: Conn
+) -> None:
+    with ControlPlane(noetl_dsn, Single(input={"prev": 1})) as plane:
+        plane.script.append((503, {"Retry-After": "2"}))
+        async with reporting_worker(noetl_dsn, plane) as (worker, _, _):
+            run = asyncio.create_task(worker.run())
+            plane.start(7)
+            await finished(plane, 7)
+            worker.stop()
+            await run
+    first_key, first_status, first_at = plane.log[0]
+    assert first_status == 503
+    again = [at for key, status, at in plane.log[1:] if key == first_key]
+    assert again and again[0] - first_at >= 2.0  # not before the server said
+    assert first_key in [r.key for r in plane.accepted]  # the same key, stored once
+    assert len(plane.accepted) == 2 and plane.duplicates == 0
+    assert outbox_rows(db) == []
+
+
+async def test_a_failing_step_reports_its_error_once_after_the_last_attempt(
+    noetl_dsn: str, db: Conn
+) -> None:
+    workflow = Single(tool_kind="fail", meta={"max_attempts": 2})
+    with ControlPlane(noetl_dsn, workflow) as plane:
+        async with reporting_worker(noetl_dsn, plane) as (worker, _, _):
+            run = asyncio.create_task(worker.run())
+            plane.start(8)
+            await finished(plane, 8, "FAILED")
+            worker.stop()
+            await run
+    status, attempts, error = db.execute(
+        "SELECT status, attempts, error FROM noetl.command"
+    ).fetchone()  # type: ignore[misc]
+    # NoETL's meta.max_attempts (2) is the limit, not the column's default (5)
+    assert (status, attempts) == ("FAILED", 2)
+    batches = [r.names for r in plane.accepted]
+    assert batches == [
+        ["command.started", "step.enter"],
+        ["call.error", "step.exit", "command.failed"],
+    ]
+    # sent once the row was FAILED for good, not at the first failed attempt
+    assert plane.accepted[1].row == ("FAILED", 2)
+    call_error, step_exit, command_failed = plane.accepted[1].body["events"]
+    assert call_error["actionable"] is True
+    assert "cannot succeed" in call_error["payload"]["error"]
+    assert call_error["payload"]["response"]["status"] == "error"
+    assert step_exit["payload"]["status"] == "FAILED"
+    assert step_exit["payload"]["result"]["status"] == "FAILED"
+    assert command_failed["payload"]["error"] == error
+    assert command_failed["payload"]["command_id"] == workflow.command_id
+
+
+async def test_a_command_of_a_finished_execution_never_runs(noetl_dsn: str, db: Conn) -> None:
+    ran: list[str] = []
+
+    async def python(command: Command, ctx: ToolContext) -> Any:
+        ran.append(command.command_id)
+        return {}
+
+    db.execute("INSERT INTO noetl.execution (execution_id, status) VALUES (9, 'CANCELLED')")
+    insert_command(db, 9, "late")
+    with ControlPlane(noetl_dsn, Single()) as plane:
+        async with reporting_worker(noetl_dsn, plane, wait=False, python=python) as (w, _, _):
+            stats = await asyncio.wait_for(w.run(), 30)
+    status, error = db.execute("SELECT status, error FROM noetl.command").fetchone()  # type: ignore[misc]
+    assert status == "CANCELLED"
+    assert error == "not started: execution 9 is CANCELLED"
+    assert ran == []
+    assert stats["completed"] == 0
+    assert outbox_rows(db) == [] and plane.requests == 0
+
+
+async def test_a_stale_worker_writes_no_report(noetl_dsn: str, db: Conn) -> None:
+    db.execute("INSERT INTO noetl.execution (execution_id) VALUES (10)")
+    for step in ("a", "b"):
+        insert_command(db, 10, step)
+    with ControlPlane(noetl_dsn, Single()) as plane:
+        async with reporting_worker(noetl_dsn, plane, wait=False) as (_, _, source):
+            handles = []
+            for _ in range(2):
+                pulled = await source.next()
+                assert pulled is not None and isinstance(pulled.outcome, Claimed)
+                handles.append(pulled.ack)
+            await source.ack(handles[0])  # to complete it; the other is nacked
+            # another worker's claim now: this one's lease is lost
+            db.execute("UPDATE noetl.command SET claim_token = gen_random_uuid()")
+            with pytest.raises(LeaseLost):
+                await source.complete(handles[0], {"n": 1})
+            with pytest.raises(LeaseLost):
+                await source.nack(handles[1], reason="boom")
+            await source.close()
+    assert outbox_rows(db) == []
+    assert (
+        db.execute("SELECT count(*) FROM noetl.command WHERE status = 'CLAIMED'").fetchone()[0] == 2
+    )  # type: ignore[index]
+
+
+async def test_an_output_noetl_would_refuse_fails_the_command_saying_why(
+    noetl_dsn: str, db: Conn
+) -> None:
+    async def python(command: Command, ctx: ToolContext) -> Any:
+        return {"blob": "x" * MAX_BATCH_BYTES}
+
+    with ControlPlane(noetl_dsn, Single()) as plane:
+        async with reporting_worker(noetl_dsn, plane, python=python) as (worker, _, _):
+            run = asyncio.create_task(worker.run())
+            plane.start(11)
+            await finished(plane, 11, "FAILED")
+            worker.stop()
+            await run
+    status, error = db.execute("SELECT status, error FROM noetl.command").fetchone()  # type: ignore[misc]
+    assert status == "FAILED"
+    assert "at most 2,097,152 bytes per event batch" in error
+    assert [r.names[0] for r in plane.accepted] == ["command.started", "call.error"]
+
+
+async def test_the_runtime_row_is_heartbeated_and_marked_offline(noetl_dsn: str, db: Conn) -> None:
+    async with psycopg_pool.AsyncConnectionPool(noetl_dsn, min_size=1, open=False) as pool:
+        beat = RuntimeHeartbeat(
+            Gateway(pool), worker_id="w-beat", capacity=3, tool_kinds=["python"], interval=0.1
+        )
+        beat.start()
+
+        async def beats(n: int) -> bool:
+            return beat.beats >= n
+
+        await wait_until_async(lambda: beats(1), what="a first beat")
+        first = db.execute("SELECT heartbeat FROM noetl.runtime").fetchone()[0]  # type: ignore[index]
+        await wait_until_async(lambda: beats(3), what="more beats")
+        row = db.execute(
+            "SELECT kind, name, status, heartbeat, capabilities, capacity FROM noetl.runtime"
+        ).fetchone()
+        assert row is not None
+        assert row[:3] == ("worker_pool", "w-beat", "ready")
+        assert row[3] > first
+        assert row[4] == {"tool_kinds": ["python"], "capacity": 3}
+        await beat.stop()
+    assert db.execute("SELECT status, count(*) FROM noetl.runtime GROUP BY 1").fetchall() == [
+        ("offline", 1)
+    ]
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        # NoETL's Python server
+        {
+            "tool_config": {"code": "def main(prev):\n    return prev\n"},
+            "input": {"prev": 1},
+            "render_context": {"workload": {"n": 1}},
+            "spec": None,
+        },
+        # its Rust server, with a field externalised as a reference
+        {
+            "tool_config": {"code": "def main():\n    return 1\n"},
+            "args": {
+                "big": {
+                    "kind": "temp_ref",
+                    "ref": "noetl://temp/1/big",
+                    "store": "kv",
+                    "scope": "execution",
+                    "meta": {"bytes": 9000},
+                    "correlation": {"execution_id": "12"},
+                }
+            },
+            "render_context": {},
+        },
+    ],
+)
+async def test_both_context_shapes_reach_the_tool_as_they_are(
+    noetl_dsn: str, db: Conn, context: dict[str, Any]
+) -> None:
+    seen: list[Command] = []
+
+    async def python(command: Command, ctx: ToolContext) -> Any:
+        seen.append(command)
+        return {}
+
+    command_id = insert_command(db, 12, "shape")
+    db.execute(
+        "UPDATE noetl.command SET context = %s WHERE command_id = %s",
+        (json.dumps(context), command_id),
+    )
+    async with psycopg_pool.AsyncConnectionPool(noetl_dsn, min_size=1, open=False) as pool:
+        worker = Worker(PgCommandSource(pool, worker_id="w", wait=False), pool=pool)
+        worker.register("python", python)
+        await asyncio.wait_for(worker.run(), 30)
+    (command,) = seen
+    assert command.input == {k: v for k, v in context.items() if k != "render_context"}
+    assert command.render_context == context["render_context"]
