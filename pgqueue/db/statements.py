@@ -84,6 +84,7 @@ def render(
         snowflake=sql.Identifier(schema, "snowflake_id"),
         # pgqueue's report outbox, and NoETL's own tables beside its command table
         outbox=sql.Identifier(schema, "pgqueue_outbox"),
+        new_id=sql.Identifier(schema, "pgqueue_new_id"),
         execution=sql.Identifier(schema, "execution"),
         runtime=sql.Identifier(schema, "runtime"),
     )

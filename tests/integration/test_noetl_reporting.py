@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -13,6 +14,8 @@ from typing import Any
 import psycopg
 import psycopg_pool
 import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgqueue import Command, LeaseLost, ToolContext, Worker
 from pgqueue.backoff import RetryPolicy
@@ -265,3 +268,41 @@ async def test_both_context_shapes_reach_the_tool_as_they_are(
     (command,) = seen
     assert command.input == {k: v for k, v in context.items() if k != "render_context"}
     assert command.render_context == context["render_context"]
+
+
+@pytest.fixture
+def worker_login(noetl_dsn: str, db: Conn) -> Any:
+    """A LOGIN role in ``pgqueue_worker`` only; its DSN for the NoETL database."""
+    name = f"t_noetl_worker_{uuid.uuid4().hex[:8]}"
+    db.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE pgqueue_worker").format(sql.Identifier(name)))
+    yield make_conninfo("", **{**conninfo_to_dict(noetl_dsn), "user": name})
+    db.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+    db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+async def test_the_worker_role_may_report_and_keep_its_runtime_row(
+    worker_login: str, db: Conn
+) -> None:
+    # the control plane is NoETL's: it connects as the owner
+    with ControlPlane(db.info.dsn, Single(input={"prev": 1})) as plane:
+        async with reporting_worker(worker_login, plane) as (worker, _, _):
+            run = asyncio.create_task(worker.run())
+            plane.start(13)
+            await finished(plane, 13)
+            worker.stop()
+            await run
+        async with psycopg_pool.AsyncConnectionPool(worker_login, min_size=1, open=False) as pool:
+            beat = RuntimeHeartbeat(
+                Gateway(pool), worker_id="w-role", capacity=1, tool_kinds=["python"], interval=5
+            )
+            beat.start()
+
+            async def beaten() -> bool:
+                return beat.beats >= 1
+
+            await wait_until_async(beaten, what="a beat as the worker role")
+            await beat.stop()
+    assert outbox_rows(db) == []
+    assert db.execute("SELECT status FROM noetl.runtime WHERE name = 'w-role'").fetchone() == (
+        "offline",
+    )

@@ -3,8 +3,9 @@
 -- worker has no fresh row as orphaned.
 INSERT INTO {runtime} AS rt
     (runtime_id, name, kind, uri, status, capabilities, capacity, runtime, heartbeat)
--- the id from the schema's snowflake_id(), as NoETL fills it
-VALUES ({snowflake}(), %(name)s, 'worker_pool', %(uri)s, 'ready', %(capabilities)s,
+-- the id from the schema's snowflake_id(), as NoETL fills it (through
+-- migration 0008's wrapper: the worker role may draw ids, not use NoETL's sequence)
+VALUES ({new_id}(), %(name)s, 'worker_pool', %(uri)s, 'ready', %(capabilities)s,
         %(capacity)s, %(runtime)s, now())
 -- one row per (kind, name): refreshed in place
 ON CONFLICT (kind, name) DO UPDATE

@@ -73,12 +73,25 @@ def upgrade() -> None:
                 other=(names.schema, table),
                 role=worker,
             )
-    # a runtime row's id is NoETL's snowflake_id() (0001 made one where NoETL had none)
-    names.execute("GRANT EXECUTE ON FUNCTION {snowflake}() TO {role}", role=worker)
+    # A runtime row's id is the schema's snowflake_id(), as NoETL fills it; that
+    # function draws from NoETL's own sequence, which the worker role has no
+    # business using otherwise: it gets ids through this definer's wrapper only.
+    names.execute(
+        """
+        CREATE OR REPLACE FUNCTION {new_id}() RETURNS bigint
+        LANGUAGE sql VOLATILE SECURITY DEFINER
+        SET search_path = pg_catalog, pg_temp
+        AS $$ SELECT {snowflake}() $$
+        """
+    )
+    names.execute("COMMENT ON FUNCTION {new_id}() IS {marker}")
+    names.execute("REVOKE ALL ON FUNCTION {new_id}() FROM PUBLIC")
+    names.execute("GRANT EXECUTE ON FUNCTION {new_id}() TO {role}", role=worker)
 
 
 def downgrade() -> None:
     names = Names.current()
+    names.execute("DROP FUNCTION IF EXISTS {new_id}()")
     names.execute("DROP TABLE IF EXISTS {outbox}")
 
 
