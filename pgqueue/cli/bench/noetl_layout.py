@@ -1,4 +1,4 @@
-"""NoETL's own layout of the command table (NOETL.md §4), for ``pgqueue bench
+"""NoETL's own layout of the command table, for ``pgqueue bench
 --layout noetl``: hash-partitioned 16 ways on ``execution_id``, with NoETL's 12
 indexes (a worker pays for each on every update), and its ``execution`` table
 (whose finished executions get no more work: a look-up in every claim).
@@ -45,7 +45,7 @@ CREATE TABLE {command} (
 ) PARTITION BY HASH (execution_id)
 """
 
-#: NoETL's indexes on the command table, as NOETL.md §4 lists them
+#: NoETL's indexes on the command table, as its control plane makes them
 INDEXES: tuple[tuple[str, LiteralString], ...] = (
     ("idx_command_execution_id", "(execution_id)"),
     ("idx_command_execution_step", "(execution_id, step_name)"),
