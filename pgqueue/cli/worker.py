@@ -8,6 +8,7 @@ import dataclasses
 import importlib
 import os
 import socket
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -99,6 +100,10 @@ def build_worker(
         worker.register("python", python_tool(args.python_module, callables=args.python_callable))
     if postgres_pool is not None:
         worker.register("postgres", postgres_tool(postgres_pool))
+    if args.tools and os.getcwd() not in sys.path and "" not in sys.path:
+        # as uvicorn and celery do: a tools module of the directory the worker
+        # was started in imports (the console script's path holds only its own)
+        sys.path.insert(0, os.getcwd())
     for module_name in args.tools:
         try:
             module = importlib.import_module(module_name)
@@ -209,7 +214,8 @@ def add_worker(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="MODULE",
-        help="import MODULE and register its TOOLS mapping; repeatable",
+        help="import MODULE (from the current directory too) and register its TOOLS "
+        "mapping; repeatable",
     )
     p.add_argument("--tool-kinds", nargs="+", metavar="KIND", help="claim only these kinds")
     p.add_argument(

@@ -242,20 +242,18 @@ class Gateway:
         error: str | None,
         reports: Sequence[str] = (),
     ) -> NackResult | None:
-        rows = await self.fetch(
-            "nack",
-            {
-                "execution_id": row.execution_id,
-                "command_id": row.command_id,
-                "token": row.token,
-                "delay": delay,
-                "terminal": terminal,
-                "error": error,
-                "reports": JsonbArray(reports),
-            },
-            role="completion",
-            packed=True,
-        )
+        params: dict[str, Any] = {
+            "execution_id": row.execution_id,
+            "command_id": row.command_id,
+            "token": row.token,
+            "delay": delay,
+            "terminal": terminal,
+            "error": error,
+        }
+        if reports:  # the outbox is named only by a nack that writes to it
+            params["reports"] = JsonbArray(reports)
+        name = "nack_reported" if reports else "nack"
+        rows = await self.fetch(name, params, role="completion", packed=bool(reports))
         return NackResult(*rows[0]) if rows else None
 
     async def release(self, items: Iterable[ClaimKey], *, delay: timedelta = timedelta(0)) -> int:

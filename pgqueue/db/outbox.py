@@ -78,7 +78,9 @@ class Outbox:
         statement_timeout, lock_timeout = self.limits.settings
         await conn.execute(
             statements.render("set_limits", "", ""),
-            {"statement_timeout": statement_timeout, "lock_timeout": lock_timeout, "scans": "on"},
+            # the take joins its reports to the command table by key: guarded
+            # like every keyed statement (see set_limits.sql)
+            {"statement_timeout": statement_timeout, "lock_timeout": lock_timeout, "scans": "off"},
         )
 
     @asynccontextmanager

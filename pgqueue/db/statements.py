@@ -40,6 +40,7 @@ PARTS = (
     "outbox_insert",
     "complete",
     "mark_running",
+    "nack",
 )
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import psycopg_pool
 import pytest
 
-from pgqueue import migrate
+from pgqueue import enqueue_many_sync, migrate
 from tests.acceptance.cli import env, pgqueue
 from tests.helpers import row, status_counts
 
@@ -239,3 +242,31 @@ def test_worker_settles_its_heap_once_started(dsn: str) -> None:
     assert worker.returncode == 0, worker.stderr
     assert "start-up heap frozen" in worker.stderr
     assert "action=settle_heap" in worker.stderr
+
+
+def test_a_tools_module_of_the_current_directory_imports(
+    dsn: str, db: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    # the README's own example, from the app's directory, through the console
+    # script (whose path, unlike `python -m`'s, holds no current directory)
+    (tmp_path / "myapp").mkdir()
+    (tmp_path / "myapp" / "__init__.py").write_text("")
+    (tmp_path / "myapp" / "tools.py").write_text(
+        "async def hello(command, ctx):\n    return {'hello': command.input['who']}\n"
+        "TOOLS = {'hello': hello}\n"
+    )
+    (command_id,) = enqueue_many_sync(
+        db, [{"step": "s", "tool_kind": "hello", "input": {"who": "you"}}]
+    )
+    script = Path(sys.executable).with_name("pgqueue")
+    done = subprocess.run(
+        [str(script), "worker", "--dsn", dsn, "--tools", "myapp.tools", "--until-empty"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env(),
+    )
+    assert done.returncode == 0, done.stderr
+    assert row(db, command_id)["result"] == {"hello": "you"}

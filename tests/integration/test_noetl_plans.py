@@ -89,6 +89,18 @@ def arrange(conn: Conn, rows: int, analyzed: str) -> None:
     )
 
 
+def outbox_report(key: tuple[Any, ...]) -> str:
+    return json.dumps(
+        {
+            "execution_id": key[0],
+            "command_id": key[1],
+            "kind": "finished",
+            "key": f"k{key[1]}",
+            "body": {},
+        }
+    )
+
+
 def rows_read(node: dict[str, Any]) -> int:
     """The rows a plan node and the nodes under it read from command partitions."""
     read = 0
@@ -146,18 +158,7 @@ def test_keyed_statements_read_only_the_rows_they_name(noetl_db: str, state: str
             "command_ids": Int8Array(k[1] for k in keys),
             "tokens": UuidArray(k[2] for k in keys),
         }
-        reports = JsonbArray(
-            json.dumps(
-                {
-                    "execution_id": k[0],
-                    "command_id": k[1],
-                    "kind": "finished",
-                    "key": f"k{k[1]}",
-                    "body": {},
-                }
-            )
-            for k in keys
-        )
+        reports = JsonbArray(outbox_report(k) for k in keys)
         writes: dict[str, dict[str, Any]] = {
             "complete": {**packed, "results": JsonbArray(["{}"] * len(keys))},
             "complete_reported": {
@@ -186,10 +187,33 @@ def test_keyed_statements_read_only_the_rows_they_name(noetl_db: str, state: str
                 "delay": timedelta(seconds=1),
                 "terminal": False,
                 "error": "e",
-                "reports": JsonbArray([]),
             },
         )
         assert rows_read(plan) <= 3, (state, "nack", json.dumps(plan)[:3000])
+        plan = run(
+            conn,
+            "nack_reported",
+            {
+                "execution_id": one[0],
+                "command_id": one[1],
+                "token": one[2],
+                "delay": timedelta(seconds=1),
+                "terminal": True,
+                "error": "e",
+                "reports": JsonbArray([outbox_report(one)]),
+            },
+        )
+        assert rows_read(plan) <= 3, (state, "nack_reported", json.dumps(plan)[:3000])
+        # a relay's take, with a backlog of reports waiting
+        conn.execute(
+            """
+            INSERT INTO noetl.pgqueue_outbox (execution_id, command_id, kind, idempotency_key, body)
+            SELECT g % 5000, g, 'finished', 'k' || g, '{}' FROM generate_series(1, 5000) AS g
+            """
+        )
+        plan = run(conn, "outbox_take", {"limit": 64})
+        assert rows_read(plan) <= 3 * 64, (state, "outbox_take", json.dumps(plan)[:3000])
+        conn.execute("TRUNCATE noetl.pgqueue_outbox")
 
 
 def test_the_gateway_guards_exactly_the_keyed_roles() -> None:

@@ -166,6 +166,7 @@ FENCED = [
     "complete",
     "complete_reported",
     "nack",
+    "nack_reported",
     "release",
     "cancel_dead",
 ]

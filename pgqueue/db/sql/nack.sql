@@ -1,34 +1,6 @@
 -- nack of a Claimed or Failed outcome: the attempt is spent. Either due again
--- after a backoff, or parked as FAILED (the dead letter) with the reason; the
--- reports given (a final one, when a reporter is on) go into the outbox in the
--- same statement.
+-- after a backoff, or parked as FAILED (the dead letter) with the reason.
 WITH written AS (
-    UPDATE {command} AS c
-    -- one more spent, but never past the limit: a row the rescue already counted
-    -- up to its limit (its worker died) is parked as it stands
-    SET attempts = CASE WHEN c.attempts >= {max_attempts} THEN c.attempts
-                        ELSE c.attempts + 1 END,
-        attempt = CASE WHEN c.attempts >= {max_attempts} THEN c.attempts
-                       ELSE c.attempts + 1 END,
-        -- park when the caller says the failure is terminal or no attempts remain
-        status = CASE WHEN %(terminal)s OR c.attempts + 1 >= {max_attempts}
-                      THEN 'FAILED' ELSE 'PENDING' END,
-        due_at = CASE WHEN %(terminal)s OR c.attempts + 1 >= {max_attempts}
-                      THEN c.due_at ELSE now() + %(delay)s END,
-        completed_at = CASE WHEN %(terminal)s OR c.attempts + 1 >= {max_attempts}
-                            THEN now() END,
-        error = %(error)s,
-        lease_expires_at = NULL,
-        claim_token = NULL,
-        updated_at = now()
-    -- the one claim this nack is about, as the fence reads its input
-    FROM (VALUES (%(execution_id)s::bigint, %(command_id)s::bigint, %(token)s::uuid))
-         AS r(execution_id, command_id, token)
-    -- fenced: only the holder of this claim may write, and only while it holds it
-    WHERE {fence}
-    RETURNING c.execution_id, c.command_id, c.status, c.attempts, c.due_at, c.updated_at
-),
-reported AS (
-{outbox_insert}
+{nack}
 )
 SELECT status, attempts, due_at, updated_at FROM written
