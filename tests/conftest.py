@@ -40,17 +40,26 @@ def _janitor(server: Server, dbname: str, template: str | None = None) -> Databa
     )
 
 
-@pytest.fixture(scope="session")
-def template_db(pg_server: Server) -> Iterator[str]:
-    """A database with every migration applied; each test gets a copy."""
-    name = f"pgqueue_tmpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    janitor = _janitor(pg_server, name)
+def _template(server: Server, prefix: str, arrange: Any = None) -> Iterator[str]:
+    """A database ``arrange``d (given a connection), then with every migration
+    applied: each test gets a copy."""
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    janitor = _janitor(server, name)
     janitor.init()
     try:
-        migrate.upgrade(pg_server.dsn(name))
+        if arrange is not None:
+            with psycopg.connect(server.dsn(name), autocommit=True) as conn:
+                arrange(conn)
+        migrate.upgrade(server.dsn(name))
         yield name
     finally:
         janitor.drop()
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server: Server) -> Iterator[str]:
+    """A database with every migration applied; each test gets a copy."""
+    yield from _template(pg_server, "pgqueue_tmpl")
 
 
 @pytest.fixture
@@ -68,16 +77,7 @@ def noetl_template_db(pg_server: Server) -> Iterator[str]:
     once pgqueue is installed beside it."""
     from tests.noetl_schema import create_noetl_layout
 
-    name = f"pgqueue_ntmpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    janitor = _janitor(pg_server, name)
-    janitor.init()
-    try:
-        with psycopg.connect(pg_server.dsn(name), autocommit=True) as conn:
-            create_noetl_layout(conn)
-        migrate.upgrade(pg_server.dsn(name))
-        yield name
-    finally:
-        janitor.drop()
+    yield from _template(pg_server, "pgqueue_ntmpl", create_noetl_layout)
 
 
 @pytest.fixture

@@ -93,12 +93,11 @@ CREATE UNIQUE INDEX idx_runtime_kind_name ON noetl.runtime (kind, name);
 def create_noetl_layout(conn: psycopg.Connection[Any]) -> None:
     """NoETL's whole layout, empty: the partitioned command table with its 12
     indexes, its executions and its runtime registry."""
-    create_noetl_table(conn, rows=0)
-    conn.execute("DELETE FROM noetl.command")
+    # NoETL's id function (the part of NOETL_DDL before its table), then its
+    # current table, as the bench makes it
+    conn.execute(NOETL_DDL[: NOETL_DDL.index("CREATE TABLE")])
+    noetl_layout.create(conn, "noetl")
     conn.execute(
-        "ALTER TABLE noetl.command ADD COLUMN loop_event_id bigint, ADD COLUMN iter_index"
-        " integer, ADD COLUMN stage_id bigint, ADD COLUMN frame_id bigint,"
-        " ADD COLUMN latest_event_id bigint"
+        "ALTER TABLE noetl.command ALTER COLUMN command_id SET DEFAULT noetl.snowflake_id()"
     )
-    noetl_layout.create(conn, "noetl", table=False)
     conn.execute(NOETL_CONTROL_TABLES)

@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 
 from pgqueue.db import statements
 from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadline, Deadlines, deadline
+from pgqueue.db.gateway import limit_params
 from pgqueue.db.table import QueueTable
 from pgqueue.db.translate import DRIVER_ERRORS, translate
 from pgqueue.reporting import OutboxEntry
@@ -75,12 +76,10 @@ class Outbox:
         return statements.render(name, self.table.schema, self.table.table)
 
     async def _limits(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        statement_timeout, lock_timeout = self.limits.settings
+        # the take joins its reports to the command table by key: guarded like
+        # every keyed statement of the completion role (see set_limits.sql)
         await conn.execute(
-            statements.render("set_limits", "", ""),
-            # the take joins its reports to the command table by key: guarded
-            # like every keyed statement (see set_limits.sql)
-            {"statement_timeout": statement_timeout, "lock_timeout": lock_timeout, "scans": "off"},
+            statements.render("set_limits", "", ""), limit_params(self.limits, "completion")
         )
 
     @asynccontextmanager

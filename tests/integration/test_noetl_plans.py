@@ -27,7 +27,6 @@ from pgqueue.db.deadlines import DEFAULT_DEADLINES
 from pgqueue.db.gateway import limit_params
 from pgqueue.db.wire import Int8Array, JsonbArray, UuidArray, use_packed_arrays
 from tests.conftest import _janitor
-from tests.noetl_schema import create_noetl_layout
 from tests.pgserver_support import Server
 
 Conn = psycopg.Connection[Any]
@@ -45,19 +44,11 @@ STATES = {
 
 
 @pytest.fixture(scope="module")
-def noetl_db(pg_server: Server) -> Iterator[str]:
-    from pgqueue import migrate
-
+def noetl_db(pg_server: Server, noetl_template_db: str) -> Iterator[str]:
+    """One copy of the NoETL template for the module: each state is arranged anew."""
     name = f"pgqueue_plans_{uuid.uuid4().hex[:8]}"
-    janitor = _janitor(pg_server, name)
-    janitor.init()
-    try:
-        with psycopg.connect(pg_server.dsn(name), autocommit=True) as conn:
-            create_noetl_layout(conn)
-        migrate.upgrade(pg_server.dsn(name))
+    with _janitor(pg_server, name, noetl_template_db):
         yield pg_server.dsn(name)
-    finally:
-        janitor.drop()
 
 
 def arrange(conn: Conn, rows: int, analyzed: str) -> None:

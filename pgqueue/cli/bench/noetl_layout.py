@@ -89,26 +89,24 @@ CREATE TABLE {execution} (
 """
 
 
-def create(conn: psycopg.Connection[Any], schema: str, *, table: bool = True) -> None:
+def create(conn: psycopg.Connection[Any], schema: str) -> None:
     """NoETL's schema objects in ``schema``: the partitioned command table with
-    its indexes (unless ``table`` is false: a test that makes its own) and the
-    execution table."""
+    its indexes, and the execution table."""
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     command = sql.Identifier(schema, "command")
-    if table:
-        conn.execute(sql.SQL(_TABLE).format(command=command))
-        for i in range(PARTITIONS):
-            conn.execute(
-                sql.SQL(
-                    "CREATE TABLE {part} PARTITION OF {command}"
-                    " FOR VALUES WITH (MODULUS {modulus}, REMAINDER {remainder})"
-                ).format(
-                    part=sql.Identifier(schema, f"command_p{i:02d}"),
-                    command=command,
-                    modulus=sql.Literal(PARTITIONS),
-                    remainder=sql.Literal(i),
-                )
+    conn.execute(sql.SQL(_TABLE).format(command=command))
+    for i in range(PARTITIONS):
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE {part} PARTITION OF {command}"
+                " FOR VALUES WITH (MODULUS {modulus}, REMAINDER {remainder})"
+            ).format(
+                part=sql.Identifier(schema, f"command_p{i:02d}"),
+                command=command,
+                modulus=sql.Literal(PARTITIONS),
+                remainder=sql.Literal(i),
             )
+        )
     for name, definition in INDEXES:
         conn.execute(
             sql.SQL("CREATE INDEX {name} ON {command} " + definition).format(
