@@ -30,9 +30,10 @@ from pgqueue.errors import (
 
 
 def run(argv: Sequence[str] | None = None) -> int:
+    from pgqueue.cli.common import joined_negatives
     from pgqueue.cli.parser import parser
 
-    args = parser().parse_args(argv)
+    args = parser().parse_args(joined_negatives(list(sys.argv[1:] if argv is None else argv)))
     setup_logging(args.verbose)
     console = Console(highlight=False, soft_wrap=True)
     if args.dsn and dsns.has_password(args.dsn):

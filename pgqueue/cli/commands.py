@@ -27,8 +27,10 @@ from pgqueue.cli.common import (
     command_id,
     database_dsn,
     duration,
+    human,
     json_object,
     open_pool,
+    positive_duration,
     positive_int,
     schema_of,
     table_of,
@@ -58,19 +60,27 @@ async def migrate(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def _commands_from(args: argparse.Namespace) -> list[dict[str, Any]]:
+def _commands_from(args: argparse.Namespace) -> list[tuple[int, Any]]:
+    """The commands to enqueue, each with its line number in ``--jsonl`` (0: flags)."""
     if args.jsonl:
-        stream = sys.stdin if args.jsonl == "-" else open(args.jsonl, encoding="utf-8")  # noqa: SIM115
+        try:
+            stream = sys.stdin if args.jsonl == "-" else open(args.jsonl, encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise CliError(f"--jsonl {args.jsonl}: {exc.strerror}", EXIT_USAGE) from None
         items = []
         with stream:
             for number, line in enumerate(stream, 1):
                 if line.strip():
                     try:
-                        items.append(json.loads(line))
+                        parsed = json.loads(line)
                     except ValueError as exc:
                         raise CliError(
                             f"line {number}: not valid JSON: {exc}", EXIT_USAGE
                         ) from None
+                    if isinstance(parsed, dict):
+                        # the same rule as --step/--tool-kind: no input is {}
+                        parsed.setdefault("input", {})
+                    items.append((number, parsed))
         return items
     if args.step is None or args.tool_kind is None:
         raise CliError("enqueue needs --step and --tool-kind (or --jsonl FILE)", EXIT_USAGE)
@@ -85,23 +95,25 @@ def _commands_from(args: argparse.Namespace) -> list[dict[str, Any]]:
             item[key] = getattr(args, key)
     if args.delay is not None:
         item["delay"] = args.delay
-    return [item]
+    return [(0, item)]
 
 
-def _validation_message(exc: ValidationError) -> str:
-    lines = []
+def _validation_message(exc: ValidationError, line: int) -> str:
+    """One line: where (``line 3: input: …`` in a JSONL file), then each problem."""
+    problems = []
     for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"])
-        lines.append(f"  {where}: {error['msg']}")
-    return "invalid command:\n" + "\n".join(lines)
+        where = ".".join(str(p) for p in error["loc"]) or "command"
+        problems.append(f"{where}: {error['msg']}")
+    return (f"line {line}: " if line else "") + "; ".join(problems)
 
 
 async def enqueue(args: argparse.Namespace, console: Console) -> int:
-    items = _commands_from(args)
-    try:
-        commands = [NewCommand.model_validate(i) for i in items]
-    except ValidationError as exc:
-        raise CliError(_validation_message(exc), EXIT_USAGE) from None
+    commands = []
+    for line, item in _commands_from(args):
+        try:
+            commands.append(NewCommand.model_validate(item))
+        except ValidationError as exc:
+            raise CliError(_validation_message(exc, line), EXIT_USAGE) from None
     dsn = database_dsn(args)
     await check_reachable(dsn)
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
@@ -128,8 +140,21 @@ async def requeue(args: argparse.Namespace, console: Console) -> int:
             tool_kind=args.tool_kind,
             step=args.step,
         )
-    console.print(f"requeued {count} command(s)")
-    return EXIT_OK if count else EXIT_FAILED
+    if count or not args.ids:
+        console.print(f"requeued {count} command(s)")
+        return EXIT_OK if count else EXIT_FAILED
+    # nothing matched the ids given: say what each of them is instead
+    async with open_pool(dsn, max_size=1) as pool:
+        found = await Gateway(pool, table_of(args)).read(
+            "command_states", {"command_ids": list(args.ids)}
+        )
+    states = {int(r["command_id"]): r["status"] for r in found}
+    reasons = [
+        f"command {i} is {states[i]}, not FAILED" if i in states else f"no command {i}"
+        for i in args.ids
+    ]
+    console.print(f"requeued 0 commands: {'; '.join(reasons)}")
+    return EXIT_FAILED
 
 
 async def cancel(args: argparse.Namespace, console: Console) -> int:
@@ -161,7 +186,7 @@ async def prune(args: argparse.Namespace, console: Console) -> int:
             )
         policy = retentions.Retention(args.older_than, include_failed=args.include_failed)
         deleted = await gateway.prune(older_than=policy.older_than, statuses=policy.statuses)
-    console.print(f"pruned {deleted} command(s) finished more than {args.older_than} ago")
+    console.print(f"pruned {deleted} command(s) finished more than {human(args.older_than)} ago")
     return EXIT_OK
 
 
@@ -242,6 +267,11 @@ def add_cancel(p: argparse.ArgumentParser) -> None:
 
 
 def add_prune(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--older-than", type=duration, required=True, help="e.g. 7d")
+    p.add_argument(
+        "--older-than",
+        type=positive_duration,
+        required=True,
+        help="finished before this long ago, e.g. 7d",
+    )
     p.add_argument("--include-failed", action="store_true", help="also delete FAILED rows")
     p.add_argument("--yes", action="store_true", help="prune a table NoETL created")

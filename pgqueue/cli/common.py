@@ -12,13 +12,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 import psycopg_pool
 
 from pgqueue import dsn as dsns
 from pgqueue.db.table import QueueTable
+from pgqueue.errors import ConfigurationError
 
 logger = logging.getLogger("pgqueue.cli")
 
@@ -36,19 +37,85 @@ class CliError(Exception):
 
 # -- argument types -------------------------------------------------------------------
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION = re.compile(r"^\s*(-?)(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
 def duration(text: str) -> timedelta:
-    """``250ms``, ``30s``, ``5m``, ``2h``, ``7d`` or plain seconds."""
+    """``250ms``, ``30s``, ``5m``, ``2h``, ``7d`` or plain seconds; not negative."""
     match = _DURATION.match(text)
     if not match:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration (try 30s, 5m, 2h, 7d)")
+    if match.group(1):
+        raise argparse.ArgumentTypeError(f"{text!r} is negative: give a duration from 0 up")
     try:
-        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+        return timedelta(seconds=float(match.group(2)) * _UNITS[match.group(3)])
     except OverflowError:
         raise argparse.ArgumentTypeError(f"{text!r} is too long a duration") from None
+
+
+def positive_duration(text: str) -> timedelta:
+    """A `duration` of more than nothing (a lease, a poll interval)."""
+    value = duration(text)
+    if value <= timedelta(0):
+        raise argparse.ArgumentTypeError(f"must be more than 0 (got {text!r})")
+    return value
+
+
+def timeout(text: str) -> timedelta | None:
+    """A command's timeout: a `duration` above 0, or ``none`` for none at all."""
+    if text.strip().lower() == "none":
+        return None
+    value = duration(text)
+    if value <= timedelta(0):
+        raise argparse.ArgumentTypeError(
+            f"{text} would stop every command at once: give a duration, or 'none' for no timeout"
+        )
+    return value
+
+
+def retention(text: str) -> str:
+    """``auto``, ``off``, or a `duration` (checked now, used once connected)."""
+    if text not in ("auto", "off"):
+        duration(text)
+    return text
+
+
+def human(value: timedelta) -> str:
+    """A duration as a person writes it: ``7d``, ``36h``, ``90s``, ``250ms``."""
+    seconds = value.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds * 1000:g}ms" if seconds < 1 else f"{seconds:g}s"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (``pgqueue enqueue: --delay: …``), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        message = re.sub(r"^argument ([^:]+): ", r"\1: ", message)
+        # "-c/--concurrency" names both spellings: the long one reads best
+        message = re.sub(r"^-\w/(--[\w-]+): ", r"\1: ", message)
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def joined_negatives(argv: list[str]) -> list[str]:
+    """``--delay -5s`` as ``--delay=-5s``: argparse reads a value that starts with a
+    dash as an option of its own (and says only "expected one argument"); joined,
+    the option's own check says what is wrong with it."""
+    out: list[str] = []
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        following = argv[index + 1] if index + 1 < len(argv) else ""
+        if token.startswith("--") and "=" not in token and re.match(r"^-\d", following):
+            out.append(f"{token}={following}")
+            index += 2
+            continue
+        out.append(token)
+        index += 1
+    return out
 
 
 def _whole_number(text: str, what: str = "a whole number") -> int:
@@ -127,7 +194,10 @@ def database_dsn(args: argparse.Namespace) -> str:
             "(or libpq's PGHOST and friends)",
             EXIT_DATABASE,
         )
-    return dsns.validate(found[0])
+    try:
+        return dsns.validate(found[0])
+    except ConfigurationError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
 
 
 async def check_reachable(dsn: str) -> None:
@@ -136,9 +206,13 @@ async def check_reachable(dsn: str) -> None:
         conn = await psycopg.AsyncConnection.connect(dsn, connect_timeout=10)
     except psycopg.Error as exc:
         where = dsns.mask(dsn) or "the PG* default"
-        raise CliError(
-            f"cannot reach the database at {where}: {_reason(exc)}", EXIT_DATABASE
-        ) from None
+        # the server answered and said no (a login, a role or a database it does
+        # not know): not the same trouble as no answer at all
+        if exc.sqlstate is not None or "FATAL" in str(exc):
+            message = f"the database at {where} refused the connection: {_reason(exc)}"
+        else:
+            message = f"cannot reach the database at {where}: {_reason(exc)}"
+        raise CliError(message, EXIT_DATABASE) from None
     await conn.close()
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgqueue.cli import bench, chaos, commands, demo, status, worker
+from pgqueue.cli.common import OneLineParser
 
 EPILOG = """\
 The database comes from --dsn, else PGQUEUE_DSN, else DATABASE_URL, else
@@ -100,8 +101,8 @@ VERBS = (
 )
 
 
-def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+def _common() -> OneLineParser:
+    common = OneLineParser(add_help=False)
     common.add_argument(
         "--dsn",
         help="PostgreSQL connection string (default: PGQUEUE_DSN, DATABASE_URL, PG*); "
@@ -119,7 +120,7 @@ def _common() -> argparse.ArgumentParser:
 def parser() -> argparse.ArgumentParser:
     from pgqueue import __version__
 
-    top = argparse.ArgumentParser(
+    top = OneLineParser(
         prog="pgqueue",
         description="A PostgreSQL-native command queue: workers claim rows of noetl.command "
         "with FOR UPDATE SKIP LOCKED, run their tools and record the results.",
@@ -127,10 +128,17 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     top.add_argument("--version", action="version", version=f"pgqueue {__version__}")
-    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = top.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
+    )
     common = _common()
     for verb in VERBS:
-        p = sub.add_parser(verb.name, parents=[common], help=verb.help, description=verb.help)
+        p = sub.add_parser(
+            verb.name,
+            parents=[common],
+            help=verb.help,
+            description=verb.help,
+        )
         p.set_defaults(handler=verb.handler)
         verb.arguments(p)
     return top

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import dataclasses
 import importlib
@@ -15,6 +16,7 @@ from typing import Any
 import psycopg_pool
 from rich.console import Console
 
+from pgqueue import migrate as migrations
 from pgqueue import retention as retentions
 from pgqueue.cli.common import (
     EXIT_ABORTED,
@@ -26,8 +28,12 @@ from pgqueue.cli.common import (
     duration,
     non_negative_int,
     open_pool,
+    positive_duration,
     positive_int,
+    retention,
+    schema_of,
     table_of,
+    timeout,
 )
 from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadline, Deadlines
 from pgqueue.db.gateway import Gateway
@@ -109,9 +115,32 @@ def build_worker(
             module = importlib.import_module(module_name)
             for kind, function in tools_from_module(module).items():
                 worker.register(kind, function)
-        except (ImportError, TypeError) as exc:
+        except ImportError as exc:
             raise CliError(f"--tools {module_name}: {exc}", EXIT_USAGE) from None
+        except (TypeError, ValueError) as exc:
+            raise CliError(f"--tools {module_name}: {exc}", EXIT_USAGE) from None
+        except Exception as exc:  # the module itself raised on import
+            raise CliError(
+                f"--tools {module_name}: {type(exc).__name__}: {exc}", EXIT_USAGE
+            ) from None
     return worker
+
+
+async def check_schema(dsn: str, schema: str) -> None:
+    """Exit 4 unless the schema is at this pgqueue's migration: a worker on a
+    schema behind it would fail its statements one by one, retrying forever."""
+    current = await asyncio.to_thread(migrations.current, dsn, schema=schema)
+    head = migrations.head()
+    if current == head:
+        return
+    if current is None:
+        raise CliError(
+            f"schema {schema} is not migrated for pgqueue: run pgqueue migrate", EXIT_SCHEMA
+        )
+    raise CliError(
+        f"schema {schema} is at {current}; this pgqueue needs {head}: run pgqueue migrate",
+        EXIT_SCHEMA,
+    )
 
 
 def worker_id_of(args: argparse.Namespace) -> str:
@@ -152,6 +181,7 @@ async def worker(args: argparse.Namespace, console: Console) -> int:
             )
             await stack.enter_async_context(postgres_pool)
         gateway = Gateway(pool, table_of(args))
+        await check_schema(dsn, schema_of(args))
         relay = None
         if reporter is not None:
             # deliveries hold their reports locked: a connection of their own
@@ -262,19 +292,22 @@ def add_worker(p: argparse.ArgumentParser) -> None:
         help="the postgres tool's statements run as ROLE (SET ROLE)",
     )
     p.add_argument(
-        "--lease", type=duration, default=timedelta(seconds=30), help="lease length (default: 30s)"
+        "--lease",
+        type=positive_duration,
+        default=timedelta(seconds=30),
+        help="lease length (default: 30s)",
     )
     p.add_argument(
         "--poll-interval",
-        type=duration,
+        type=positive_duration,
         default=timedelta(seconds=1),
         help="idle poll when no notification comes (default: 1s)",
     )
     p.add_argument(
         "--timeout",
-        type=duration,
+        type=timeout,
         default=timedelta(minutes=10),
-        help="per-command timeout (default: 10m)",
+        help="per-command timeout, or 'none' (default: 10m)",
     )
     p.add_argument(
         "--grace",
@@ -284,14 +317,14 @@ def add_worker(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--statement-timeout",
-        type=duration,
+        type=positive_duration,
         default=DEFAULT_DEADLINES.claim.statement,
         help="a claim or completion statement is cancelled past this; 2s later the client "
         "drops its connection and retries on another (default: 10s)",
     )
     p.add_argument(
         "--lock-timeout",
-        type=duration,
+        type=positive_duration,
         default=DEFAULT_DEADLINES.claim.lock,
         help="a claim or completion gives up waiting for a lock (a DDL, a held row) past "
         "this, instead of queueing behind it (default: 2s)",
@@ -326,6 +359,7 @@ def add_worker(p: argparse.ArgumentParser) -> None:
     p.add_argument("--worker-id", help="recorded on claimed rows (default: host-pid)")
     p.add_argument(
         "--retention",
+        type=retention,
         default="auto",
         help="prune finished rows older than this, 'off', or 'auto' "
         "(7d on a pgqueue-created table, off on NoETL's)",

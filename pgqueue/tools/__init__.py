@@ -74,8 +74,13 @@ class ToolRegistry:
 
     def register(self, kind: str, function: ToolFunction, *, timeout: float | None = None) -> None:
         """Run ``function`` for commands of ``kind`` (replacing any tool it had)."""
-        if not kind.strip():
+        if not isinstance(kind, str) or not kind.strip():
             raise ValueError("a tool kind must not be blank")
+        if not callable(function):
+            article = "an" if type(function).__name__[0] in "aeiou" else "a"
+            raise TypeError(
+                f"the tool for kind {kind!r} is {article} {type(function).__name__}, not a function"
+            )
         self._tools[kind] = Tool(kind, function, timeout)
 
     def get(self, kind: str) -> Tool | None:

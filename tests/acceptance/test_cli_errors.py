@@ -1,0 +1,142 @@
+"""Every mistake a user makes gets one line on stderr naming what is wrong, and
+the documented exit code (2 bad input, 3 database unreachable, 4 not migrated);
+never a traceback, and nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from pgqueue import enqueue_many_sync
+from tests.acceptance.cli import env, pgqueue
+from tests.helpers import status_counts
+
+#: tools modules a user may get wrong
+MODULES = {
+    "badimport": 'raise RuntimeError("boom")\n',
+    "badsyntax": "def f(:\n",
+    "blank": "async def f(c, x):\n    return 1\nTOOLS = {'': f}\n",
+    "notcallable": "TOOLS = {'k': 42}\n",
+}
+
+
+def one_line(done: subprocess.CompletedProcess[str], code: int, *expected: str) -> None:
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == code, done.stderr
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    for text in expected:
+        assert text in lines[0], lines[0]
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    for name, text in MODULES.items():
+        (tmp_path / f"{name}.py").write_text(text)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        ("badimport", "--tools badimport: RuntimeError: boom"),
+        ("badsyntax", "--tools badsyntax: SyntaxError: invalid syntax (badsyntax.py, line 1)"),
+        ("blank", "--tools blank: a tool kind must not be blank"),
+        ("notcallable", "--tools notcallable: the tool for kind 'k' is an int, not a function"),
+    ],
+)
+def test_a_tools_module_that_cannot_be_used_is_one_line(
+    dsn: str, app: Path, module: str, expected: str
+) -> None:
+    done = pgqueue(
+        "worker", "--dsn", dsn, "--tools", module, "--until-empty", env=env(PYTHONPATH=str(app))
+    )
+    one_line(done, 2, expected)
+
+
+def test_a_worker_on_an_unmigrated_database_exits_4(empty_dsn: str) -> None:
+    done = pgqueue("worker", "--dsn", empty_dsn, "--until-empty", timeout=60)
+    one_line(done, 4, "not migrated", "pgqueue migrate")
+
+
+def test_a_worker_on_a_schema_behind_this_pgqueue_exits_4(empty_dsn: str) -> None:
+    assert pgqueue("migrate", "--dsn", empty_dsn, "--revision", "0007").returncode == 0
+    done = pgqueue("worker", "--dsn", empty_dsn, "--until-empty", timeout=60)
+    one_line(done, 4, "at 0007", "0008", "pgqueue migrate")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("worker", "--retention", "7days"), "--retention: '7days' is not a duration"),
+        (("worker", "--lease", "0s"), "--lease: must be more than 0"),
+        (("worker", "--timeout", "0"), "--timeout: 0 would stop every command at once"),
+        (("worker", "--poll-interval", "0"), "--poll-interval: must be more than 0"),
+        (("enqueue", "--step", "s", "--tool-kind", "k", "--delay", "-5s"), "--delay: '-5s'"),
+        (
+            ("enqueue", "--step", "s", "--tool-kind", "k", "--delay", "99999999999d"),
+            "--delay: '99999999999d' is too long",
+        ),
+        (("enqueue", "--jsonl", "/nope/x.jsonl"), "--jsonl /nope/x.jsonl: No such file"),
+        (("status", "--dsn", "host=127.0.0.1 dbname"), "invalid DSN"),
+    ],
+)
+def test_bad_flags_are_refused_before_connecting(args: tuple[str, ...], expected: str) -> None:
+    # a database nobody could reach: the flag must be refused first
+    dsn = ("--dsn", "host=127.0.0.1 port=1") if "--dsn" not in args else ()
+    done = pgqueue(*args, *dsn)
+    one_line(done, 2, expected)
+
+
+def test_jsonl_errors_name_the_line_and_input_is_optional_as_with_flags(
+    dsn: str, db: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"step": "a", "tool_kind": "k"}\n\n{"step": "b", "tool_kind": "k"}\n{"step": "c"}\n'
+    )
+    one_line(pgqueue("enqueue", "--dsn", dsn, "--jsonl", str(bad)), 2, "line 4: tool_kind: ")
+    assert status_counts(db) == {}  # nothing written
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"step": "a", "tool_kind": "k"}\n')
+    assert pgqueue("enqueue", "--dsn", dsn, "--jsonl", str(good)).returncode == 0
+    assert pgqueue("enqueue", "--dsn", dsn, "--step", "a", "--tool-kind", "k").returncode == 0
+    assert status_counts(db) == {"PENDING": 2}
+
+
+def test_a_refused_login_says_so_rather_than_unreachable(dsn: str) -> None:
+    done = pgqueue("status", "--dsn", dsn + " user=nobody_at_all")
+    one_line(done, 3, "refused the connection", 'role "nobody_at_all" does not exist')
+    assert "cannot reach" not in done.stderr
+
+
+def test_requeue_of_a_command_that_is_not_failed_says_why(
+    dsn: str, db: psycopg.Connection[Any]
+) -> None:
+    (command_id,) = enqueue_many_sync(db, [{"step": "s", "tool_kind": "k", "input": {}}])
+    done = pgqueue("requeue", "--dsn", dsn, command_id)
+    assert done.returncode == 1
+    assert f"command {command_id} is PENDING, not FAILED" in done.stdout + done.stderr
+    missing = pgqueue("requeue", "--dsn", dsn, "12345")
+    assert "no command 12345" in missing.stdout + missing.stderr
+
+
+def test_prune_says_its_window_as_it_was_given(dsn: str) -> None:
+    done = pgqueue("prune", "--dsn", dsn, "--older-than", "7d")
+    assert done.returncode == 0, done.stderr
+    assert "finished more than 7d ago" in done.stdout
+
+
+def test_every_option_of_every_verb_has_help() -> None:
+    import argparse
+
+    from pgqueue.cli.parser import parser
+
+    top = parser()
+    verbs = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    for verb, sub in verbs.choices.items():
+        for action in sub._actions:
+            assert action.help, f"pgqueue {verb} {action.option_strings or action.dest}: no help"
