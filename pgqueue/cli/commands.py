@@ -39,6 +39,7 @@ from pgqueue.db.gateway import Gateway
 from pgqueue.db.outbox import Outbox
 from pgqueue.enqueue import enqueue_many
 from pgqueue.newcommand import NewCommand
+from pgqueue.registry import STALE
 
 
 async def migrate(args: argparse.Namespace, console: Console) -> int:
@@ -116,11 +117,23 @@ async def enqueue(args: argparse.Namespace, console: Console) -> int:
             raise CliError(_validation_message(exc, line), EXIT_USAGE) from None
     dsn = database_dsn(args)
     await check_reachable(dsn)
+    table = table_of(args)
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        ids = await enqueue_many(conn, commands, table=table_of(args))
+        ids = await enqueue_many(conn, commands, table=table)
         await conn.commit()
+        kinds = sorted({c.tool_kind for c in commands})
+        cur = await conn.execute(
+            table.statement("registry_unserved"), {"tool_kinds": kinds, "stale": STALE}
+        )
+        unserved = [row[0] for row in await cur.fetchall()]
     for enqueued in ids:
         console.print(enqueued, highlight=False)
+    for kind in unserved:
+        print(
+            f"pgqueue enqueue: warning: no live worker serves tool kind {kind!r}: its "
+            "commands wait until one does (pgqueue worker --tool-kinds …)",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 

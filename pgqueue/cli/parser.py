@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pgqueue.cli import bench, chaos, commands, demo, status, worker
+from pgqueue.cli import bench, chaos, commands, demo, status, worker, worker_options
 from pgqueue.cli.common import OneLineParser
 
 EPILOG = """\
@@ -52,7 +52,7 @@ VERBS = (
     Verb(
         "worker",
         "run commands until stopped (SIGTERM drains, a second signal stops now)",
-        worker.add_worker,
+        worker_options.add_worker,
         worker.worker,
     ),
     Verb(

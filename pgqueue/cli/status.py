@@ -14,6 +14,7 @@ from rich.table import Table
 from pgqueue.cli.common import EXIT_OK, database_dsn, open_pool, schema_of, table_of
 from pgqueue.db.gateway import Gateway
 from pgqueue.db.outbox import Outbox
+from pgqueue.registry import STALE
 from pgqueue.states import Status
 
 #: the states in the order of the state machine, for the table's columns
@@ -32,6 +33,10 @@ class StatusReport:
     reports: dict[str, Any]
     #: the reports a control plane refused for good, with its answer
     parked: list[dict[str, Any]]
+    #: the live workers, from the registry
+    workers: list[dict[str, Any]]
+    #: tool kinds with PENDING work that no live worker serves
+    unserved: list[dict[str, Any]]
 
     def total(self, status: str | None = None) -> int:
         return sum(r["commands"] for r in self.counts if status is None or r["status"] == status)
@@ -63,6 +68,13 @@ async def report(gateway: Gateway, *, failures: int = 5) -> StatusReport:
         "oldest_waiting_seconds": (now - oldest).total_seconds() if now and oldest else None,
     }
     parked = await outbox.parked(failures) if reports["parked"] else []
+    workers = await gateway.read("status_workers", {"stale": STALE})
+    for row in workers:
+        row["up_seconds"] = _float(row["up_seconds"])
+        row["beat_seconds"] = _float(row["beat_seconds"])
+    unserved = await gateway.read("status_unserved", {"stale": STALE})
+    for row in unserved:
+        row["pending"] = int(row["pending"])
     for row in counts:
         row["commands"] = int(row["commands"])
     for row in leases:
@@ -76,6 +88,8 @@ async def report(gateway: Gateway, *, failures: int = 5) -> StatusReport:
         failures=failed,
         reports=reports,
         parked=parked,
+        workers=workers,
+        unserved=unserved,
     )
 
 
@@ -150,6 +164,31 @@ def render(status: StatusReport, *, title: str = "noetl.command") -> Group:
                 (r["error"] or "")[:160],
             )
         parts.append(failures)
+    live = Table(title=f"live workers: {len(status.workers)}", title_justify="left")
+    for column in ("worker", "host", "pid", "tool kinds", "slots", "up", "last beat"):
+        live.add_column(column, justify="right" if column in ("pid", "slots") else "left")
+    for w in status.workers:
+        live.add_row(
+            w["worker_id"],
+            w["host"],
+            str(w["pid"]),
+            ", ".join(w["tool_kinds"]) or "(all)",
+            str(w["concurrency"]),
+            _age(w["up_seconds"]),
+            f"{_age(w['beat_seconds'])} ago",
+        )
+    parts.append(live)
+    if status.unserved:
+        unserved = Table(
+            title="pending work no live worker serves (it waits until one does)",
+            title_justify="left",
+            style="red",
+        )
+        unserved.add_column("tool kind")
+        unserved.add_column("pending", justify="right")
+        for u in status.unserved:
+            unserved.add_row(u["tool_kind"] or "(none)", str(u["pending"]))
+        parts.append(unserved)
     reports = status.reports
     if reports["waiting"] or reports["parked"]:
         outbox = Table(

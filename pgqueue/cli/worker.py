@@ -10,7 +10,6 @@ import importlib
 import os
 import socket
 import sys
-from datetime import timedelta
 from typing import Any
 
 import psycopg_pool
@@ -26,14 +25,9 @@ from pgqueue.cli.common import (
     CliError,
     database_dsn,
     duration,
-    non_negative_int,
     open_pool,
-    positive_duration,
-    positive_int,
-    retention,
     schema_of,
     table_of,
-    timeout,
 )
 from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadline, Deadlines
 from pgqueue.db.gateway import Gateway
@@ -42,12 +36,12 @@ from pgqueue.db.outbox import Outbox
 from pgqueue.errors import SchemaNotMigrated
 from pgqueue.noetl import NoetlReporter, RuntimeHeartbeat
 from pgqueue.pg_source import PgCommandSource
+from pgqueue.registry import STALE, Registry, WorkerIdInUse
 from pgqueue.relay import Relay
 from pgqueue.runtime import settle_heap
 from pgqueue.tools import tools_from_module
 from pgqueue.tools.builtin import (
     DEFAULT_TOOLS,
-    HTTP_MAX_BYTES,
     http_tool,
     postgres_tool,
     postgres_tool_pool,
@@ -123,6 +117,13 @@ def build_worker(
             raise CliError(
                 f"--tools {module_name}: {type(exc).__name__}: {exc}", EXIT_USAGE
             ) from None
+    missing = sorted(set(args.tool_kinds or ()) - set(worker.tools.kinds))
+    if missing:
+        raise CliError(
+            f"--tool-kinds {' '.join(missing)}: no tool for {'it' if len(missing) == 1 else 'them'}"
+            f" (tools here: {', '.join(worker.tools.kinds)}; add one with --tools MODULE)",
+            EXIT_USAGE,
+        )
     return worker
 
 
@@ -193,13 +194,22 @@ async def worker(args: argparse.Namespace, console: Console) -> int:
                 worker_id=args.worker_id,
             )
         worker = build_worker(args, pool, postgres_pool, tool_pool, relay)
+        served = sorted(args.tool_kinds or worker.tools.kinds)
+        registry = Registry(
+            gateway, worker_id=worker.worker_id, tool_kinds=served, concurrency=args.concurrency
+        )
+        try:
+            await registry.join()
+        except WorkerIdInUse as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+        worker.services.append(registry)
         if reporter is not None and (await noetl_tables(gateway)).runtime:
             worker.services.append(
                 RuntimeHeartbeat(
                     gateway,
                     worker_id=worker.worker_id,
                     capacity=args.concurrency,
-                    tool_kinds=sorted(args.tool_kinds or worker.tools.kinds),
+                    tool_kinds=served,
                 )
             )
         try:
@@ -224,143 +234,17 @@ async def worker(args: argparse.Namespace, console: Console) -> int:
                 await pruner.stop()
         summary = ", ".join(f"{k} {v}" for k, v in sorted(stats.counts.items())) or "nothing to do"
         console.print(f"worker {worker.worker_id} stopped: {summary}", highlight=False)
+        if args.until_empty:
+            await warn_unserved(gateway, args.command)
         return EXIT_ABORTED if worker.signals > 1 else EXIT_OK
 
 
-def add_worker(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "-c", "--concurrency", type=positive_int, default=10, help="commands at once (default: 10)"
-    )
-    p.add_argument(
-        "--prefetch",
-        type=non_negative_int,
-        default=0,
-        metavar="N",
-        help="while the queue is busy, claim up to N commands ahead so short tools never wait "
-        "for a claim (their leases run meanwhile; default: 0)",
-    )
-    p.add_argument(
-        "--tools",
-        action="append",
-        default=[],
-        metavar="MODULE",
-        help="import MODULE (from the current directory too) and register its TOOLS "
-        "mapping; repeatable",
-    )
-    p.add_argument("--tool-kinds", nargs="+", metavar="KIND", help="claim only these kinds")
-    p.add_argument(
-        "--http-allow-host",
-        action="append",
-        default=[],
-        metavar="HOST",
-        help="enable the http tool for HOST (or *.domain for its subdomains); repeatable",
-    )
-    p.add_argument(
-        "--http-max-bytes",
-        type=positive_int,
-        default=HTTP_MAX_BYTES,
-        metavar="N",
-        help=f"the http tool reads at most N bytes of a response (default: {HTTP_MAX_BYTES})",
-    )
-    p.add_argument(
-        "--python-module",
-        action="append",
-        default=[],
-        metavar="PREFIX",
-        help="enable the python tool for functions defined in modules under PREFIX; repeatable",
-    )
-    p.add_argument(
-        "--python-callable",
-        action="append",
-        default=[],
-        metavar="MODULE:FUNCTION",
-        help="enable the python tool for this one function; repeatable",
-    )
-    p.add_argument(
-        "--enable-postgres-tool",
-        action="store_true",
-        help="enable the postgres tool: statements on a pool of its own, reset after each",
-    )
-    p.add_argument(
-        "--postgres-tool-dsn",
-        metavar="DSN",
-        help="the postgres tool's database (default: the worker's)",
-    )
-    p.add_argument(
-        "--postgres-tool-role",
-        metavar="ROLE",
-        help="the postgres tool's statements run as ROLE (SET ROLE)",
-    )
-    p.add_argument(
-        "--lease",
-        type=positive_duration,
-        default=timedelta(seconds=30),
-        help="lease length (default: 30s)",
-    )
-    p.add_argument(
-        "--poll-interval",
-        type=positive_duration,
-        default=timedelta(seconds=1),
-        help="idle poll when no notification comes (default: 1s)",
-    )
-    p.add_argument(
-        "--timeout",
-        type=timeout,
-        default=timedelta(minutes=10),
-        help="per-command timeout, or 'none' (default: 10m)",
-    )
-    p.add_argument(
-        "--grace",
-        type=duration,
-        default=timedelta(seconds=30),
-        help="on SIGTERM, how long running commands may finish (default: 30s)",
-    )
-    p.add_argument(
-        "--statement-timeout",
-        type=positive_duration,
-        default=DEFAULT_DEADLINES.claim.statement,
-        help="a claim or completion statement is cancelled past this; 2s later the client "
-        "drops its connection and retries on another (default: 10s)",
-    )
-    p.add_argument(
-        "--lock-timeout",
-        type=positive_duration,
-        default=DEFAULT_DEADLINES.claim.lock,
-        help="a claim or completion gives up waiting for a lock (a DDL, a held row) past "
-        "this, instead of queueing behind it (default: 2s)",
-    )
-    p.add_argument(
-        "--transaction-pooler",
-        action="store_true",
-        help="the DSN is a transaction-mode pooler (PgBouncer): prepare nothing, and poll "
-        "instead of LISTEN unless --listen-dsn names a direct connection",
-    )
-    p.add_argument(
-        "--listen-dsn",
-        metavar="DSN",
-        help="LISTEN on this connection (direct to the server) instead of the --dsn one",
-    )
-    p.add_argument(
-        "--noetl-api",
-        metavar="URL",
-        help="report each command to this NoETL control plane (its event batch API), "
-        "durably, through the outbox; default: PGQUEUE_NOETL_API. A bearer token for it "
-        "comes from PGQUEUE_NOETL_TOKEN",
-    )
-    p.add_argument(
-        "--noetl-backlog",
-        type=positive_int,
-        default=10_000,
-        metavar="N",
-        help="with --noetl-api: stop claiming while N reports wait for the control plane "
-        "(default: 10000)",
-    )
-    p.add_argument("--until-empty", action="store_true", help="exit when nothing is claimable")
-    p.add_argument("--worker-id", help="recorded on claimed rows (default: host-pid)")
-    p.add_argument(
-        "--retention",
-        type=retention,
-        default="auto",
-        help="prune finished rows older than this, 'off', or 'auto' "
-        "(7d on a pgqueue-created table, off on NoETL's)",
-    )
+async def warn_unserved(gateway: Gateway, verb: str) -> None:
+    """After ``--until-empty``: say what is left that nobody serves (it waits forever)."""
+    left = await gateway.read("status_unserved", {"stale": STALE})
+    if left:
+        kinds = ", ".join(f"{r['pending']} of kind {r['tool_kind']!r}" for r in left)
+        print(
+            f"pgqueue {verb}: warning: left PENDING, served by no live worker: {kinds}",
+            file=sys.stderr,
+        )

@@ -86,6 +86,7 @@ def render(
         # pgqueue's report outbox, and NoETL's own tables beside its command table
         outbox=sql.Identifier(schema, "pgqueue_outbox"),
         new_id=sql.Identifier(schema, "pgqueue_new_id"),
+        registry=sql.Identifier(schema, "pgqueue_worker"),
         execution=sql.Identifier(schema, "execution"),
         runtime=sql.Identifier(schema, "runtime"),
     )
