@@ -55,14 +55,11 @@ class PgCommandSource:
     :param lease_for: how long a claim holds without a heartbeat.
     :param poll_interval: the longest an idle ``next()`` waits between claims.
     :param max_batch: the most rows one claim takes for coalesced callers.
-    :param prefetch: read ahead: when a claim comes back full (the queue is busy),
-        claim up to this many more rows in the background, beside the claim the
-        callers wait on, so the next callers find them ready while this batch
-        runs. Good for short tools; for long ones keep it 0, since read-ahead
-        rows wait in memory (their lease running) instead of going to an idle
-        worker. They go back untouched on ``close()``. A `Worker` heartbeats them;
-        one whose lease has less than `FRESH_MARGIN` of it left when a caller
-        would get it is dropped instead (``dropped_ahead``), never handed out.
+    :param prefetch: read ahead: when a claim comes back full, claim up to this
+        many more rows in the background for the next callers. Good for short
+        tools; keep it 0 for long ones (read-ahead rows wait in memory, leased).
+        They go back on ``close()``; one whose lease is all but over when a
+        caller would get it is dropped (``dropped_ahead``), never handed out.
     :param retry_policy: the backoff after a nacked attempt.
     :param listen: set ``False`` where LISTEN cannot work (a transaction pooler
         that the pool goes through): idle claims then poll.
@@ -159,6 +156,8 @@ class PgCommandSource:
             )
         #: rows claimed ahead whose lease ended before a slot took them
         self.dropped_ahead = 0
+        #: why the last scan claim failed (``None``: it ran), for readiness probes
+        self.claim_error: str | None = None
         self._claims: Coalescer[PgHandle] = Coalescer(
             self._claim_batch,
             self._unheld,
@@ -298,7 +297,9 @@ class PgCommandSource:
                 )
             )
         except DatabaseError as exc:
+            self.claim_error = str(exc)
             return [self._unheld(str(exc))]
+        self.claim_error = None
         pulled = []
         for row in rows:
             outcome = row_outcome(row)

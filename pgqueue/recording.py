@@ -34,15 +34,31 @@ logger = logging.getLogger(__name__)
 THREAD_RELEASE_DELAY = timedelta(seconds=5)
 
 
+#: told of each outcome counted: (outcome, the command or row, seconds its tool ran)
+Listener = Callable[[str, "Command | ClaimedRow | None", "float | None"], None]
+
+
 @dataclass
 class WorkerStats:
-    """What a worker did, by outcome: completed, retried, failed, cancelled, lost,
-    released, already_claimed, retry_later, claim_failed, unrecorded."""
+    """What a worker did, by outcome: claimed, completed, retried, failed,
+    cancelled, lost, released, already_claimed, retry_later, claim_failed,
+    unrecorded. `listeners` (metrics, lifecycle logs) hear each one as counted."""
 
     counts: Counter[str] = field(default_factory=Counter)
+    listeners: list[Listener] = field(default_factory=list)
 
     def __getitem__(self, key: str) -> int:
         return self.counts[key]
+
+    def add(
+        self,
+        outcome: str,
+        command: Command | ClaimedRow | None = None,
+        duration: float | None = None,
+    ) -> None:
+        self.counts[outcome] += 1
+        for listener in self.listeners:
+            listener(outcome, command, duration)
 
 
 class Recorder:
@@ -82,24 +98,32 @@ class Recorder:
 
     # -- completed ----------------------------------------------------------------------
 
-    async def completed(self, command: Command, claim: ClaimedRow | None, result_json: str) -> None:
+    async def completed(
+        self,
+        command: Command,
+        claim: ClaimedRow | None,
+        result_json: str,
+        duration: float | None = None,
+    ) -> None:
         if claim is None or self.completer is None:
-            self.stats.counts["completed"] += 1
+            self.stats.add("completed", command, duration)
             return
         try:
             completion = self.completer.completion(claim, result_json)
         except UnreportableResult as exc:
             # the control plane would refuse this report: fail instead, saying why
-            await self.failed(command, claim, str(exc), terminal=True)
+            await self.failed(command, claim, str(exc), terminal=True, duration=duration)
             return
-        self._track(command, completion, attempt=1)
+        self._track(command, completion, attempt=1, duration=duration)
         if self._unwritten > self._backlog_high:
             # Over the bound: wait until the backlog is down to half, then every
             # waiting slot resumes at once (so the next claim is one big batch).
             self._backlog_ok.clear()
             await self._backlog_ok.wait()
 
-    def _track(self, command: Command, completion: Completion, *, attempt: int) -> None:
+    def _track(
+        self, command: Command, completion: Completion, *, attempt: int, duration: float | None
+    ) -> None:
         assert self.completer is not None  # noqa: S101 - only called with a completer
 
         # Called from the batched flush: no future and no task switch per command.
@@ -110,9 +134,9 @@ class Recorder:
             if not self._unwritten:
                 self._all_written.set()
             if error is None and written:
-                self.stats.counts["completed"] += 1
+                self.stats.add("completed", command, duration)
                 return
-            follow_up = self._not_written(command, completion, attempt, error)
+            follow_up = self._not_written(command, completion, attempt, error, duration)
             task = asyncio.get_running_loop().create_task(follow_up)
             self._follow_ups.add(task)
             task.add_done_callback(self._follow_ups.discard)
@@ -122,7 +146,12 @@ class Recorder:
         self.completer.complete_then(completion, done)
 
     async def _not_written(
-        self, command: Command, completion: Completion, attempt: int, error: BaseException | None
+        self,
+        command: Command,
+        completion: Completion,
+        attempt: int,
+        error: BaseException | None,
+        duration: float | None,
     ) -> None:
         assert self.completer is not None  # noqa: S101
         claim = completion[0]
@@ -131,20 +160,25 @@ class Recorder:
         elif isinstance(error, DatabaseError) and error.transient and attempt < WRITE_TRIES:
             # the same policy as every other write after the tool ran
             await asyncio.sleep(WRITE_RETRY.delay(attempt).total_seconds())
-            self._track(command, completion, attempt=attempt + 1)
+            self._track(command, completion, attempt=attempt + 1, duration=duration)
         else:
             logger.error(
                 "could not record completion: %s", error, extra=self.log_fields(command, "complete")
             )
-            self.stats.counts["unrecorded"] += 1
+            self.stats.add("unrecorded", command)
 
     # -- failed -------------------------------------------------------------------------
 
     async def failed(
-        self, command: Command, claim: ClaimedRow | None, error: str, terminal: bool
+        self,
+        command: Command,
+        claim: ClaimedRow | None,
+        error: str,
+        terminal: bool,
+        duration: float | None = None,
     ) -> None:
         if claim is None or self.completer is None:
-            self.stats.counts["failed"] += 1
+            self.stats.add("failed", command, duration)
             logger.warning(
                 "command %s failed: %s",
                 command.command_id,
@@ -164,9 +198,9 @@ class Recorder:
             logger.error(
                 "could not record failure: %s", exc, extra=self.log_fields(command, "fail")
             )
-            self.stats.counts["unrecorded"] += 1
+            self.stats.add("unrecorded", command)
             return
-        self.stats.counts["failed" if result.status == Status.FAILED else "retried"] += 1
+        self.stats.add("failed" if result.status == Status.FAILED else "retried", command, duration)
 
     # -- settling a pull -----------------------------------------------------------------
 
@@ -180,7 +214,7 @@ class Recorder:
         except LeaseLost as exc:
             self.lost(exc, claim)
         except DatabaseError as exc:
-            self.stats.counts["unrecorded"] += 1
+            self.stats.add("unrecorded", claim)
             fields = self.log_fields(claim, "settle")
             logger.error("could not settle command %s: %s", claim.command_id, exc, extra=fields)
 
@@ -214,9 +248,9 @@ class Recorder:
                 extra=self.log_fields(command, "release"),
             )
             return
-        self.stats.counts["released"] += 1
+        self.stats.add("released", command)
         if in_thread:
-            self.stats.counts["abandoned"] += 1
+            self.stats.add("abandoned", command)
             logger.warning(
                 "command %s: its tool is a plain function running in a thread, which cannot be "
                 "stopped; given back, due again in %ds (the thread runs on until it returns "
@@ -230,7 +264,7 @@ class Recorder:
         """Count and log a claim found lost (or cancelled) by a write after it."""
         cancelled = isinstance(exc, CommandCancelled)
         key = "cancelled" if cancelled else "lost"
-        self.stats.counts[key] += 1
+        self.stats.add(key, command)
         if cancelled:
             logger.info(
                 "command %s cancelled",

@@ -211,18 +211,19 @@ class Worker:
         match pulled.outcome:
             case Claimed(command=command):
                 self._recovered()
+                self.stats.add("claimed", command)
                 await self.source.ack(handle)
                 await self._execute(command, self._claim(handle), task)
             case AlreadyClaimed():
-                self.stats.counts["already_claimed"] += 1
+                self.stats.add("already_claimed")
                 await self.source.ack(handle)
             case RetryLater(reason=reason):
-                self.stats.counts["retry_later"] += 1
+                self.stats.add("retry_later")
                 await self.source.nack(handle)
                 await self._back_off(reason)
             case Failed(reason=reason):
                 self._recovered()
-                self.stats.counts["claim_failed"] += 1
+                self.stats.add("claim_failed", self._claim(handle))
                 claim = self._claim(handle)
                 logger.warning(
                     "command %s cannot run: %s",
@@ -269,19 +270,30 @@ class Worker:
         """Run the command's tool in this slot's ``task`` and record how it ended."""
         if claim is not None and self.leased is not None and command.tool_kind in self.tools:
             self.leased.completer.mark_running_soon(claim)
+        began = time.monotonic()
         ended = await self.executions.run(command, claim, task)
+        took = time.monotonic() - began
         if isinstance(ended, Succeeded):
-            await self.recorder.completed(command, claim, ended.result_json)
+            await self.recorder.completed(command, claim, ended.result_json, took)
         elif isinstance(ended, Interrupted):
             await self.recorder.interrupted(command, claim, ended.reason, in_thread=ended.in_thread)
         else:
-            await self.recorder.failed(command, claim, ended.error, ended.terminal)
+            await self.recorder.failed(command, claim, ended.error, ended.terminal, took)
 
     # -- stopping -------------------------------------------------------------------
 
     @property
     def in_flight(self) -> int:
         return len(self.executions)
+
+    def not_ready(self) -> str | None:
+        """Why the worker is not claiming now (``None``: it may be): stopping, or its
+        last outcome was a claim it could not make."""
+        if self._stopping.is_set():
+            return "stopping"
+        if self._outage_since is not None:
+            return f"cannot claim for {time.monotonic() - self._outage_since:.0f}s"
+        return None
 
     def stop(self) -> None:
         """Stop claiming; running commands get ``grace`` seconds, then are released."""

@@ -34,7 +34,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     from pgqueue.cli.parser import parser
 
     args = parser().parse_args(joined_negatives(list(sys.argv[1:] if argv is None else argv)))
-    setup_logging(args.verbose)
+    setup_logging(args.verbose, args.log_format)
     console = Console(highlight=False, soft_wrap=True)
     if args.dsn and dsns.has_password(args.dsn):
         print(

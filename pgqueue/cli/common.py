@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -161,28 +162,62 @@ def json_object(text: str) -> Any:
 # -- plumbing ---------------------------------------------------------------------------
 
 
-class KeyValueFormatter(logging.Formatter):
-    """``time level logger: message key=value …`` with the ``extra=`` fields."""
+#: the attributes every LogRecord has: what is left over came in through ``extra=``
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 
-    FIELDS = ("worker_id", "command_id", "execution_id", "tool_kind", "action", "status")
+
+def extras(record: logging.LogRecord) -> dict[str, Any]:
+    """The ``extra=`` fields of a record, in the order they were given."""
+    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and v is not None}
+
+
+class KeyValueFormatter(logging.Formatter):
+    """``time level logger: message key=value …`` with every ``extra=`` field."""
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        pairs = [
-            f"{k}={getattr(record, k)}" for k in self.FIELDS if getattr(record, k, None) is not None
-        ]
+        pairs = [f"{k}={v}" for k, v in extras(record).items()]
         return f"{line} {' '.join(pairs)}" if pairs else line
 
 
-def setup_logging(verbosity: int) -> None:
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, and every ``extra=`` field."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(extras(record))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def setup_logging(verbosity: int, log_format: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if log_format == "json":
+        formatter: logging.Formatter = JsonFormatter()
+        formatter.converter = time.gmtime
+    else:
+        formatter = KeyValueFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(
         logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     )
     logging.getLogger("pgqueue").setLevel(logging.INFO if verbosity == 0 else root.level)
+    # a line per command claimed and ended: with -v only
+    logging.getLogger("pgqueue.commands").setLevel(
+        logging.WARNING if verbosity == 0 else root.level
+    )
     logging.getLogger("alembic").setLevel(logging.WARNING if verbosity == 0 else logging.INFO)
 
 

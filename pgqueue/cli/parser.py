@@ -112,7 +112,17 @@ def _common() -> OneLineParser:
         "--schema", help="schema of the command table (default: noetl; demo: pgqueue_demo)"
     )
     common.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more logging: a line per command claimed and ended (-vv for debug)",
+    )
+    common.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines as text, or as one JSON object each with every field (default: text)",
     )
     return common
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import importlib
+import logging
 import os
 import socket
 import sys
@@ -35,6 +36,7 @@ from pgqueue.db.noetl import noetl_tables
 from pgqueue.db.outbox import Outbox
 from pgqueue.errors import SchemaNotMigrated
 from pgqueue.noetl import NoetlReporter, RuntimeHeartbeat
+from pgqueue.observability import Metrics, Probe, lifecycle
 from pgqueue.pg_source import PgCommandSource
 from pgqueue.registry import STALE, Registry, WorkerIdInUse
 from pgqueue.relay import Relay
@@ -48,6 +50,8 @@ from pgqueue.tools.builtin import (
     python_tool,
 )
 from pgqueue.worker import Worker
+
+logger = logging.getLogger(__name__)
 
 
 def deadlines_of(args: argparse.Namespace) -> Deadlines:
@@ -222,6 +226,8 @@ async def worker(args: argparse.Namespace, console: Console) -> int:
                 retention = retentions.Retention(duration(policy))
         except SchemaNotMigrated as exc:
             raise CliError(str(exc), EXIT_SCHEMA) from None
+        worker.stats.listeners.append(lifecycle)
+        probe = await observe(args, worker, gateway, relay)
         worker.install_signal_handlers()
         settle_heap()  # start-up is done: this process now only runs the worker
         pruner = retentions.Pruner(gateway, retention) if retention else None
@@ -232,11 +238,56 @@ async def worker(args: argparse.Namespace, console: Console) -> int:
         finally:
             if pruner is not None:
                 await pruner.stop()
+            if probe is not None:
+                await probe.stop()
         summary = ", ".join(f"{k} {v}" for k, v in sorted(stats.counts.items())) or "nothing to do"
         console.print(f"worker {worker.worker_id} stopped: {summary}", highlight=False)
         if args.until_empty:
             await warn_unserved(gateway, args.command)
         return EXIT_ABORTED if worker.signals > 1 else EXIT_OK
+
+
+async def observe(
+    args: argparse.Namespace, worker: Worker, gateway: Gateway, relay: Relay | None
+) -> Probe | None:
+    """With ``--metrics-port``: metrics on the worker's counts and statements, the
+    queue's gauges, and the probes, served on that port."""
+    if args.metrics_port is None:
+        return None
+    metrics = Metrics()
+    worker.stats.listeners.append(metrics.count)
+    source = worker.leased
+    if isinstance(source, PgCommandSource):
+        source.gateway.observe = metrics.statement
+        metrics.read_ahead.set_function(lambda: len(source.prefetched()))
+    metrics.slots_busy.set_function(lambda: worker.in_flight)
+
+    def claim_error() -> str | None:
+        # the source knows whether its last claim ran: an idle worker gets no
+        # outcome that would tell it the database is back
+        return source.claim_error if isinstance(source, PgCommandSource) else None
+
+    metrics.outage.set_function(lambda: claim_error() is not None)
+
+    def not_ready() -> str | None:
+        if worker.not_ready() == "stopping":
+            return "stopping"
+        error = claim_error()
+        if error is not None:
+            return f"cannot claim: {error}"
+        return relay.paused() if relay is not None else None
+
+    probe = Probe(metrics, not_ready, port=args.metrics_port, gateway=gateway)
+    try:
+        await probe.open()
+    except OSError as exc:
+        raise CliError(f"--metrics-port {args.metrics_port}: {exc.strerror}", EXIT_USAGE) from None
+    logger.info(
+        "metrics on port %d: /metrics, /healthz, /readyz",
+        probe.port,
+        extra={"worker_id": worker.worker_id, "action": "metrics", "port": probe.port},
+    )
+    return probe
 
 
 async def warn_unserved(gateway: Gateway, verb: str) -> None:

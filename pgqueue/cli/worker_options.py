@@ -145,6 +145,13 @@ def add_worker(p: argparse.ArgumentParser) -> None:
         help="with --noetl-api: stop claiming while N reports wait for the control plane "
         "(default: 10000)",
     )
+    p.add_argument(
+        "--metrics-port",
+        type=non_negative_int,
+        metavar="PORT",
+        help="serve Prometheus metrics on PORT (/metrics), with probes /healthz (live) "
+        "and /readyz (claiming)",
+    )
     p.add_argument("--until-empty", action="store_true", help="exit when nothing is claimable")
     p.add_argument("--worker-id", help="recorded on claimed rows (default: host-pid)")
     p.add_argument(

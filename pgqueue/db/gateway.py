@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -99,6 +100,8 @@ class Gateway:
         self.pool = pool
         self.table = table or QueueTable()
         self.deadlines = deadlines
+        #: told each statement's name and seconds (metrics), when set
+        self.observe: Callable[[str, float], None] | None = None
 
     @asynccontextmanager
     async def _cursor(self) -> AsyncIterator[psycopg.AsyncCursor[Any]]:
@@ -144,6 +147,7 @@ class Gateway:
         whose ``prepare_threshold`` is ``None`` (how a transaction pooler's users
         turn preparing off), whatever ``prepare`` says; a test holds that."""
         limits = self.deadlines.of(role)
+        began = time.monotonic()
         async with self._cursor() as cur:
             if packed:
                 use_packed_arrays(cur)
@@ -157,7 +161,10 @@ class Gateway:
                 async with conn.pipeline(), conn.cursor() as setter:
                     await setter.execute(_limits(), limit_params(limits, role), prepare=hot or None)
                     await cur.execute(statement, params, binary=binary, prepare=hot or None)
-                return await cur.fetchall() if cur.description else []
+                rows = await cur.fetchall() if cur.description else []
+        if self.observe is not None:
+            self.observe(name, time.monotonic() - began)
+        return rows
 
     async def execute(
         self, query: Query, params: dict[str, Any] | None = None

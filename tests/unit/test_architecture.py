@@ -39,6 +39,7 @@ LAYERS: list[set[str]] = [
     },
     {"noetl", "source", "coalescing", "completer", "finished", "handles"},
     {"pg_source", "tools", "tools.builtin", "execution", "lease_keeper", "recording"},
+    {"observability"},
     {"worker"},
     {""},  # the package itself: the table of contents
     {"cli"},

@@ -1,0 +1,114 @@
+"""What an operator sees of a running worker: metrics scraped over HTTP, the
+probes, and one structured log line per command lifecycle event."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import urllib.error
+import urllib.request
+from typing import Any
+
+import psycopg
+from prometheus_client.parser import text_string_to_metric_families
+
+from pgqueue import enqueue_many_sync
+from tests.acceptance.cli import spawn
+from tests.helpers import status_counts, wait_until
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def test_metrics_probes_and_lifecycle_lines_tell_what_the_worker_did(
+    dsn: str, db: psycopg.Connection[Any]
+) -> None:
+    enqueue_many_sync(db, [{"step": "s", "tool_kind": "noop", "input": {}}] * 5)
+    enqueue_many_sync(db, [{"step": "s", "tool_kind": "fail", "input": {}, "max_attempts": 1}] * 2)
+    # waiting work no worker runs, for the queue's gauges
+    enqueue_many_sync(db, [{"step": "s", "tool_kind": "later", "input": {}}] * 3)
+    port = free_port()
+    with spawn(
+        "worker",
+        "--dsn",
+        dsn,
+        "--tools",
+        "tests.fixtures.noetl_tools",
+        "--tool-kinds",
+        "noop",
+        "fail",
+        "--metrics-port",
+        str(port),
+        "-v",
+        "--log-format",
+        "json",
+    ) as worker:
+        wait_until(
+            lambda: status_counts(db) == {"COMPLETED": 5, "FAILED": 2, "PENDING": 3},
+            what="the work done",
+        )
+        status, text = get(port, "/metrics")
+        assert status == 200
+        found = samples(text)
+
+        def value(name: str, **labels: str) -> float:
+            return found.get((name, tuple(sorted(labels.items()))), 0.0)
+
+        assert value("pgqueue_commands_total", tool_kind="noop", outcome="completed") == 5
+        assert value("pgqueue_commands_total", tool_kind="noop", outcome="claimed") == 5
+        assert value("pgqueue_commands_total", tool_kind="fail", outcome="failed") == 2
+        assert value("pgqueue_command_duration_seconds_count", tool_kind="noop") == 5
+        assert value("pgqueue_command_duration_seconds_count", tool_kind="fail") == 2
+        assert value("pgqueue_statement_duration_seconds_count", statement="claim_batch") >= 1
+        assert value("pgqueue_statement_duration_seconds_count", statement="complete") >= 1
+        assert value("pgqueue_slots_busy") == 0
+        assert value("pgqueue_claim_outage") == 0
+        assert value("pgqueue_queue_pending", tool_kind="later") == 3
+        assert value("pgqueue_queue_due", tool_kind="later") == 3
+        assert value("pgqueue_queue_failed") == 2
+        assert value("pgqueue_queue_oldest_due_seconds") > 0
+        assert get(port, "/healthz") == (200, "live\n")
+        assert get(port, "/readyz") == (200, "ready\n")
+
+        # the table out of reach: the worker cannot claim, and says so to a probe
+        db.execute("ALTER TABLE noetl.command RENAME TO command_away")
+        wait_until(lambda: get(port, "/readyz")[0] == 503, what="not ready while it cannot claim")
+        assert "cannot claim" in get(port, "/readyz")[1]
+        assert get(port, "/healthz")[0] == 200  # alive all the same
+        db.execute("ALTER TABLE noetl.command_away RENAME TO command")
+        wait_until(lambda: get(port, "/readyz")[0] == 200, what="ready again")
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=60)
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert lines and all({"time", "level", "logger", "message"} <= set(x) for x in lines)
+    completed = [
+        x for x in lines if x.get("action") == "completed" and x["logger"] == "pgqueue.commands"
+    ]
+    assert len(completed) == 5
+    for line in completed:
+        assert {"command_id", "execution_id", "tool_kind", "attempt", "duration"} <= set(line)
+        assert line["attempt"] == 1 and line["tool_kind"] == "noop"
+    claimed = [x for x in lines if x.get("action") == "claimed"]
+    assert len(claimed) == 7
+    failed = [x for x in lines if x.get("action") == "failed"]
+    assert len(failed) == 2 and all(x["tool_kind"] == "fail" for x in failed)
