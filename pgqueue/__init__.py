@@ -10,6 +10,7 @@ The table of contents of the contract (the README and docs/design.md):
   `NewCommand`s;
 - running: `Worker` (and its `WorkerStats`), `ToolContext`, `RetryPolicy`,
   `PermanentFailure`;
+- operating: `get`, `wait`, `cancel`, `requeue` (a `CommandState`);
 - the errors: `PgQueueError` and its subclasses.
 """
 
@@ -37,6 +38,7 @@ from pgqueue.models import (
     RetryLater,
 )
 from pgqueue.newcommand import NewCommand
+from pgqueue.operations import CommandNotFound, CommandState, cancel, get, requeue, wait
 from pgqueue.pg_source import PgCommandSource, PgHandle
 from pgqueue.source import CommandSource, InMemorySource
 from pgqueue.states import Status
@@ -51,7 +53,9 @@ __all__ = [
     "Claimed",
     "Command",
     "CommandCancelled",
+    "CommandNotFound",
     "CommandSource",
+    "CommandState",
     "ConfigurationError",
     "DatabaseError",
     "DatabaseUnavailable",
@@ -73,8 +77,12 @@ __all__ = [
     "ToolContext",
     "Worker",
     "WorkerStats",
+    "cancel",
     "enqueue",
     "enqueue_many",
     "enqueue_many_sync",
     "enqueue_sync",
+    "get",
+    "requeue",
+    "wait",
 ]

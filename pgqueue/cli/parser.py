@@ -11,7 +11,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pgqueue.cli import bench, chaos, commands, demo, status, worker, worker_options
+from pgqueue.cli import (
+    bench,
+    chaos,
+    commands,
+    demo,
+    environment,
+    show,
+    status,
+    worker,
+    worker_options,
+)
 from pgqueue.cli.common import OneLineParser
 
 EPILOG = """\
@@ -60,6 +70,12 @@ VERBS = (
         "counts by state and tool kind, backlog, leases, recent failures",
         status.add_status,
         status.status,
+    ),
+    Verb(
+        "show",
+        "one command as it stands: its state, attempts, history, result or error",
+        show.add_show,
+        show.show,
     ),
     Verb(
         "requeue",
@@ -151,6 +167,8 @@ def parser() -> argparse.ArgumentParser:
         )
         p.set_defaults(handler=verb.handler)
         verb.arguments(p)
+        if verb.name == "worker":
+            environment.apply(p)  # every worker flag has its PGQUEUE_* variable
     return top
 
 

@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from typing import Any
 
 import psycopg_pool
@@ -131,21 +132,38 @@ def build_worker(
     return worker
 
 
-async def check_schema(dsn: str, schema: str) -> None:
-    """Exit 4 unless the schema is at this pgqueue's migration: a worker on a
-    schema behind it would fail its statements one by one, retrying forever."""
-    current = await asyncio.to_thread(migrations.current, dsn, schema=schema)
+async def check_schema(dsn: str, schema: str, wait: float) -> None:
+    """Exit 4 on a schema pgqueue never migrated; on one behind this pgqueue's
+    revision (a migration in progress, a rolling upgrade), wait up to ``wait``
+    seconds for it, saying so once, then exit 4: a worker on an old schema would
+    fail its statements one by one, retrying forever."""
     head = migrations.head()
-    if current == head:
-        return
-    if current is None:
-        raise CliError(
-            f"schema {schema} is not migrated for pgqueue: run pgqueue migrate", EXIT_SCHEMA
-        )
-    raise CliError(
-        f"schema {schema} is at {current}; this pgqueue needs {head}: run pgqueue migrate",
-        EXIT_SCHEMA,
-    )
+    deadline = time.monotonic() + wait
+    said = False
+    while True:
+        current = await asyncio.to_thread(migrations.current, dsn, schema=schema)
+        if current == head:
+            return
+        if current is None:
+            raise CliError(
+                f"schema {schema} is not migrated for pgqueue: run pgqueue migrate", EXIT_SCHEMA
+            )
+        if time.monotonic() > deadline:
+            raise CliError(
+                f"schema {schema} is at {current}; this pgqueue needs {head}: run pgqueue migrate",
+                EXIT_SCHEMA,
+            )
+        if not said:
+            logger.warning(
+                "schema %s is at %s; waiting up to %.0fs for it to reach %s (pgqueue migrate)",
+                schema,
+                current,
+                wait,
+                head,
+                extra={"action": "schema_wait"},
+            )
+            said = True
+        await asyncio.sleep(1.0)
 
 
 def worker_id_of(args: argparse.Namespace) -> str:
@@ -186,7 +204,7 @@ async def worker(args: argparse.Namespace, console: Console) -> int:
             )
             await stack.enter_async_context(postgres_pool)
         gateway = Gateway(pool, table_of(args))
-        await check_schema(dsn, schema_of(args))
+        await check_schema(dsn, schema_of(args), args.schema_wait.total_seconds())
         relay = None
         if reporter is not None:
             # deliveries hold their reports locked: a connection of their own

@@ -152,6 +152,13 @@ def add_worker(p: argparse.ArgumentParser) -> None:
         help="serve Prometheus metrics on PORT (/metrics), with probes /healthz (live) "
         "and /readyz (claiming)",
     )
+    p.add_argument(
+        "--schema-wait",
+        type=duration,
+        default=timedelta(minutes=2),
+        help="on a schema behind this pgqueue (a migration under way), wait this long for "
+        "it before exiting 4 (default: 2m)",
+    )
     p.add_argument("--until-empty", action="store_true", help="exit when nothing is claimable")
     p.add_argument("--worker-id", help="recorded on claimed rows (default: host-pid)")
     p.add_argument(

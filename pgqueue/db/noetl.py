@@ -30,7 +30,8 @@ async def noetl_tables(gateway: Gateway) -> NoetlTables:
             "execution": sql.Identifier(schema, "execution").as_string(None),
             "runtime": sql.Identifier(schema, "runtime").as_string(None),
         },
-        role="operator",
+        # on the claim path (the first claim asks): the claim's deadline
+        role="claim",
     )
     return NoetlTables(bool(rows[0][0]), bool(rows[0][1]))
 

@@ -4,6 +4,7 @@ never a traceback, and nothing written."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgqueue import enqueue_many_sync
+from pgqueue import enqueue_many_sync, migrate
 from tests.acceptance.cli import env, pgqueue
 from tests.helpers import status_counts
 
@@ -64,8 +65,11 @@ def test_a_worker_on_an_unmigrated_database_exits_4(empty_dsn: str) -> None:
 
 def test_a_worker_on_a_schema_behind_this_pgqueue_exits_4(empty_dsn: str) -> None:
     assert pgqueue("migrate", "--dsn", empty_dsn, "--revision", "0007").returncode == 0
-    done = pgqueue("worker", "--dsn", empty_dsn, "--until-empty", timeout=60)
-    one_line(done, 4, "at 0007", "0008", "pgqueue migrate")
+    done = pgqueue("worker", "--dsn", empty_dsn, "--until-empty", "--schema-wait", "1s", timeout=60)
+    lines = done.stderr.strip().splitlines()
+    assert "waiting up to 1s for it to reach" in lines[0]  # said once, then
+    done.stderr = lines[-1]
+    one_line(done, 4, "at 0007", f"needs {migrate.head()}", "pgqueue migrate")
 
 
 @pytest.mark.parametrize(
@@ -140,3 +144,56 @@ def test_every_option_of_every_verb_has_help() -> None:
     for verb, sub in verbs.choices.items():
         for action in sub._actions:
             assert action.help, f"pgqueue {verb} {action.option_strings or action.dest}: no help"
+
+
+def test_show_prints_one_command_with_its_history(dsn: str, db: psycopg.Connection[Any]) -> None:
+    (command_id,) = enqueue_many_sync(db, [{"step": "greet", "tool_kind": "noop", "input": {}}])
+    assert pgqueue("worker", "--dsn", dsn, "--until-empty").returncode == 0
+    shown = pgqueue("show", "--dsn", dsn, command_id)
+    assert shown.returncode == 0, shown.stderr
+    for text in (f"command {command_id}", "COMPLETED", "greet", "attempts spent", "0 of 5"):
+        assert text in shown.stdout
+    data = json.loads(pgqueue("show", "--dsn", dsn, command_id, "--json").stdout)
+    assert data["status"] == "COMPLETED" and data["command_id"] == command_id
+    one_line(pgqueue("show", "--dsn", dsn, "42"), 1, "no command 42")
+
+
+def test_every_worker_flag_is_settable_from_the_environment(
+    dsn: str, db: psycopg.Connection[Any]
+) -> None:
+    enqueue_many_sync(db, [{"step": "s", "tool_kind": "noop", "input": {}}] * 3)
+    done = pgqueue(
+        "worker",
+        "--dsn",
+        dsn,
+        env=env(
+            PGQUEUE_UNTIL_EMPTY="yes",
+            PGQUEUE_WORKER_ID="from-env",
+            PGQUEUE_TOOL_KINDS="noop sleep",
+            PGQUEUE_CONCURRENCY="2",
+            PGQUEUE_LEASE="5s",
+        ),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "worker from-env stopped" in done.stdout
+    assert status_counts(db) == {"COMPLETED": 3}
+    # a value the flag would refuse is refused the same way, naming the variable
+    one_line(
+        pgqueue("worker", "--dsn", dsn, env=env(PGQUEUE_LEASE="0s")), 2, "PGQUEUE_LEASE: must be"
+    )
+    one_line(
+        pgqueue("worker", "--dsn", dsn, env=env(PGQUEUE_UNTIL_EMPTY="maybe")),
+        2,
+        "PGQUEUE_UNTIL_EMPTY: 'maybe' is not a switch value",
+    )
+    # the flag wins over its variable
+    flagged = pgqueue(
+        "worker",
+        "--dsn",
+        dsn,
+        "--worker-id",
+        "from-flag",
+        "--until-empty",
+        env=env(PGQUEUE_WORKER_ID="from-env"),
+    )
+    assert "worker from-flag stopped" in flagged.stdout

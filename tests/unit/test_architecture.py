@@ -36,6 +36,7 @@ LAYERS: list[set[str]] = [
         "relay",
         "noetl.runtime",
         "registry",
+        "operations",
     },
     {"noetl", "source", "coalescing", "completer", "finished", "handles"},
     {"pg_source", "tools", "tools.builtin", "execution", "lease_keeper", "recording"},

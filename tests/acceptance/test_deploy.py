@@ -1,0 +1,124 @@
+"""The deployment files: what of them this machine can check.
+
+The Docker image itself cannot be built here (no Docker daemon, no registry to
+pull ``python:3.11-slim`` from); what it builds from can: the wheel, from
+exactly the files the Dockerfile copies, installed alone and run. The systemd
+unit goes through ``systemd-analyze verify`` where that is installed; the
+Kubernetes manifest's probes and grace period are read against the worker's.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.acceptance.cli import env
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+
+
+def test_the_image_is_built_from_a_wheel_of_only_what_the_dockerfile_copies(
+    tmp_path: Path,
+) -> None:
+    build = DOCKERFILE.split("FROM ", 2)[1]  # the build stage
+    context = tmp_path / "context"
+    context.mkdir()
+    for line in build.splitlines():
+        if line.startswith("COPY "):
+            *sources, _ = line.split()[1:]
+            for source in sources:
+                path = ROOT / source
+                target = context / source
+                if path.is_dir():
+                    shutil.copytree(path, target, ignore=shutil.ignore_patterns("__pycache__"))
+                else:
+                    shutil.copy(path, target)
+    # the stage's own command, less the dependencies (they come from PyPI)
+    (command,) = [line for line in build.splitlines() if line.startswith("RUN pip wheel")]
+    assert command.endswith(" .")
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "--wheel-dir",
+            str(tmp_path / "wheels"),
+            str(context),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "wheels").glob("pgqueue-*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    # the image's command, from an unrelated directory with only the wheel on the path
+    entry = re.search(r'ENTRYPOINT \["(\w+)"\]', DOCKERFILE)
+    cmd = re.search(r"CMD \[(.*)\]", DOCKERFILE)
+    assert entry and cmd and entry.group(1) == "pgqueue"
+    args = [a.strip().strip('"') for a in cmd.group(1).split(",")]
+    done = subprocess.run(
+        [sys.executable, "-m", "pgqueue", *args, "--help"],
+        cwd=tmp_path,
+        env=env(PYTHONPATH=str(site)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--metrics-port" in done.stdout
+    assert "USER pgqueue" in DOCKERFILE  # never as root
+
+
+def test_the_systemd_unit_drains_before_it_kills(tmp_path: Path) -> None:
+    path = ROOT / "deploy" / "systemd" / "pgqueue-worker@.service"
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(path)
+    service = unit["Service"]
+    assert service["KillSignal"] == "SIGTERM"
+    assert int(service["TimeoutStopSec"]) > 30  # the default --grace
+    assert service["ExecStart"].split()[1] == "worker"
+    assert service["User"] != "root"
+    assert "2 4" in service["RestartPreventExitStatus"]
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        return  # said in the module's docstring: verified where it is installed
+    checked = path.read_text().replace("/opt/pgqueue/bin/pgqueue", sys.executable + " -m pgqueue")
+    local = tmp_path / path.name
+    local.write_text(checked)
+    done = subprocess.run(
+        [analyze, "verify", str(local)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_kubernetes_probes_and_grace_match_the_worker() -> None:
+    manifest = yaml.safe_load((ROOT / "deploy" / "kubernetes" / "worker.yaml").read_text())
+    pod = manifest["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    args = container["args"]
+    grace = int(args[args.index("--grace") + 1].rstrip("s"))
+    assert pod["terminationGracePeriodSeconds"] > grace
+    port = int(args[args.index("--metrics-port") + 1])
+    assert container["ports"][0]["containerPort"] == port
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert {e["name"] for e in container["env"]} >= {"PGQUEUE_DSN", "PGQUEUE_WORKER_ID"}
