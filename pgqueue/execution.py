@@ -16,7 +16,7 @@ from pgqueue import jsonvalues
 from pgqueue.errors import PermanentFailure, PgQueueError
 from pgqueue.models import Command
 from pgqueue.outcomes import ClaimedRow
-from pgqueue.tools import ToolContext, ToolRegistry
+from pgqueue.tools import RUNNING, ToolContext, ToolRegistry
 
 
 class Shutdown(PgQueueError):
@@ -91,6 +91,7 @@ class Executions:
         deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         running = Running(command, claim, task, deadline=deadline)
         self._running[id(running)] = running
+        marked = RUNNING.set(command)  # for ctx.logger's fields
         try:
             result = await tool(command, self.context)
         except asyncio.CancelledError:
@@ -104,6 +105,7 @@ class Executions:
         except Exception as exc:
             return ToolFailed(f"{type(exc).__name__}: {exc}", isinstance(exc, PermanentFailure))
         finally:
+            RUNNING.reset(marked)
             running.active = False
             self._running.pop(id(running), None)
         try:

@@ -12,11 +12,18 @@ again at the next.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any, Protocol
 
+import psycopg_pool
+
 from pgqueue.completer import Completer
+from pgqueue.db.deadlines import Deadline, Deadlines
+from pgqueue.db.gateway import Gateway
+from pgqueue.dsn import keepalives
 from pgqueue.errors import DatabaseError
 from pgqueue.execution import Executions
 from pgqueue.outcomes import ClaimedRow
@@ -91,3 +98,33 @@ class LeaseKeeper(Loop):
                     "action": "heartbeat_skipped",
                 },
             )
+
+
+def heartbeat_gateway(
+    pool: psycopg_pool.AsyncConnectionPool[Any],
+    gateway: Gateway,
+    *,
+    lease_for: timedelta,
+    deadlines: Deadlines,
+    worker_id: str,
+) -> tuple[psycopg_pool.AsyncConnectionPool[Any] | None, Gateway]:
+    """Where a source's heartbeats run: a connection of their own, never shared
+    with the tools or queued behind claims (a starved pool must not let leases
+    run out), each beat's deadline within a third of the lease. A pool with a
+    dynamic conninfo (a callable) heartbeats on the pool itself."""
+    if not isinstance(pool.conninfo, str):
+        return None, gateway
+    kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}
+    own = psycopg_pool.AsyncConnectionPool(
+        pool.conninfo,
+        kwargs={**keepalives(pool.conninfo, kwargs), **kwargs},
+        min_size=1,
+        max_size=1,
+        open=False,
+        name=f"pgqueue-heartbeat-{worker_id}",
+    )
+    beat = deadlines.heartbeat
+    third = lease_for / 3
+    if beat.statement > third:
+        beat = Deadline(third, min(beat.lock, third))
+    return own, Gateway(own, gateway.table, dataclasses.replace(deadlines, heartbeat=beat))

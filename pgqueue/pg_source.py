@@ -16,7 +16,6 @@ after the claim, ``nack`` included, is the `Completer`'s (``source.completer``).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 from datetime import timedelta
@@ -28,13 +27,14 @@ from pgqueue import jsonvalues
 from pgqueue.backoff import RetryPolicy
 from pgqueue.coalescing import Coalescer
 from pgqueue.completer import Completer
-from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadline, Deadlines
+from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadlines
 from pgqueue.db.gateway import Gateway, NackResult
 from pgqueue.db.table import QueueTable
 from pgqueue.dsn import keepalives
 from pgqueue.errors import DatabaseError, HandleAlreadySettled
 from pgqueue.finished import FinishedExecutions
 from pgqueue.handles import PgHandle
+from pgqueue.lease_keeper import heartbeat_gateway
 from pgqueue.listener import Listener
 from pgqueue.models import AlreadyClaimed, ClaimOutcome, Failed, Pulled, RetryLater
 from pgqueue.outcomes import ClaimedRow, row_outcome, target_outcome
@@ -112,27 +112,9 @@ class PgCommandSource:
         )
         self.lease_for = lease_for
         kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}
-        # Lease upkeep has a connection of its own, never shared with the tools
-        # or queued behind claims: a starved pool must not let leases run out.
-        # (A pool with a dynamic conninfo, a callable, heartbeats on the pool.)
-        self._heartbeat_pool: psycopg_pool.AsyncConnectionPool[Any] | None = None
-        heartbeats = self.gateway
-        if isinstance(pool.conninfo, str):
-            self._heartbeat_pool = psycopg_pool.AsyncConnectionPool(
-                pool.conninfo,
-                kwargs={**keepalives(pool.conninfo, kwargs), **kwargs},
-                min_size=1,
-                max_size=1,
-                open=False,
-                name=f"pgqueue-heartbeat-{worker_id}",
-            )
-            beat = deadlines.heartbeat
-            third = lease_for / 3
-            if beat.statement > third:
-                beat = Deadline(third, min(beat.lock, third))
-            heartbeats = Gateway(
-                self._heartbeat_pool, table, dataclasses.replace(deadlines, heartbeat=beat)
-            )
+        self._heartbeat_pool, heartbeats = heartbeat_gateway(
+            pool, self.gateway, lease_for=lease_for, deadlines=deadlines, worker_id=worker_id
+        )
         self.completer = Completer(
             self.gateway,
             worker_id=worker_id,
@@ -390,6 +372,12 @@ class PgCommandSource:
         if the claim is gone. (A `Worker` does this itself.)"""
         claim = self._held(handle)
         await self.completer.complete(claim, jsonvalues.dumps_checked(result))
+
+    async def fail(self, handle: PgHandle, error: str, *, terminal: bool = False) -> NackResult:
+        """Record that the acked `Claimed` command ``handle`` holds failed: due again
+        after a backoff while attempts remain, else (or when ``terminal``)
+        ``FAILED`` with ``error``. Raises `LeaseLost` if the claim is gone."""
+        return await self.completer.retry_or_fail(self._held(handle), error, terminal=terminal)
 
     def _held(self, handle: PgHandle) -> ClaimedRow:
         if handle.claim is None or not handle.settled:

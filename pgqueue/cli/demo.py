@@ -145,7 +145,7 @@ async def run_demo(args: argparse.Namespace, console: Console) -> int:
             f"Using {dsns.mask(dsn) or 'the PG* defaults'} (from {found[1]}), schema {schema}"
         )
     try:
-        return await _demo(dsn, schema, args, console)
+        return await _demo(dsn, schema, args, console, embedded=embedded is not None)
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
@@ -156,6 +156,8 @@ async def _demo(
     schema: str,
     args: argparse.Namespace,
     console: Console,
+    *,
+    embedded: bool,
 ) -> int:
     await asyncio.to_thread(migrations.drop_schema, dsn, schema)
     await asyncio.to_thread(migrations.upgrade, dsn, schema=schema)
@@ -227,7 +229,17 @@ async def _demo(
         f"FAILED with its error kept; the delayed command started "
         f"{float(summary['delayed_start'] or 0):.1f}s after it was enqueued."
     )
-    console.print("Requeue a dead letter with `pgqueue requeue --all`; see `pgqueue --help`.")
+    if embedded:
+        console.print(
+            "The embedded server stops with the demo. On a database of your own: "
+            "`pgqueue migrate`, then the README's quick start; `pgqueue requeue ID` sends a "
+            "dead letter back."
+        )
+    else:
+        console.print(
+            f"The demo's schema stays until the next demo: `pgqueue requeue --all --schema "
+            f"{schema}` sends its dead letter back; `pgqueue status --schema {schema}` shows it."
+        )
     expected = summary["completed"] == len(ids) - 1 and summary["failed"] == 1
     return EXIT_OK if expected else EXIT_FAILED
 

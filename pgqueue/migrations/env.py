@@ -21,6 +21,12 @@ VERSION_TABLE = "pgqueue_alembic_version"
 ADVISORY_LOCK_KEY = 7_236_115_000_001
 
 config = context.config
+if config.config_file_name is not None:
+    # `alembic upgrade` from the checkout: alembic.ini's logging, so each step
+    # says what it runs (pgqueue migrate configures its own)
+    from logging.config import fileConfig
+
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 x_args = context.get_x_argument(as_dictionary=True)
 schema = config.attributes.get("schema") or x_args.get("schema") or DEFAULT_SCHEMA
 config.attributes["schema"] = schema

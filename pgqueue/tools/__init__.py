@@ -12,6 +12,7 @@ command then runs again. Key external writes on ``command.command_id``.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -25,6 +26,34 @@ ToolResult = Any
 ToolFunction = Callable[[Command, "ToolContext"], Awaitable[ToolResult] | ToolResult]
 
 
+#: the command whose tool is running in this context (a slot's task, or the
+#: thread of a plain function, which gets a copy of it)
+RUNNING: contextvars.ContextVar[Command | None] = contextvars.ContextVar(
+    "pgqueue_running_command", default=None
+)
+
+
+class CommandFields(logging.Filter):
+    """Adds the running command's ``command_id``, ``execution_id``, ``tool_kind``,
+    ``step`` and ``attempt`` to each record of a tool's logger (as `extra`
+    fields: the log formats show them), read when a line is logged only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        command = RUNNING.get()
+        if command is not None:
+            record.__dict__.setdefault("command_id", command.command_id)
+            record.__dict__.setdefault("execution_id", command.execution_id)
+            record.__dict__.setdefault("tool_kind", command.tool_kind)
+            record.__dict__.setdefault("step", command.step)
+            record.__dict__.setdefault("attempt", command.attempts + 1)
+        return True
+
+
+#: the logger every tool gets as ``ctx.logger``
+TOOL_LOGGER = logging.getLogger("pgqueue.tool")
+TOOL_LOGGER.addFilter(CommandFields())
+
+
 @dataclass(frozen=True, slots=True)
 class ToolContext:
     """What a running tool may use besides its command."""
@@ -32,7 +61,8 @@ class ToolContext:
     worker_id: str
     #: the worker's connection pool, for tools that talk to the same database
     pool: Any = None
-    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("pgqueue.tool"))
+    #: lines logged here carry the running command's fields
+    logger: logging.Logger = field(default_factory=lambda: TOOL_LOGGER)
 
 
 @dataclass(frozen=True, slots=True)

@@ -204,6 +204,12 @@ def test_demo_with_a_dsn(dsn: str) -> None:
         assert counts == {"COMPLETED": 59, "FAILED": 1}
         # the demo never touches noetl.command
         assert conn.execute("SELECT count(*) FROM noetl.command").fetchone() == (0,)
+    assert f"Migrated schema pgqueue_demo to {migrate.head()}." in done.stdout
+    # its closing hint works as printed
+    hint = "pgqueue requeue --all --schema pgqueue_demo"
+    assert hint in done.stdout
+    again = pgqueue(*hint.split()[1:], "--dsn", dsn)
+    assert again.returncode == 0 and "requeued 1" in again.stdout, again.stderr
 
 
 @pytest.mark.slow
@@ -212,6 +218,9 @@ def test_demo_with_no_database_configured_uses_the_embedded_server() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "embedded PostgreSQL" in done.stdout
     assert "19 completed" in done.stdout
+    # no hint that cannot work once the embedded server is gone
+    assert "The embedded server stops with the demo" in done.stdout
+    assert "requeue --all" not in done.stdout
     # the data directory and what pgqueue created above it are private
     from pgqueue.cli.embedded import cache_base
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import psycopg
@@ -49,3 +50,68 @@ async def test_get_wait_cancel_and_requeue(dsn: str, db: psycopg.Connection[Any]
         assert (failed.status, failed.error) == ("FAILED", "PermanentFailure: no good")
         assert await pgqueue.requeue(conn, [second]) == 1
         assert (await pgqueue.get(conn, second)).status == "PENDING"
+
+
+async def test_the_pull_model_completes_or_fails_what_it_claimed(
+    pool: psycopg_pool.AsyncConnectionPool[Any], db: psycopg.Connection[Any]
+) -> None:
+    ok, retried, dead = enqueue_many_sync(
+        db, [{"step": "s", "tool_kind": "k", "input": {"n": n}} for n in range(3)]
+    )
+    async with PgCommandSource(pool, worker_id="w", wait=False) as source:
+        handles = {}
+        while (pulled := await source.next()) is not None:
+            assert isinstance(pulled.outcome, pgqueue.Claimed)
+            await source.ack(pulled.ack)
+            handles[pulled.outcome.command.command_id] = pulled.ack
+        await source.complete(handles[ok], {"fine": True})
+        again = await source.fail(handles[retried], "RuntimeError: try later")
+        assert (again.status, again.attempts) == ("PENDING", 1)
+        parked = await source.fail(handles[dead], "ValueError: never", terminal=True)
+        assert parked.status == "FAILED"
+    rows = {
+        str(r[0]): r[1:]
+        for r in db.execute("SELECT command_id, status, error FROM noetl.command").fetchall()
+    }
+    assert rows == {
+        ok: ("COMPLETED", None),
+        retried: ("PENDING", "RuntimeError: try later"),
+        dead: ("FAILED", "ValueError: never"),
+    }
+
+
+async def test_a_tools_log_lines_carry_its_commands_fields(
+    pool: psycopg_pool.AsyncConnectionPool[Any],
+    db: psycopg.Connection[Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    (async_id, plain_id) = enqueue_many_sync(
+        db,
+        [
+            {"step": "a", "tool_kind": "async", "input": {}},
+            {"step": "p", "tool_kind": "plain", "input": {}},
+        ],
+    )
+
+    async def in_loop(command: Command, ctx: ToolContext) -> Any:
+        ctx.logger.warning("from the loop")
+        return {}
+
+    def in_thread(command: Command, ctx: ToolContext) -> Any:
+        ctx.logger.warning("from a thread")
+        return {}
+
+    worker = Worker(PgCommandSource(pool, worker_id="w", wait=False), pool=pool)
+    worker.register("async", in_loop)
+    worker.register("plain", in_thread)
+    with caplog.at_level(logging.WARNING, logger="pgqueue.tool"):
+        await asyncio.wait_for(worker.run(), 30)
+    lines = {r.getMessage(): r for r in caplog.records if r.name == "pgqueue.tool"}
+    for message, command_id, step in (
+        ("from the loop", async_id, "a"),
+        ("from a thread", plain_id, "p"),
+    ):
+        record = lines[message]
+        assert record.command_id == command_id  # type: ignore[attr-defined]
+        assert record.step == step and record.attempt == 1  # type: ignore[attr-defined]
+        assert record.execution_id == int(command_id)  # type: ignore[attr-defined]
