@@ -20,6 +20,7 @@ import importlib
 import logging
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import warnings
@@ -89,6 +90,11 @@ def _private_copy(bin_dir: Path, base: Path, owner: pwd.struct_passwd) -> Path:
     libs = package.parent / f"{package.name}.libs"
     private = base / f"build-{package.name}-{install.stat().st_mtime_ns}"
     target = private / package.name / install.name
+    # copies of installs since replaced (each reinstall has another mtime): 34 MB
+    # each that nothing else would remove
+    for stale in base.glob(f"build-{package.name}-*"):
+        if stale != private:
+            shutil.rmtree(stale, ignore_errors=True)
     if not (target / "bin" / "pg_ctl").exists():
         _make_private_dirs(private / package.name, owner)
         shutil.copytree(install, target, symlinks=True, dirs_exist_ok=True)
@@ -152,6 +158,37 @@ class EmbeddedServer:
             self._run("pg_ctl", "stop", "-D", str(self.datadir), "-m", "fast", "-w")
 
 
+def major_version(bin_dir: Path) -> str:
+    """The binaries' PostgreSQL major version (``16``), from ``postgres --version``."""
+    done = subprocess.run(  # noqa: S603 - the embedded build's own binary
+        [str(bin_dir / "postgres"), "--version"], capture_output=True, text=True, check=False
+    )
+    found = re.search(r"(\d+)(?:\.\d+)*\s*$", done.stdout.strip())
+    return found.group(1) if found else "unknown"
+
+
+def _why(log: Path) -> str:
+    """Why a server stopped, in one line: its log's last FATAL or PANIC and the
+    DETAIL after it, else its last line."""
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines()]
+    except OSError:
+        return "no log was written"
+    lines = [line for line in lines if line]
+
+    def text(line: str, label: str) -> str:
+        return line.split(f"{label}:", 1)[1].strip()
+
+    for index in range(len(lines) - 1, -1, -1):
+        label = next((x for x in ("FATAL", "PANIC") if f"{x}:" in lines[index]), None)
+        if label is None:
+            continue
+        why = text(lines[index], label)
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        return f"{why}: {text(following, 'DETAIL')}" if "DETAIL:" in following else why
+    return lines[-1] if lines else "the log is empty"
+
+
 def cache_base() -> Path:
     """Where embedded data directories live: the cache directory of the user who
     runs the server (the ``pgqueue`` system user when started as root)."""
@@ -173,7 +210,9 @@ def start_embedded(name: str = "default") -> EmbeddedServer:
         # give it a private copy of the binaries instead of opening /root.
         bin_dir = _private_copy(bin_dir, base, owner)
 
-    datadir = base / f"pgdata-{name}"
+    # one data directory per major version: a directory initialised by one
+    # cannot be started by another (Python 3.11's pgserver has 16, 3.12's pgembed 17)
+    datadir = base / f"pgdata-{name}-{major_version(bin_dir)}"
     server = EmbeddedServer(datadir=datadir, bin_dir=bin_dir, run_as=run_as, started_here=False)
     if not (datadir / "PG_VERSION").exists():
         _make_private_dirs(datadir, owner)
@@ -198,7 +237,9 @@ def start_embedded(name: str = "default") -> EmbeddedServer:
             f"-h '' -k {datadir} -c max_connections=200",
         )
         if result.returncode != 0:
-            log = (datadir / "server.log").read_text(errors="replace")[-800:]
-            raise ConfigurationError(f"the embedded PostgreSQL did not start: {log.strip()}")
+            raise ConfigurationError(
+                f"the embedded PostgreSQL did not start: {_why(datadir / 'server.log')} "
+                f"(its log: {datadir / 'server.log'})"
+            )
         server.started_here = True
     return server

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -224,7 +225,7 @@ def test_demo_with_no_database_configured_uses_the_embedded_server() -> None:
     # the data directory and what pgqueue created above it are private
     from pgqueue.cli.embedded import cache_base
 
-    datadir = cache_base() / "pgdata-demo"
+    (datadir,) = cache_base().glob("pgdata-demo-*")  # one per major version
     for path in (datadir, cache_base()):
         assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
 
@@ -279,3 +280,23 @@ def test_a_tools_module_of_the_current_directory_imports(
     )
     assert done.returncode == 0, done.stderr
     assert row(db, command_id)["result"] == {"hello": "you"}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.geteuid() != 0, reason="the binaries are copied for the service user as root only"
+)
+def test_an_embedded_start_as_root_removes_the_copies_of_replaced_installs() -> None:
+    from pgqueue.cli.embedded import cache_base, start_embedded
+
+    server = start_embedded("copies")
+    try:
+        (current,) = cache_base().glob("build-*-*")
+        package = current.name.rsplit("-", 1)[0]
+        replaced = cache_base() / f"{package}-1"
+        (replaced / "bin").mkdir(parents=True)
+        server.stop()
+        server = start_embedded("copies")
+        assert sorted(cache_base().glob("build-*-*")) == [current]  # reused, the old one gone
+    finally:
+        server.stop()

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from pgqueue.runtime import YOUNG_GENERATION_THRESHOLD
 
@@ -39,3 +40,21 @@ def test_settle_heap_freezes_start_up_and_collects_young_objects_less_often() ->
     assert found["tracked"] < 1_000  # what the collector still walks
     assert found["after"] == [YOUNG_GENERATION_THRESHOLD, *found["before"][1:]]
     assert found["garbage"] == 0
+
+
+def test_a_failed_embedded_start_says_why_in_one_line(tmp_path: Path) -> None:
+    from pgqueue.cli.embedded import _why
+
+    log = tmp_path / "server.log"
+    log.write_text(
+        "2026-12-01 10:00:00 UTC [1] LOG:  starting PostgreSQL 17.2\n"
+        "2026-12-01 10:00:00 UTC [1] FATAL:  database files are incompatible with server\n"
+        "2026-12-01 10:00:00 UTC [1] DETAIL:  The data directory was initialized by "
+        "PostgreSQL version 16, which is not compatible with this version 17.2.\n"
+        "2026-12-01 10:00:00 UTC [1] LOG:  database system is shut down\n"
+    )
+    assert _why(log) == (
+        "database files are incompatible with server: The data directory was initialized by "
+        "PostgreSQL version 16, which is not compatible with this version 17.2."
+    )
+    assert _why(tmp_path / "missing.log") == "no log was written"
