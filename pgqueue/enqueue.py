@@ -26,6 +26,7 @@ from typing import Any
 
 import psycopg
 
+from pgqueue import tracing
 from pgqueue.db.plans import Copy, Execute, Overlap, Plan, run_plan, run_plan_sync
 from pgqueue.db.table import QueueTable
 from pgqueue.newcommand import Checked, NewCommand, is_new, validate
@@ -81,8 +82,9 @@ def _plan(commands: list[NewCommand | Mapping[str, Any]], queue: QueueTable) -> 
     streamed into COPY. Each command is its own execution: its execution id is
     its command id.
     """
-    if not _may_copy(commands):
-        return (yield from _insert(validate(commands), queue))
+    carried = tracing.carrier()  # the caller's trace, read in the caller's context
+    if not _may_copy(commands) or carried is not None:
+        return (yield from _insert(_traced(validate(commands), carried), queue))
     rows, checked = yield Overlap(
         queue.statement("snowflake_ids"),
         {"count": len(commands)},
@@ -108,6 +110,15 @@ def _plan(commands: list[NewCommand | Mapping[str, Any]], queue: QueueTable) -> 
     return ids
 
 
+def _traced(checked: Checked, carried: dict[str, str] | None) -> Checked:
+    """``checked`` with the trace context in each command's meta (`pgqueue.tracing`)."""
+    if carried is None:
+        return checked
+    metas = checked.columns["meta"]
+    checked.columns["meta"] = [{**(m or {}), tracing.META_KEY: carried} for m in metas]
+    return checked
+
+
 def _insert(checked: Checked, queue: QueueTable) -> Plan[list[str]]:
     """``INSERT … ON CONFLICT DO NOTHING`` of validated commands: their ids."""
     if not checked.contexts:
@@ -127,7 +138,9 @@ async def enqueue_many(
     table: QueueTable | None = None,
 ) -> list[str]:
     """Enqueue many commands in one statement; their command ids, in order."""
-    return await run_plan(conn, _plan(list(commands), table or QueueTable()))
+    commands = list(commands)
+    with tracing.enqueueing(len(commands)):
+        return await run_plan(conn, _plan(commands, table or QueueTable()))
 
 
 def enqueue_many_sync(
@@ -137,7 +150,9 @@ def enqueue_many_sync(
     table: QueueTable | None = None,
 ) -> list[str]:
     """`enqueue_many` for a sync psycopg connection (the same plan, driven without await)."""
-    return run_plan_sync(conn, _plan(list(commands), table or QueueTable()))
+    commands = list(commands)
+    with tracing.enqueueing(len(commands)):
+        return run_plan_sync(conn, _plan(commands, table or QueueTable()))
 
 
 def _one(

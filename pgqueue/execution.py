@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from pgqueue import jsonvalues
+from pgqueue import jsonvalues, tracing
 from pgqueue.errors import PermanentFailure, PgQueueError
 from pgqueue.models import Command
 from pgqueue.outcomes import ClaimedRow
@@ -92,8 +92,10 @@ class Executions:
         running = Running(command, claim, task, deadline=deadline)
         self._running[id(running)] = running
         marked = RUNNING.set(command)  # for ctx.logger's fields
+        meta = claim.meta if claim is not None else None
         try:
-            result = await tool(command, self.context)
+            with tracing.running(command.tool_kind, command.command_id, command.execution_id, meta):
+                result = await tool(command, self.context)
         except asyncio.CancelledError:
             running.active = False
             if running.stop_reason is None:

@@ -22,7 +22,7 @@ PACKAGE = Path(pgqueue.__file__).parent
 #: never one above. The operator programs (``pgqueue.cli``) sit on top; the
 #: migrations are alembic's, run by `pgqueue.migrate`.
 LAYERS: list[set[str]] = [
-    {"errors", "states", "jsonvalues", "runtime", "dsn"},
+    {"errors", "states", "jsonvalues", "runtime", "dsn", "tracing"},
     {"models", "backoff", "batching", "services", "tools.threads"},
     {"outcomes", "newcommand", "db.table", "db.statements", "db.translate", "db.wire"},
     {"db.deadlines", "reporting"},
