@@ -194,6 +194,8 @@ class Completer:
     def completion(self, claim: ClaimedRow, result_json: str) -> Completion:
         """What `complete_then` writes: the claim, its result and its reports.
         Raises `UnreportableResult` when the reporter cannot report the result."""
+        if self.reporter is None:
+            return (claim, result_json, ())
         ending = Ending("COMPLETED", claim.attempts + 1, result_json=result_json)
         reports = self._reports(claim, ending)
         if reports:

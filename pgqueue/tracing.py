@@ -11,6 +11,7 @@ enqueueing, nothing is written and nothing is traced; with no SDK configured
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,21 +27,36 @@ META_KEY = "pgqueue_trace"
 _tracer = trace.get_tracer("pgqueue") if trace is not None else None
 
 
-def _active() -> bool:
+#: whether an SDK is configured, and when that was last looked at
+_configured = False
+_looked_at = -1.0
+#: seconds between looks while none is: setting one is a start-up step
+_LOOK_EVERY = 1.0
+
+
+def active() -> bool:
     """Whether an SDK is configured: with none (the API's default provider) a
-    span would only cost a command's run its context switches."""
-    return _tracer is not None and not isinstance(
-        trace.get_tracer_provider(), trace.ProxyTracerProvider
-    )
+    span would only cost each run its context switches. Asking the API takes
+    a microsecond, a good part of a short command's cost: once one is
+    configured it stays (the API sets a provider once), and until then the
+    answer is looked up at most once a second."""
+    global _configured, _looked_at
+    if _configured or _tracer is None:
+        return _configured
+    now = time.monotonic()
+    if now - _looked_at >= _LOOK_EVERY:
+        _looked_at = now
+        _configured = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    return _configured
 
 
 @contextlib.contextmanager
 def enqueueing(count: int) -> Iterator[None]:
     """A span around an enqueue of ``count`` commands."""
-    if not _active():
+    if not active():
         yield
         return
-    assert _tracer is not None  # noqa: S101 - _active says so
+    assert _tracer is not None  # noqa: S101 - active() says so
     with _tracer.start_as_current_span(
         "pgqueue enqueue",
         kind=trace.SpanKind.PRODUCER,
@@ -63,10 +79,10 @@ def carrier() -> dict[str, str] | None:
 def running(tool_kind: str, command_id: str, execution_id: int, meta: Any) -> Iterator[None]:
     """A span around a command's run, a child of the enqueue that carried its
     trace context in ``meta`` (a new trace when none did)."""
-    if not _active():
+    if not active():
         yield
         return
-    assert _tracer is not None  # noqa: S101 - _active says so
+    assert _tracer is not None  # noqa: S101 - active() says so
     carried = meta.get(META_KEY) if isinstance(meta, dict) else None
     parent = propagate.extract(carried) if isinstance(carried, dict) else None
     with _tracer.start_as_current_span(

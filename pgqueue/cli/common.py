@@ -219,6 +219,10 @@ def setup_logging(verbosity: int, log_format: str = "text") -> None:
         logging.WARNING if verbosity == 0 else root.level
     )
     logging.getLogger("alembic").setLevel(logging.WARNING if verbosity == 0 else logging.INFO)
+    # psycopg's and its pool's own lines about lost connections (a pipeline
+    # ended on a dead one, a reconnection that failed): the worker says an
+    # outage once ("cannot claim…", then "claiming again"); -v shows theirs too
+    logging.getLogger("psycopg").setLevel(logging.CRITICAL if verbosity == 0 else root.level)
 
 
 def database_dsn(args: argparse.Namespace) -> str:

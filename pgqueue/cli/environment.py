@@ -37,6 +37,10 @@ def _value(parser: argparse.ArgumentParser, action: argparse.Action, name: str, 
         if text.strip().lower() in _FALSE:
             return False
         parser.error(f"{name}: {text!r} is not a switch value (1/0, true/false, yes/no, on/off)")
+    if isinstance(action, argparse._CountAction):  # -v: PGQUEUE_VERBOSE=2 is -vv
+        if not text.strip().isdigit():
+            parser.error(f"{name}: {text!r} is not a count (0, 1, 2)")
+        return int(text)
     convert = action.type if callable(action.type) else str
     many = isinstance(action, argparse._AppendAction) or action.nargs in ("+", "*")
     parts = [p for p in text.replace(",", " ").split()] if many else [text]

@@ -244,7 +244,8 @@ async def worker(args: argparse.Namespace, console: Console) -> int:
                 retention = retentions.Retention(duration(policy))
         except SchemaNotMigrated as exc:
             raise CliError(str(exc), EXIT_SCHEMA) from None
-        worker.stats.listeners.append(lifecycle)
+        if logging.getLogger("pgqueue.commands").isEnabledFor(logging.INFO):
+            worker.stats.listeners.append(lifecycle)  # -v: a line per command
         probe = await observe(args, worker, gateway, relay)
         worker.install_signal_handlers()
         settle_heap()  # start-up is done: this process now only runs the worker

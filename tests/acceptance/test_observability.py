@@ -4,14 +4,17 @@ probes, and one structured log line per command lifecycle event."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
+import time
 import urllib.error
 import urllib.request
 from typing import Any
 
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
+from psycopg.conninfo import make_conninfo
 
 from pgqueue import enqueue_many_sync
 from tests.acceptance.cli import spawn
@@ -112,3 +115,38 @@ def test_metrics_probes_and_lifecycle_lines_tell_what_the_worker_did(
     assert len(claimed) == 7
     failed = [x for x in lines if x.get("action") == "failed"]
     assert len(failed) == 2 and all(x["tool_kind"] == "fail" for x in failed)
+
+
+def test_an_outage_is_one_line_with_the_pools_own_warnings_folded_in(
+    dsn: str, db: psycopg.Connection[Any]
+) -> None:
+    name = db.info.dbname
+    with spawn("worker", "--dsn", dsn, "--poll-interval", "0.2s") as worker:
+        wait_until(
+            lambda: db.execute("SELECT count(*) FROM noetl.pgqueue_worker").fetchone() == (1,),
+            what="the worker to start",
+        )
+        # the database refuses every connection, and the worker's are cut
+        admin = psycopg.connect(make_conninfo(dsn, dbname="postgres"), autocommit=True)
+        with admin:
+            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> %s",
+                (name, db.info.backend_pid),
+            )
+            try:
+                time.sleep(4)  # the outage itself: the pool retries its connections meanwhile
+            finally:
+                admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        enqueue_many_sync(db, [{"step": "s", "tool_kind": "noop", "input": {}}])
+        wait_until(
+            lambda: status_counts(db).get("COMPLETED") == 1, timeout=60, what="work after it"
+        )
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=60)
+    lines = err.splitlines()
+    assert sum("cannot claim" in line for line in lines) == 1, err
+    assert sum("claiming again" in line for line in lines) == 1, err
+    # psycopg's own lines about the dead connections are folded into that one
+    assert not [line for line in lines if re.match(r"\S+ \S+ \w+ psycopg[.:]", line)], err
