@@ -190,8 +190,12 @@ def _why(log: Path) -> str:
 
 
 def cache_base() -> Path:
-    """Where embedded data directories live: the cache directory of the user who
-    runs the server (the ``pgqueue`` system user when started as root)."""
+    """Where embedded data directories live: ``PGQUEUE_CACHE_DIR`` when set, else
+    the cache directory of the user who runs the server (the ``pgqueue`` system
+    user when started as root)."""
+    given = os.environ.get("PGQUEUE_CACHE_DIR")
+    if given:
+        return Path(given)
     if os.geteuid() == 0:
         return Path(pwd.getpwnam(SERVICE_USER).pw_dir) / ".cache" / "pgqueue"
     return platformdirs.user_cache_path("pgqueue")

@@ -177,7 +177,8 @@ def render(status: StatusReport, *, title: str = "noetl.command") -> Group:
             _age(w["up_seconds"]),
             f"{_age(w['beat_seconds'])} ago",
         )
-    parts.append(live)
+    if status.workers:
+        parts.append(live)
     if status.unserved:
         unserved = Table(
             title="pending work no live worker serves (it waits until one does)",
