@@ -4,8 +4,12 @@ and reading the queue table for assertions."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
+import zipfile
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
@@ -82,3 +86,32 @@ def snapshot(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
     return conn.execute(
         "SELECT to_jsonb(c) FROM noetl.command c ORDER BY execution_id, command_id"
     ).fetchall()
+
+
+def build_wheel(source: Path, into: Path) -> Path:
+    """pgqueue's wheel, built from ``source`` (no dependencies, no isolation: the
+    test environment has the build tools), unpacked into ``into``/site; that
+    directory, for ``PYTHONPATH``."""
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(into / "dist"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (into / "dist").glob("pgqueue-*.whl")
+    site = into / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    return site

@@ -41,6 +41,7 @@ PARTS = (
     "complete",
     "mark_running",
     "nack",
+    "unserved",
 )
 
 

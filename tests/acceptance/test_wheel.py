@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import psycopg
@@ -13,34 +12,14 @@ import pytest
 from pgqueue import migrate
 from tests.acceptance.cli import env
 from tests.conftest import ROOT
+from tests.helpers import build_wheel
 
 pytestmark = pytest.mark.slow
 
 
 def test_migrate_and_a_claim_work_from_the_built_wheel(tmp_path: Path, empty_dsn: str) -> None:
-    built = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path / "dist"),
-            str(ROOT),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert built.returncode == 0, built.stderr
-    (wheel,) = (tmp_path / "dist").glob("pgqueue-*.whl")
-    site = tmp_path / "site"
-    with zipfile.ZipFile(wheel) as archive:
-        names = archive.namelist()
-        archive.extractall(site)
+    site = build_wheel(ROOT, tmp_path)
+    names = [str(p.relative_to(site)) for p in site.rglob("*") if p.is_file()]
     assert "pgqueue/db/sql/claim_batch.sql" in names
     assert any(n.startswith("pgqueue/migrations/versions/0003") for n in names)
     assert "alembic.ini" not in names and not any(n.startswith("tests/") for n in names)
