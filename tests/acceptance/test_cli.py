@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -225,7 +226,11 @@ def test_demo_with_no_database_configured_uses_the_embedded_server() -> None:
     # the data directory and what pgqueue created above it are private
     from pgqueue.cli.embedded import cache_base
 
-    (datadir,) = cache_base().glob("pgdata-demo-*")  # one per major version
+    # one per major version (another Python's demo may have made its own)
+    shown = re.search(r"data directory (\S+)", done.stdout)
+    assert shown is not None
+    datadir = Path(shown.group(1).replace("~", str(Path.home()), 1))
+    assert datadir.parent == cache_base() and datadir.name.startswith("pgdata-demo-")
     for path in (datadir, cache_base()):
         assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
 
@@ -289,14 +294,15 @@ def test_a_tools_module_of_the_current_directory_imports(
 def test_an_embedded_start_as_root_removes_the_copies_of_replaced_installs() -> None:
     from pgqueue.cli.embedded import cache_base, start_embedded
 
+    # this Python's embedded package (another Python's copies are left alone)
+    package = "pgserver" if sys.version_info < (3, 12) else "pgembed"
     server = start_embedded("copies")
     try:
-        (current,) = cache_base().glob("build-*-*")
-        package = current.name.rsplit("-", 1)[0]
-        replaced = cache_base() / f"{package}-1"
+        (current,) = cache_base().glob(f"build-{package}-*")
+        replaced = cache_base() / f"build-{package}-1"
         (replaced / "bin").mkdir(parents=True)
         server.stop()
         server = start_embedded("copies")
-        assert sorted(cache_base().glob("build-*-*")) == [current]  # reused, the old one gone
+        assert sorted(cache_base().glob(f"build-{package}-*")) == [current]  # the old one gone
     finally:
         server.stop()
