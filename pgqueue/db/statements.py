@@ -42,6 +42,7 @@ PARTS = (
     "mark_running",
     "nack",
     "unserved",
+    "wake",
 )
 
 
@@ -88,6 +89,7 @@ def render(
         outbox=sql.Identifier(schema, "pgqueue_outbox"),
         new_id=sql.Identifier(schema, "pgqueue_new_id"),
         registry=sql.Identifier(schema, "pgqueue_worker"),
+        waiter=sql.Identifier(schema, "pgqueue_waiter"),
         execution=sql.Identifier(schema, "execution"),
         runtime=sql.Identifier(schema, "runtime"),
     )

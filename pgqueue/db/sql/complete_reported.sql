@@ -5,6 +5,9 @@ WITH written AS (
 ),
 reported AS (
 {outbox_insert}
+),
+woken AS (
+{wake}
 )
--- the keys finished (what complete returns)
-SELECT command_id, execution_id FROM written
+-- the keys finished (what complete returns); reading `woken` runs the wake-up
+SELECT command_id, execution_id FROM written, woken
