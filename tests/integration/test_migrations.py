@@ -182,7 +182,7 @@ def test_alembic_upgrade_head_works_from_the_checkout(empty_dsn: str) -> None:
     assert done.returncode == 0, done.stderr
     assert migrate.current(empty_dsn) == migrate.head()
     # alembic.ini's logging: each step says what it runs
-    assert f"Running upgrade 0008 -> {migrate.head()}" in done.stderr, done.stderr
+    assert f"-> {migrate.head()}, " in done.stderr and "Running upgrade" in done.stderr, done.stderr
     down = subprocess.run(
         [*alembic, "downgrade", "base"], cwd=ROOT, env=env, capture_output=True, text=True
     )
