@@ -8,10 +8,10 @@ Each runs on the caller's own connection (a psycopg ``AsyncConnection``), like
     await pgqueue.cancel(conn, [command_id], reason="superseded")
     await pgqueue.requeue(conn, [command_id])
 
-`wait` is woken by a notification from the write that finishes the command,
-sent only for commands someone waits on (a ``NOTIFY`` takes the server's one
-notification-queue lock at commit: sent with every batch of completions, it
-would serialise every worker's), and looks once a second as well.
+`wait` polls, with backoff from 10 ms to 1 s. It is not woken by a
+notification: a ``NOTIFY`` in every completion would take PostgreSQL's one
+notification-queue lock at the commit of every batch of completions, in every
+worker, and serialise them; waiting callers are rare beside completions.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import dict_row
 
 from pgqueue.db.table import QueueTable
@@ -105,42 +104,22 @@ async def wait(
     timeout: float,
     execution_id: int | None = None,
     table: QueueTable | None = None,
-    poll: float = 1.0,
 ) -> CommandState:
     """The command once it is finished; `TimeoutError` after ``timeout`` seconds.
-
-    Woken by a notification: it records itself as a waiter on the command and
-    LISTENs, and the write that finishes the command notifies (see migration
-    0010). It also looks every ``poll`` seconds, in case a notification is lost
-    (a connection through a transaction pooler cannot LISTEN). ``conn`` must be
-    in autocommit: each look is its own statement, or a transaction's snapshot
-    would never see the worker's write, and a notification is delivered only
-    between transactions."""
-    if not conn.autocommit:
-        raise ValueError("pgqueue.wait needs a connection in autocommit mode")
-    table = table or QueueTable()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    wanted = str(int(command_id))
-    channel = sql.Identifier(table.finished_channel)
-    await _rows(conn, table, "waiter_add", {"command_id": int(command_id)})
-    try:
-        await conn.execute(sql.SQL("LISTEN {}").format(channel))
-        while True:
-            state = await get(conn, command_id, execution_id=execution_id, table=table)
-            if state.finished:
-                return state
-            left = deadline - loop.time()
-            if left <= 0:
-                raise TimeoutError(
-                    f"command {command_id} is still {state.status} after {timeout:g}s"
-                )
-            async for notice in conn.notifies(timeout=min(poll, left)):
-                if wanted in notice.payload.split(","):
-                    break
-    finally:
-        await conn.execute(sql.SQL("UNLISTEN {}").format(channel))
-        await _rows(conn, table, "waiter_remove", {"command_id": int(command_id)})
+    Each look is its own statement: in autocommit, or a transaction's snapshot
+    would never see the worker's write (a connection in a transaction block
+    must not be given here)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    delay = 0.01
+    while True:
+        state = await get(conn, command_id, execution_id=execution_id, table=table)
+        if state.finished:
+            return state
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            raise TimeoutError(f"command {command_id} is still {state.status} after {timeout:g}s")
+        await asyncio.sleep(min(delay, left))
+        delay = min(delay * 2, 1.0)
 
 
 async def cancel(
@@ -161,7 +140,6 @@ async def cancel(
             "command_ids": [int(i) for i in command_ids],
             "execution_id": execution_id,
             "reason": reason,
-            "finished_channel": (table or QueueTable()).finished_channel,
         },
     )
     return [(int(r["execution_id"]), int(r["command_id"])) for r in rows]

@@ -256,7 +256,6 @@ class Gateway:
             "delay": delay,
             "terminal": terminal,
             "error": error,
-            "finished_channel": self.table.finished_channel,
         }
         if reports:  # the outbox is named only by a nack that writes to it
             params["reports"] = JsonbArray(reports)
@@ -309,7 +308,6 @@ class Gateway:
             (execution_id, command_id, token) for execution_id, command_id, token, _ in rows
         )
         params["results"] = JsonbArray(result for *_, result in rows)
-        params["finished_channel"] = self.table.finished_channel
         if not reports:
             return await self._fenced("complete", params)
         params["reports"] = JsonbArray(reports)
@@ -335,12 +333,7 @@ class Gateway:
     ) -> list[CommandKey]:
         rows = await self.fetch(
             "cancel",
-            {
-                "command_ids": list(command_ids),
-                "execution_id": execution_id,
-                "reason": reason,
-                "finished_channel": self.table.finished_channel,
-            },
+            {"command_ids": list(command_ids), "execution_id": execution_id, "reason": reason},
             role="operator",
         )
         return [(r[0], r[1]) for r in rows]

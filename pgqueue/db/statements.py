@@ -42,7 +42,6 @@ PARTS = (
     "mark_running",
     "nack",
     "unserved",
-    "wake",
 )
 
 
@@ -89,7 +88,6 @@ def render(
         outbox=sql.Identifier(schema, "pgqueue_outbox"),
         new_id=sql.Identifier(schema, "pgqueue_new_id"),
         registry=sql.Identifier(schema, "pgqueue_worker"),
-        waiter=sql.Identifier(schema, "pgqueue_waiter"),
         execution=sql.Identifier(schema, "execution"),
         runtime=sql.Identifier(schema, "runtime"),
     )

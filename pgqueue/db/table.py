@@ -23,11 +23,6 @@ class QueueTable:
         return f"pgqueue.{self.schema}.{self.table}"
 
     @property
-    def finished_channel(self) -> str:
-        """The channel the writes that finish a waited-on command notify."""
-        return f"pgqueue.{self.schema}.{self.table}.finished"
-
-    @property
     def identifier(self) -> sql.Identifier:
         return sql.Identifier(self.schema, self.table)
 

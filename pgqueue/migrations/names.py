@@ -68,7 +68,6 @@ class Names:
             "outbox": sql.Identifier(self.schema, OUTBOX),
             "new_id": sql.Identifier(self.schema, "pgqueue_new_id"),
             "registry": sql.Identifier(self.schema, "pgqueue_worker"),
-            "waiter": sql.Identifier(self.schema, "pgqueue_waiter"),
             "snowflake": sql.Identifier(self.schema, "snowflake_id"),
             "sequence_name": sql.Literal(
                 _quote(sql.Identifier(self.schema, "pgqueue_snowflake_seq"))

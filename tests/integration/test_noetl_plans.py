@@ -32,8 +32,6 @@ from tests.pgserver_support import Server
 Conn = psycopg.Connection[Any]
 
 BATCH = 100
-#: the finishing writes' wake-up channel (pgqueue.wait)
-CHANNEL = {"finished_channel": "pgqueue.noetl.command.finished"}
 
 #: the states of the table a guard must hold in: (name, rows to add, analyzed when)
 STATES = {
@@ -153,12 +151,11 @@ def test_keyed_statements_read_only_the_rows_they_name(noetl_db: str, state: str
         }
         reports = JsonbArray(outbox_report(k) for k in keys)
         writes: dict[str, dict[str, Any]] = {
-            "complete": {**packed, "results": JsonbArray(["{}"] * len(keys)), **CHANNEL},
+            "complete": {**packed, "results": JsonbArray(["{}"] * len(keys))},
             "complete_reported": {
                 **packed,
                 "results": JsonbArray(["{}"] * len(keys)),
                 "reports": reports,
-                **CHANNEL,
             },
             "mark_running": packed,
             "mark_running_reported": {**packed, "reports": reports},
@@ -181,7 +178,6 @@ def test_keyed_statements_read_only_the_rows_they_name(noetl_db: str, state: str
                 "delay": timedelta(seconds=1),
                 "terminal": False,
                 "error": "e",
-                **CHANNEL,
             },
         )
         assert rows_read(plan) <= 3, (state, "nack", json.dumps(plan)[:3000])
@@ -196,7 +192,6 @@ def test_keyed_statements_read_only_the_rows_they_name(noetl_db: str, state: str
                 "terminal": True,
                 "error": "e",
                 "reports": JsonbArray([outbox_report(one)]),
-                **CHANNEL,
             },
         )
         assert rows_read(plan) <= 3, (state, "nack_reported", json.dumps(plan)[:3000])

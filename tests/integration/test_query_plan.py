@@ -118,7 +118,6 @@ def fenced_plan(db: Conn, name: str, keys: list[tuple[int, int, Any]]) -> str:
         "results": ["{}"] * len(keys),
         "lease": timedelta(seconds=30),
         "channel": "pgqueue.noetl.command",
-        "finished_channel": "pgqueue.noetl.command.finished",
         "delay": timedelta(0),
     }
     statement = sql.SQL("EXPLAIN (FORMAT JSON) ") + QueueTable().statement(name)

@@ -5,9 +5,6 @@ WITH written AS (
 ),
 reported AS (
 {outbox_insert}
-),
-woken AS (
-{wake}
 )
--- the keys finished (what complete returns); reading `woken` runs the wake-up
-SELECT command_id, execution_id FROM written, woken
+-- the keys finished (what complete returns)
+SELECT command_id, execution_id FROM written

@@ -2,10 +2,5 @@
 -- after a backoff, or parked as FAILED (the dead letter) with the reason.
 WITH written AS (
 {nack}
-),
-woken AS (
-{wake}
 )
--- reading `woken` runs the wake-up (a waiter woken by a retry looks, and
--- waits on)
-SELECT status, attempts, due_at, updated_at FROM written, woken
+SELECT status, attempts, due_at, updated_at FROM written

@@ -5,8 +5,5 @@ WITH written AS (
 ),
 reported AS (
 {outbox_insert}
-),
-woken AS (
-{wake}
 )
-SELECT status, attempts, due_at, updated_at FROM written, woken
+SELECT status, attempts, due_at, updated_at FROM written
