@@ -286,14 +286,10 @@ class Worker:
     def in_flight(self) -> int:
         return len(self.executions)
 
-    def not_ready(self) -> str | None:
-        """Why the worker is not claiming now (``None``: it may be): stopping, or its
-        last outcome was a claim it could not make."""
-        if self._stopping.is_set():
-            return "stopping"
-        if self._outage_since is not None:
-            return f"cannot claim for {time.monotonic() - self._outage_since:.0f}s"
-        return None
+    @property
+    def stopping(self) -> bool:
+        """Whether `stop` (or `abort`) was called: no more claims."""
+        return self._stopping.is_set()
 
     def stop(self) -> None:
         """Stop claiming; running commands get ``grace`` seconds, then are released."""

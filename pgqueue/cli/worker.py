@@ -173,7 +173,7 @@ def worker_id_of(args: argparse.Namespace) -> str:
 def noetl_reporter(args: argparse.Namespace) -> NoetlReporter | None:
     """The reporter ``--noetl-api`` (or ``PGQUEUE_NOETL_API``) asks for; the token
     comes from ``PGQUEUE_NOETL_TOKEN`` only, never a flag (``ps`` shows flags)."""
-    api = args.noetl_api or os.environ.get("PGQUEUE_NOETL_API")
+    api = args.noetl_api  # PGQUEUE_NOETL_API too, as every flag's variable
     if not api:
         return None
     try:
@@ -289,7 +289,7 @@ async def observe(
     metrics.outage.set_function(lambda: claim_error() is not None)
 
     def not_ready() -> str | None:
-        if worker.not_ready() == "stopping":
+        if worker.stopping:
             return "stopping"
         error = claim_error()
         if error is not None:

@@ -17,11 +17,10 @@ from typing import Any, Literal
 import psycopg
 import psycopg_pool
 from psycopg import sql
-from psycopg.rows import dict_row
 
 from pgqueue.db import statements
 from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadline, Deadlines, deadline
-from pgqueue.db.gateway import limit_params
+from pgqueue.db.gateway import Gateway, limit_params
 from pgqueue.db.table import QueueTable
 from pgqueue.db.translate import DRIVER_ERRORS, translate
 from pgqueue.reporting import OutboxEntry
@@ -71,6 +70,9 @@ class Outbox:
         self.pool = pool
         self.table = table or QueueTable()
         self.limits: Deadline = deadlines.completion
+        #: the one-statement reads and writes (backlog, status, requeue); only
+        #: the take holds a transaction of its own
+        self.gateway = Gateway(pool, self.table, deadlines)
 
     def _statement(self, name: str) -> sql.Composed:
         return statements.render(name, self.table.schema, self.table.table)
@@ -108,37 +110,24 @@ class Outbox:
         except DRIVER_ERRORS as exc:
             raise translate(exc) from exc
 
-    async def _read(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        try:
-            async with (
-                self.pool.connection(timeout=self.limits.client_seconds) as conn,
-                conn.transaction(),
-                conn.cursor(row_factory=dict_row) as cur,
-                deadline(conn, self.limits.client_seconds),
-            ):
-                await self._limits(conn)
-                await cur.execute(self._statement(name), params)
-                return await cur.fetchall() if cur.description else []
-        except DRIVER_ERRORS as exc:
-            raise translate(exc) from exc
-
     async def backlog(self, bound: int) -> int:
         """How many reports wait for delivery (parked ones aside), up to ``bound``."""
-        rows = await self._read("outbox_backlog", {"bound": bound})
-        return int(rows[0]["waiting"])
+        # every relay round: under the completion role's deadline, not an operator's
+        rows = await self.gateway.fetch("outbox_backlog", {"bound": bound}, role="completion")
+        return int(rows[0][0])
 
     async def counts(self) -> dict[str, Any]:
         """``waiting``, ``parked`` and ``oldest_waiting`` (a time, or ``None``)."""
-        return (await self._read("outbox_counts", {}))[0]
+        return (await self.gateway.read("outbox_counts"))[0]
 
     async def parked(self, limit: int = 20) -> list[dict[str, Any]]:
         """The reports refused for good, oldest first, with the response."""
-        return await self._read("outbox_parked", {"limit": limit})
+        return await self.gateway.read("outbox_parked", {"limit": limit})
 
     async def requeue(self, report_ids: Sequence[int] | None = None) -> int:
         """Send parked reports (all, or the ones named) again; how many."""
         ids = list(report_ids) if report_ids is not None else None
-        rows = await self._read("outbox_requeue", {"report_ids": ids})
+        rows = await self.gateway.read("outbox_requeue", {"report_ids": ids})
         return int(rows[0]["requeued"])
 
 
