@@ -130,13 +130,18 @@ def test_an_outage_is_one_line_with_the_pools_own_warnings_folded_in(
         admin = psycopg.connect(make_conninfo(dsn, dbname="postgres"), autocommit=True)
         with admin:
             admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> %s",
-                (name, db.info.backend_pid),
-            )
             try:
-                time.sleep(4)  # the outage itself: the pool retries its connections meanwhile
+                # the outage itself, 14 s: longer than a claim's client deadline
+                # (12 s), so a claim waiting for a connection fails too, whatever
+                # the timing; each round cuts again whatever got in just before
+                # the door closed (a connection then being opened)
+                for _ in range(28):
+                    admin.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = %s AND pid <> %s",
+                        (name, db.info.backend_pid),
+                    )
+                    time.sleep(0.5)
             finally:
                 admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
         enqueue_many_sync(db, [{"step": "s", "tool_kind": "noop", "input": {}}])
