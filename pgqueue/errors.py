@@ -42,6 +42,11 @@ class ConfigurationError(PgQueueError):
     """The configuration is invalid."""
 
 
+class SchemaNotOurs(ConfigurationError):
+    """This schema was not made by the pgqueue program that would drop it; nothing
+    was touched."""
+
+
 class PermanentFailure(PgQueueError):
     """The tool failed in a way a retry cannot fix; the command is parked as FAILED."""
 

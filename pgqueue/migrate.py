@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 
+from pgqueue.errors import SchemaNotOurs
 from pgqueue.migrations.names import DEFAULT_SCHEMA, Roles
 
 SCRIPT_LOCATION = "pgqueue:migrations"
@@ -58,14 +59,49 @@ def current(dsn: str, *, schema: str = DEFAULT_SCHEMA) -> str | None:
         return str(row[0]) if row else None
 
 
-def drop_schema(dsn: str, schema: str) -> None:
-    """Drop ``schema`` and everything in it (the demo, bench and chaos schemas,
-    which those programs make anew each run; never a schema of a user's)."""
+#: the comment on a schema that pgqueue's own programs made (demo, bench, chaos):
+#: the only schemas they ever drop
+SCRATCH_MARK = "pgqueue scratch schema, made by `pgqueue {program}`: dropped and made anew by it"
+
+
+def replace_scratch_schema(dsn: str, schema: str, *, program: str) -> None:
+    """Drop ``schema`` and make it anew, empty and marked as ``program``'s, if it
+    does not exist or that program made it; raise `SchemaNotOurs` (and touch
+    nothing) for any other schema, however it is named."""
     import psycopg
     from psycopg import sql
 
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    mark = SCRATCH_MARK.format(program=program)
+    with psycopg.connect(dsn) as conn, conn.transaction():
+        # two programs racing for one name: the second waits, then sees the mark
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"pgqueue scratch {schema}",))
+        found = conn.execute(
+            "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
+            (schema,),
+        ).fetchone()
+        if found is not None and found[0] != mark:
+            raise SchemaNotOurs(
+                f"schema {schema} was not made by pgqueue {program}, which only drops a "
+                f"schema it created: give --schema a name of its own"
+            )
+        name = sql.Identifier(schema)
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(name))
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(name))
+        conn.execute(sql.SQL("COMMENT ON SCHEMA {} IS {}").format(name, sql.Literal(mark)))
+
+
+def drop_scratch_schema(dsn: str, schema: str, *, program: str) -> None:
+    """Drop ``schema`` if ``program`` made it (see `replace_scratch_schema`)."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(dsn) as conn, conn.transaction():
+        found = conn.execute(
+            "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
+            (schema,),
+        ).fetchone()
+        if found is not None and found[0] == SCRATCH_MARK.format(program=program):
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
 def head() -> str:
@@ -76,4 +112,13 @@ def head() -> str:
     return heads[0]
 
 
-__all__ = ["Roles", "alembic_config", "current", "downgrade", "drop_schema", "head", "upgrade"]
+__all__ = [
+    "Roles",
+    "alembic_config",
+    "current",
+    "downgrade",
+    "drop_scratch_schema",
+    "head",
+    "replace_scratch_schema",
+    "upgrade",
+]

@@ -1,8 +1,9 @@
 """`pgqueue demo`: a realistic batch, end to end, on any machine.
 
 With no database configured it starts the embedded PostgreSQL. It works in a
-schema of its own (``pgqueue_demo``), which it drops and recreates, so it never
-touches a real ``noetl.command``.
+schema of its own (``pgqueue_demo``), which it drops and recreates; it marks
+the schemas it makes and refuses to drop any other (`migrate.replace_scratch_schema`),
+so it never touches a real ``noetl.command`` nor a schema of the user's.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pgqueue.cli.embedded import EmbeddedServer, start_embedded
 from pgqueue.db.gateway import Gateway
 from pgqueue.db.table import QueueTable
 from pgqueue.enqueue import enqueue_many
+from pgqueue.errors import SchemaNotOurs
 from pgqueue.models import Command
 from pgqueue.pg_source import PgCommandSource
 from pgqueue.states import FINISHED, Status
@@ -116,10 +118,6 @@ async def run_demo(args: argparse.Namespace, console: Console) -> int:
     if not args.verbose:
         # The progress bar tells the story; per-command log lines would bury it.
         logging.getLogger("pgqueue").setLevel(logging.WARNING)
-    if schema == "noetl":
-        raise CliError(
-            "the demo drops and recreates its schema: give it one of its own", EXIT_USAGE
-        )
     embedded: EmbeddedServer | None = None
     found = dsns.resolve(args.dsn)
     dsn = ""
@@ -159,7 +157,10 @@ async def _demo(
     *,
     embedded: bool,
 ) -> int:
-    await asyncio.to_thread(migrations.drop_schema, dsn, schema)
+    try:
+        await asyncio.to_thread(migrations.replace_scratch_schema, dsn, schema, program="demo")
+    except SchemaNotOurs as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
     await asyncio.to_thread(migrations.upgrade, dsn, schema=schema)
     console.print(f"Migrated schema {schema} to {migrations.head()}.")
     table = QueueTable(schema=schema)
@@ -250,5 +251,13 @@ async def _retrying(gateway: Gateway) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Run a realistic batch end to end: migrate a schema of the demo's own "
+        "(--schema, default pgqueue_demo), enqueue, run workers with a progress bar, "
+        "print the status. The demo drops and remakes that schema each run, and only "
+        "drops a schema it created (it marks its own with a comment): any other, "
+        "public or noetl included, is refused untouched. With no database configured "
+        "it starts an embedded PostgreSQL."
+    )
     p.add_argument("--workers", type=positive_int, default=2, help="worker count (default: 2)")
     p.add_argument("--commands", type=positive_int, default=60, help="batch size (default: 60)")

@@ -306,3 +306,30 @@ def test_an_embedded_start_as_root_removes_the_copies_of_replaced_installs() -> 
         assert sorted(cache_base().glob(f"build-{package}-*")) == [current]  # the old one gone
     finally:
         server.stop()
+
+
+def test_demo_never_drops_a_schema_it_did_not_create(dsn: str) -> None:
+    """`pgqueue demo --schema public` dropped the user's schema and its tables."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.orders (id int)")
+        conn.execute("CREATE SCHEMA app")
+        conn.execute("CREATE TABLE app.users (id int)")
+    for schema in ("public", "app", "noetl"):
+        done = pgqueue("demo", "--dsn", dsn, "--schema", schema, "--commands", "5")
+        assert done.returncode == 2, done.stdout + done.stderr
+        line = done.stderr.strip()
+        assert "\n" not in line and f"schema {schema}" in line and "not made by" in line, line
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT to_regclass('public.orders')").fetchone() != (None,)
+        assert conn.execute("SELECT to_regclass('app.users')").fetchone() != (None,)
+        assert conn.execute("SELECT to_regclass('noetl.command')").fetchone() != (None,)
+    assert "only drops a schema it created" in " ".join(pgqueue("demo", "--help").stdout.split())
+
+
+@pytest.mark.slow
+def test_demo_reruns_in_its_own_schema_and_a_new_name(dsn: str) -> None:
+    for _ in range(2):
+        done = pgqueue("demo", "--dsn", dsn, "--schema", "my_demo", "--commands", "5")
+        assert done.returncode == 0, done.stdout + done.stderr
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM my_demo.command").fetchone() == (5,)

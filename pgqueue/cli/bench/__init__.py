@@ -150,7 +150,7 @@ def _bench(
 ) -> int:
     settings = _settings(dsn)
     for schema in (SCHEMA, RAW_SCHEMA):
-        migrations.drop_schema(dsn, schema)
+        migrations.replace_scratch_schema(dsn, schema, program="bench")
         if args.layout == "noetl":
             with psycopg.connect(dsn, autocommit=True) as conn:
                 noetl_layout.create(conn, schema)
@@ -171,7 +171,7 @@ def _bench(
                 bench.run_latency("idle", args.idle_rate, (3.0, 15.0))
     finally:
         for schema in (SCHEMA, RAW_SCHEMA):
-            migrations.drop_schema(dsn, schema)
+            migrations.drop_scratch_schema(dsn, schema, program="bench")
     machine = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
