@@ -84,9 +84,9 @@ class Completer:
     ) -> None:
         self.gateway = gateway
         self.reporter = reporter
-        #: a relay's `poke`: called with how many reports are about to be written
-        #: (so a backlog bound counts them at once), and with 0 once a write that
-        #: carried reports is committed (so they are delivered at once)
+        #: a relay's `poke`: called with how many reports a write carried, once
+        #: that write is committed, never before (a relay woken before the commit
+        #: finds nothing and idles: every report then waited out its idle poll)
         self.on_reports: Callable[[int], None] = _nothing
         #: where heartbeats run: a connection of their own (see `PgCommandSource`)
         self.heartbeats = heartbeats or gateway
@@ -197,10 +197,7 @@ class Completer:
         if self.reporter is None:
             return (claim, result_json, ())
         ending = Ending("COMPLETED", claim.attempts + 1, result_json=result_json)
-        reports = self._reports(claim, ending)
-        if reports:
-            self.on_reports(len(reports))
-        return (claim, result_json, reports)
+        return (claim, result_json, self._reports(claim, ending))
 
     def complete_then(self, completion: Completion, notify: Notify) -> None:
         """Queue the completion (from `completion`) for the next batched write;
@@ -219,13 +216,18 @@ class Completer:
             raise await self.lost(claim)
 
     async def _flush_completions(self, items: Sequence[Completion]) -> set[CommandKey]:
-        return await self.gateway.complete(
+        reports = [report for *_, reports in items for report in reports]
+        written = await self.gateway.complete(
             (
                 (claim.execution_id, claim.command_id, claim.token, result)
                 for claim, result, _ in items
             ),
-            [report for *_, reports in items for report in reports],
+            reports,
         )
+        if reports:
+            # committed: the relay finds them now
+            self.on_reports(len(reports))
+        return written
 
     async def retry_or_fail(
         self, claim: ClaimedRow, error: str, *, terminal: bool = False

@@ -1,10 +1,14 @@
 """`FinishedExecutions`: no work for an execution that is over.
 
-Where the queue's schema has NoETL's ``execution`` table, a command whose
-execution is ``COMPLETED``, ``FAILED`` or ``CANCELLED`` is never started: right
-after each claim, one statement (``db/sql/cancel_dead.sql``, a primary-key look-up
-per claimed row) ends such rows ``CANCELLED`` with the reason, and the claim
-hands out the rest. NoETL's own claim endpoint refuses them the same way.
+Where the queue's schema has NoETL's ``event`` table, a command whose execution
+has ended is never started. An execution has ended when it has a terminal event
+(``playbook.completed``, ``playbook.failed``, ``workflow.completed``,
+``workflow.failed``, ``execution.cancelled``): NoETL's own claim rule. The
+execution row's status is not: a failed step sets it ``FAILED`` while the
+engine still issues the steps after it, and emits ``playbook.failed`` only once
+they are reported. Right after each claim, one statement
+(``db/sql/cancel_dead.sql``, an index probe per claimed row) ends such rows
+``CANCELLED`` with the event that ended them, and the claim hands out the rest.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 class FinishedExecutions:
-    """``enabled``: whether to look; ``None``: where the execution table exists
+    """``enabled``: whether to look; ``None``: where the event table exists
     (looked up once, at the first claim)."""
 
     def __init__(self, gateway: Gateway, worker_id: str, enabled: bool | None) -> None:
@@ -30,7 +34,7 @@ class FinishedExecutions:
     async def live(self, rows: list[ClaimedRow]) -> list[ClaimedRow]:
         """``rows`` less those of finished executions, which end ``CANCELLED``."""
         if self.enabled is None:
-            self.enabled = (await noetl_tables(self.gateway)).execution
+            self.enabled = (await noetl_tables(self.gateway)).event
         if not self.enabled or not rows:
             return rows
         cancelled = await cancel_dead(self.gateway, rows)
@@ -38,7 +42,7 @@ class FinishedExecutions:
             return rows
         for execution_id, command_id in cancelled:
             logger.info(
-                "command %s not started: its execution %s is finished",
+                "command %s not started: its execution %s has ended",
                 command_id,
                 execution_id,
                 extra={

@@ -12,8 +12,11 @@ the `Reporter`, and settles each in the same transaction:
   never given up on, and sent with the same idempotency key every time;
 - refused for good (any other 4xx): parked with the response, for an operator.
 
-Per command the start report goes before the final one (the take never hands
-out a report while an earlier one of its command waits). A start report whose
+Per command the start report goes before the final one: a take hands out a
+report only with every earlier one of its command, and the relay sends a
+command's reports one after the other, the final only once the start got
+through (or was parked); one left unsent stays as it was, for the next round.
+A fast command's two reports so leave in one round. A start report whose
 command went back to ``PENDING`` (its attempt failed and it waits for a retry)
 is stale: dropped, not sent, so the receiver is never told a waiting command
 runs.
@@ -169,9 +172,24 @@ class Relay(Loop):
         async with self.outbox.take(self.batch) as batch:
             if not batch.taken:
                 return 0
-            results = await asyncio.gather(*(self._deliver(t) for t in batch.taken))
-            batch.settled.extend(results)
+            by_command: dict[tuple[int, int], list[Taken]] = {}
+            for taken in batch.taken:
+                entry = taken.entry
+                by_command.setdefault((entry.execution_id, entry.command_id), []).append(taken)
+            results = await asyncio.gather(*(self._in_order(t) for t in by_command.values()))
+            batch.settled.extend(s for settled in results for s in settled)
         return len(batch.taken)
+
+    async def _in_order(self, reports: list[Taken]) -> list[Settled]:
+        """One command's reports, one after the other; after one that must be
+        tried again, the rest are left as they are (not settled, not counted)."""
+        settled: list[Settled] = []
+        for taken in reports:
+            outcome = await self._deliver(taken)
+            settled.append(outcome)
+            if outcome.outcome == "retry":
+                break
+        return settled
 
     async def _deliver(self, taken: Taken) -> Settled:
         entry = taken.entry

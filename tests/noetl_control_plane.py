@@ -4,15 +4,20 @@
 duplicate}``; the same ``Idempotency-Key`` again answers ``duplicate: true``
 and stores nothing. Answers can be scripted (``503`` with ``Retry-After``, a
 ``400``), and the server can be taken down (its port closed) and brought back.
-Its engine acts on the batch's last actionable event as NoETL's does: an
-accepted ``call.done`` makes the workflow insert its next commands as
-``PENDING`` rows of ``noetl.command``; ``call.error`` fails the execution; and
-an execution with no command left open is finished.
+Its engine acts on the batch's last actionable event as NoETL's does: every
+accepted event is stored in ``noetl.event``; an accepted ``call.done`` makes
+the workflow insert its next commands as ``PENDING`` rows of ``noetl.command``;
+``call.error`` sets the execution row ``FAILED`` while the workflow still
+issues what its arcs lead to (an unconditional ``next`` after a failing step);
+and an execution with every command issued and none left open ends with its
+terminal event, ``playbook.completed`` or ``playbook.failed`` (NOETL.md §5:
+that event, not the row's status, is what stops an execution's work).
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
 import uuid
@@ -34,6 +39,10 @@ class Received:
     at: float
     #: the command row's (status, attempts) when the batch arrived
     row: tuple[str, int] | None = None
+    #: when it arrived, and when the row's final write was (its completed_at),
+    #: both in seconds since the epoch
+    wall: float = 0.0
+    written: float | None = None
 
     @property
     def names(self) -> list[str]:
@@ -87,7 +96,11 @@ def insert_command(
 
 
 class Workflow:
-    """What the engine issues: `start` the first commands, `advance` on a call.done."""
+    """What the engine issues: `start` the first commands, `advance` on a call.done
+    (and on a call.error too when `after_error`: the arcs after a failing step)."""
+
+    #: whether the workflow goes on after a failed step (NoETL's unconditional next)
+    after_error = False
 
     def start(self, conn: psycopg.Connection[Any], execution_id: int) -> None:
         raise NotImplementedError
@@ -132,6 +145,37 @@ class Chain(Workflow):
                 tool_kind=self.tool_kind,
                 input={"prev": data["n"]},
             )
+
+
+class FailingMiddle(Workflow):
+    """``step_a`` → ``step_b``, which always fails → ``step_c``, which follows it
+    unconditionally: NoETL fails the execution's row at ``step_b``'s error, still
+    issues ``step_c``, and emits ``playbook.failed`` only once ``step_c`` ends."""
+
+    after_error = True
+
+    def __init__(self) -> None:
+        self.issued: list[str] = []
+
+    def issued_all(self, execution_id: int) -> bool:
+        return "step_c" in self.issued
+
+    def start(self, conn: psycopg.Connection[Any], execution_id: int) -> None:
+        self._issue(conn, execution_id, "step_a")
+
+    def _issue(
+        self, conn: psycopg.Connection[Any], execution_id: int, step: str, **command: Any
+    ) -> None:
+        self.issued.append(step)
+        insert_command(conn, execution_id, step, input={"prev": 0}, **command)
+
+    def advance(
+        self, conn: psycopg.Connection[Any], execution_id: int, step: str, payload: dict[str, Any]
+    ) -> None:
+        if step == "step_a":
+            self._issue(conn, execution_id, "step_b", tool_kind="fail", meta={"max_attempts": 1})
+        elif step == "step_b":
+            self._issue(conn, execution_id, "step_c")
 
 
 class Single(Workflow):
@@ -214,6 +258,11 @@ class ControlPlane:
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
         self._conn = psycopg.connect(self.dsn, autocommit=True)
+        # NoETL answers 202 once a batch's events are stored, and processes the
+        # batch afterwards, in order: so does this engine, on a thread of its own
+        self._batches: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._engine_thread = threading.Thread(target=self._process, daemon=True)
+        self._engine_thread.start()
 
     # -- the server -------------------------------------------------------------------
 
@@ -257,6 +306,8 @@ class ControlPlane:
 
     def close(self) -> None:
         self.down()
+        self._batches.put(None)
+        self._engine_thread.join(timeout=30)
         self._conn.close()
 
     def __enter__(self) -> ControlPlane:
@@ -294,12 +345,17 @@ class ControlPlane:
             self.duplicates += 1
             return 202, {}, {"status": "accepted", "request_id": key, "duplicate": True}
         self._keys.add(key)
+        wall = time.time()
         found = self._conn.execute(
-            "SELECT status, attempts FROM noetl.command WHERE command_id = %s",
+            "SELECT status, attempts, extract(epoch FROM completed_at)::float8"
+            " FROM noetl.command WHERE command_id = %s",
             (body["events"][0]["payload"]["command_id"],),
         ).fetchone()
-        self.accepted.append(Received(key, body, time.monotonic(), found))
-        self._engine(body)
+        row = None if found is None else (str(found[0]), int(found[1]))
+        written = None if found is None else found[2]
+        self.accepted.append(Received(key, body, time.monotonic(), row, wall, written))
+        self._store_events(int(body["execution_id"]), body["events"])
+        self._batches.put(body)
         request_id = uuid.uuid4().hex
         ids = [int(time.time() * 1000) + i for i in range(len(body["events"]))]
         return (
@@ -323,6 +379,11 @@ class ControlPlane:
             )
             self.workflow.start(self._conn, execution_id)
 
+    def _process(self) -> None:
+        while (body := self._batches.get()) is not None:
+            with self._lock:
+                self._engine(body)
+
     def _engine(self, body: dict[str, Any]) -> None:
         execution_id = int(body["execution_id"])
         actionable = [e for e in body["events"] if e.get("actionable")]
@@ -330,25 +391,63 @@ class ControlPlane:
             return  # stored, nothing to act on (a start batch)
         last = actionable[-1]
         if last["name"] == "call.error":
-            self._finish(execution_id, "FAILED")
-            return
-        if last["name"] == "call.done":
-            self.workflow.advance(self._conn, execution_id, last["step"], last["payload"])
-        if not self.workflow.issued_all(execution_id):
-            return
+            self._conn.execute(
+                "UPDATE noetl.execution SET status = 'FAILED', end_time = now()"
+                " WHERE execution_id = %s",
+                (execution_id,),
+            )
+            if not self.workflow.after_error:
+                self._end(execution_id)
+                return
+        self.workflow.advance(self._conn, execution_id, last["step"], last["payload"])
+        if self.workflow.issued_all(execution_id):
+            self._end(execution_id)
+
+    def _store_events(self, execution_id: int, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            self._event(execution_id, event["name"], event.get("step"), event.get("meta"))
+
+    def _event(
+        self,
+        execution_id: int,
+        name: str,
+        step: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
         self._conn.execute(
-            "UPDATE noetl.execution SET status = 'COMPLETED', end_time = now()"
-            " WHERE execution_id = %s AND status = 'RUNNING' AND NOT EXISTS ("
-            "   SELECT 1 FROM noetl.command WHERE execution_id = %s"
-            "   AND status IN ('PENDING', 'CLAIMED', 'RUNNING'))",
-            (execution_id, execution_id),
+            "INSERT INTO noetl.event (execution_id, event_id, event_type, node_name, meta)"
+            " VALUES (%s, noetl.snowflake_id(), %s, %s, %s)",
+            (execution_id, name, step, Jsonb(meta or {})),
         )
 
-    def _finish(self, execution_id: int, status: str) -> None:
-        self._conn.execute(
-            "UPDATE noetl.execution SET status = %s, end_time = now() WHERE execution_id = %s",
-            (status, execution_id),
-        )
+    def _end(self, execution_id: int) -> None:
+        """The terminal event, once no command of the execution is open."""
+        open_commands = self._conn.execute(
+            "SELECT count(*) FROM noetl.command WHERE execution_id = %s"
+            " AND status IN ('PENDING', 'CLAIMED', 'RUNNING')",
+            (execution_id,),
+        ).fetchone()[0]  # type: ignore[index]
+        if open_commands:
+            return
+        status = self._conn.execute(
+            "UPDATE noetl.execution SET status = CASE WHEN status = 'RUNNING'"
+            " THEN 'COMPLETED' ELSE status END, end_time = coalesce(end_time, now())"
+            " WHERE execution_id = %s RETURNING status",
+            (execution_id,),
+        ).fetchone()[0]  # type: ignore[index]
+        self._event(execution_id, "playbook.failed" if status == "FAILED" else "playbook.completed")
+
+    def terminal_event(self, execution_id: int) -> str | None:
+        """The execution's newest terminal event (NoETL's claim rule reads it)."""
+        with self._lock:
+            found = self._conn.execute(
+                "SELECT event_type FROM noetl.event WHERE execution_id = %s"
+                " AND event_type IN ('playbook.completed', 'playbook.failed',"
+                " 'workflow.completed', 'workflow.failed', 'execution.cancelled')"
+                " ORDER BY event_id DESC LIMIT 1",
+                (execution_id,),
+            ).fetchone()
+        return None if found is None else str(found[0])
 
     def execution_status(self, execution_id: int) -> str | None:
         with self._lock:

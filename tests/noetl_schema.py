@@ -92,7 +92,7 @@ CREATE UNIQUE INDEX idx_runtime_kind_name ON noetl.runtime (kind, name);
 
 def create_noetl_layout(conn: psycopg.Connection[Any]) -> None:
     """NoETL's whole layout, empty: the partitioned command table with its 12
-    indexes, its executions and its runtime registry."""
+    indexes, its executions, its event log and its runtime registry."""
     # NoETL's id function (the part of NOETL_DDL before its table), then its
     # current table, as the bench makes it
     conn.execute(NOETL_DDL[: NOETL_DDL.index("CREATE TABLE")])

@@ -1,5 +1,5 @@
 """The statements on NoETL's own tables beside the command table, through the
-`Gateway`: which of them exist, commands of finished executions, and the
+`Gateway`: which of them exist, commands of ended executions, and the
 worker's row in NoETL's runtime registry."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pgqueue.outcomes import ClaimedRow, CommandKey
 class NoetlTables:
     """Which of NoETL's tables the queue's schema has."""
 
-    execution: bool
+    event: bool
     runtime: bool
 
 
@@ -27,7 +27,7 @@ async def noetl_tables(gateway: Gateway) -> NoetlTables:
     rows = await gateway.fetch(
         "noetl_tables",
         {
-            "execution": sql.Identifier(schema, "execution").as_string(None),
+            "event": sql.Identifier(schema, "event").as_string(None),
             "runtime": sql.Identifier(schema, "runtime").as_string(None),
         },
         # on the claim path (the first claim asks): the claim's deadline
@@ -37,7 +37,8 @@ async def noetl_tables(gateway: Gateway) -> NoetlTables:
 
 
 async def cancel_dead(gateway: Gateway, claims: Sequence[ClaimedRow]) -> set[CommandKey]:
-    """End as ``CANCELLED`` those of ``claims`` whose execution is finished; their keys."""
+    """End as ``CANCELLED`` those of ``claims`` whose execution has a terminal
+    event (NoETL's claim rule); their keys."""
     if not claims:
         return set()
     rows = await gateway.fetch(

@@ -89,6 +89,7 @@ def render(
         new_id=sql.Identifier(schema, "pgqueue_new_id"),
         registry=sql.Identifier(schema, "pgqueue_worker"),
         execution=sql.Identifier(schema, "execution"),
+        event=sql.Identifier(schema, "event"),
         runtime=sql.Identifier(schema, "runtime"),
     )
     for part in PARTS:

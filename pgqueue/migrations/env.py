@@ -14,9 +14,8 @@ from psycopg import sql
 from sqlalchemy import create_engine, pool
 
 from pgqueue import dsn as dsns
-from pgqueue.migrations.names import DEFAULT_SCHEMA, Roles
+from pgqueue.migrations.names import DEFAULT_SCHEMA, VERSION_TABLE, Roles
 
-VERSION_TABLE = "pgqueue_alembic_version"
 #: Serialises concurrent `pgqueue migrate` runs (several workers starting at once).
 ADVISORY_LOCK_KEY = 7_236_115_000_001
 

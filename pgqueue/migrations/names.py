@@ -17,6 +17,8 @@ DEFAULT_SCHEMA = "noetl"
 TABLE = "command"
 #: the reports a worker owes a control plane (migration 0008)
 OUTBOX = "pgqueue_outbox"
+#: pgqueue's alembic version table, in the queue's schema (never a host app's)
+VERSION_TABLE = "pgqueue_alembic_version"
 #: Marks objects pgqueue created, so a downgrade drops only those and never
 #: NoETL's own table or function.
 CREATED_BY_PGQUEUE = "created by pgqueue"

@@ -219,3 +219,57 @@ def test_the_gateway_guards_exactly_the_keyed_roles() -> None:
         "enqueue": "on",
         "operator": "on",
     }
+
+
+def rows_read_from(node: dict[str, Any], relation: str) -> int:
+    """The rows a plan node and the nodes under it read from ``relation``."""
+    read = 0
+    if node.get("Relation Name") == relation:
+        per_loop = node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
+        read += int(per_loop * node.get("Actual Loops", 1))
+    return read + sum(rows_read_from(child, relation) for child in node.get("Plans", []))
+
+
+def test_the_ended_execution_look_up_reads_one_event_per_claimed_row(noetl_db: str) -> None:
+    """After each claim, the rows of executions with a terminal event end
+    CANCELLED (NoETL's claim rule): against an event log of a million events,
+    the look-up reads at most the newest terminal event of each claimed row's
+    execution, through NoETL's (execution_id, event_type, event_id) index."""
+    from pgqueue.cli.bench import noetl_layout
+
+    with psycopg.connect(noetl_db, autocommit=True) as conn:
+        arrange(conn, 0, "after")
+        conn.execute("TRUNCATE noetl.event")
+        noetl_layout.fill_events(conn, "noetl", 1_000_000)
+        # the burst's executions (g % 5000): half of them have ended, each with a
+        # long history of events
+        conn.execute(
+            """
+            INSERT INTO noetl.event (execution_id, event_id, event_type)
+            SELECT e, 10000000 + e * 10 + i,
+                   CASE WHEN i = 9 AND e % 2 = 0 THEN 'playbook.failed' ELSE 'call.done' END
+            FROM generate_series(0, 4999) AS e, generate_series(0, 9) AS i
+            """
+        )
+        conn.execute("ANALYZE noetl.event")
+        keys = conn.execute(
+            """
+            UPDATE noetl.command SET status = 'CLAIMED', claim_token = gen_random_uuid(),
+                   lease_expires_at = now() + interval '30 seconds'
+            WHERE command_id > 10000000 AND command_id <= 10000000 + %s
+            RETURNING execution_id, command_id, claim_token
+            """,
+            (BATCH,),
+        ).fetchall()
+        packed = {
+            "execution_ids": Int8Array(k[0] for k in keys),
+            "command_ids": Int8Array(k[1] for k in keys),
+            "tokens": UuidArray(k[2] for k in keys),
+        }
+        plan = run(conn, "cancel_dead", packed)
+        events = rows_read_from(plan, "event")
+        assert events <= len(keys), (events, json.dumps(plan)[:3000])
+        assert rows_read(plan) <= 3 * len(keys), json.dumps(plan)[:3000]
+        # ended: by the events above, and one execution in ten of the filled log
+        ended = sum(1 for k in keys if k[0] % 2 == 0 or k[0] % 10 == 9)
+        assert plan["Actual Rows"] == ended, json.dumps(plan)[:3000]

@@ -28,7 +28,7 @@ from pgqueue.pg_source import PgCommandSource
 from pgqueue.relay import Relay
 from tests.fixtures.noetl_tools import TOOLS
 from tests.helpers import wait_until_async
-from tests.noetl_control_plane import ControlPlane, Single, insert_command
+from tests.noetl_control_plane import ControlPlane, FailingMiddle, Single, insert_command
 
 Conn = psycopg.Connection[Any]
 
@@ -130,24 +130,85 @@ async def test_a_failing_step_reports_its_error_once_after_the_last_attempt(
     assert command_failed["payload"]["command_id"] == workflow.command_id
 
 
-async def test_a_command_of_a_finished_execution_never_runs(noetl_dsn: str, db: Conn) -> None:
+@pytest.mark.parametrize("terminal", ["playbook.completed", "execution.cancelled"])
+async def test_a_command_of_an_execution_with_a_terminal_event_never_runs(
+    noetl_dsn: str, db: Conn, terminal: str
+) -> None:
     ran: list[str] = []
 
     async def python(command: Command, ctx: ToolContext) -> Any:
         ran.append(command.command_id)
         return {}
 
-    db.execute("INSERT INTO noetl.execution (execution_id, status) VALUES (9, 'CANCELLED')")
+    db.execute("INSERT INTO noetl.execution (execution_id, status) VALUES (9, 'RUNNING')")
+    for event_id, name in enumerate(["playbook.initialized", terminal, "command.issued"]):
+        db.execute(
+            "INSERT INTO noetl.event (execution_id, event_id, event_type) VALUES (9, %s, %s)",
+            (event_id, name),
+        )
     insert_command(db, 9, "late")
     with ControlPlane(noetl_dsn, Single()) as plane:
         async with reporting_worker(noetl_dsn, plane, wait=False, python=python) as (w, _, _):
             stats = await asyncio.wait_for(w.run(), 30)
     status, error = db.execute("SELECT status, error FROM noetl.command").fetchone()  # type: ignore[misc]
     assert status == "CANCELLED"
-    assert error == "not started: execution 9 is CANCELLED"
+    assert error == f"not started: execution 9 has ended ({terminal})"
     assert ran == []
     assert stats["completed"] == 0
     assert outbox_rows(db) == [] and plane.requests == 0
+
+
+async def test_a_failed_execution_row_without_a_terminal_event_still_runs_its_commands(
+    noetl_dsn: str, db: Conn
+) -> None:
+    """NoETL's claim rule: the row's FAILED status does not stop the work, only a
+    terminal event does (NOETL.md §5)."""
+    db.execute("INSERT INTO noetl.execution (execution_id, status) VALUES (12, 'FAILED')")
+    insert_command(db, 12, "after_the_failure", input={"prev": 1})
+    with ControlPlane(noetl_dsn, Single()) as plane:
+        async with reporting_worker(noetl_dsn, plane, wait=False) as (w, _, _):
+            stats = await asyncio.wait_for(w.run(), 30)
+
+            async def both() -> bool:
+                return len(plane.accepted) == 2
+
+            await wait_until_async(both, what="both reports to arrive")
+    assert db.execute("SELECT status, result FROM noetl.command").fetchone() == (
+        "COMPLETED",
+        {"n": 2},
+    )
+    assert stats["completed"] == 1
+    assert [r.names[0] for r in plane.accepted] == ["command.started", "call.done"]
+
+
+async def test_a_step_after_a_failing_step_runs_and_the_execution_ends_failed(
+    noetl_dsn: str, db: Conn
+) -> None:
+    """A playbook whose middle step fails and whose last step follows it
+    unconditionally ends with ``playbook.failed`` once that last step is reported
+    (it was cancelled because the execution row said FAILED, and the execution
+    never ended)."""
+    workflow = FailingMiddle()
+    with ControlPlane(noetl_dsn, workflow) as plane:
+        async with reporting_worker(noetl_dsn, plane) as (worker, _, _):
+            run = asyncio.create_task(worker.run())
+            plane.start(14)
+
+            async def ended() -> bool:
+                return plane.terminal_event(14) is not None
+
+            await wait_until_async(ended, timeout=30, what="the execution's terminal event")
+            worker.stop()
+            await run
+        assert plane.terminal_event(14) == "playbook.failed"
+    rows = db.execute("SELECT step_name, status FROM noetl.command ORDER BY step_name").fetchall()
+    assert rows == [("step_a", "COMPLETED"), ("step_b", "FAILED"), ("step_c", "COMPLETED")]
+    finals = {
+        r.body["events"][0]["step"]: r.names[0]
+        for r in plane.accepted
+        if r.names[0] != "command.started"
+    }
+    assert finals == {"step_a": "call.done", "step_b": "call.error", "step_c": "call.done"}
 
 
 async def test_a_stale_worker_writes_no_report(noetl_dsn: str, db: Conn) -> None:

@@ -29,6 +29,7 @@ import platform
 from dataclasses import asdict
 
 import psycopg
+from psycopg import sql
 from rich.console import Console
 from rich.progress import Progress
 
@@ -98,7 +99,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=("pgqueue", "noetl"),
         default="pgqueue",
         help="the table: pgqueue's own, or NoETL's (16 hash partitions, its 12 indexes, "
-        "its execution table) with pgqueue's migrations on it (default: pgqueue)",
+        "its execution table and event log) with pgqueue's migrations on it "
+        "(default: pgqueue)",
+    )
+    p.add_argument(
+        "--noetl-events",
+        type=int,
+        default=1_000_000,
+        metavar="N",
+        help="with --layout noetl: events of past executions in NoETL's event log, which "
+        "the look-up of ended executions after each claim reads; 0 for no event table "
+        "at all, and so no look-up (default: 1000000)",
     )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
 
@@ -154,6 +165,11 @@ def _bench(
         if args.layout == "noetl":
             with psycopg.connect(dsn, autocommit=True) as conn:
                 noetl_layout.create(conn, schema)
+                if args.noetl_events <= 0:
+                    conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(schema, "event")))
+                elif schema == SCHEMA:
+                    console.print(f"filling NoETL's event log with {args.noetl_events:,} events…")
+                    noetl_layout.fill_events(conn, schema, args.noetl_events)
         migrations.upgrade(dsn, schema=schema)
     try:
         with Progress(console=console, transient=False) as progress:

@@ -1,18 +1,30 @@
--- Never start a command of a finished execution: of the rows just claimed, the
--- ones whose execution is COMPLETED, FAILED or CANCELLED end CANCELLED, with
--- the reason (NoETL's own claim endpoint refuses them the same way).
+-- Never start a command of an execution that has ended. NoETL's own claim rule:
+-- an execution has ended when it has a terminal event (not when its row says
+-- FAILED: a failed step fails the row while the engine still issues the steps
+-- its arcs lead to, and ends the execution only once they are reported). Of
+-- the rows just claimed, those of an ended execution end CANCELLED, with the
+-- event that ended it.
 UPDATE {command} AS c
 SET status = 'CANCELLED',
-    error = 'not started: execution ' || c.execution_id || ' is ' || e.status,
+    error = 'not started: execution ' || c.execution_id || ' has ended (' || t.event_type || ')',
     completed_at = now(),
     lease_expires_at = NULL,
     claim_token = NULL,
     updated_at = now()
 FROM unnest(%(execution_ids)b::bigint[], %(command_ids)b::bigint[], %(tokens)b::uuid[])
      AS r(execution_id, command_id, token)
--- each row's execution, by its primary key
-JOIN {execution} AS e ON e.execution_id = r.execution_id
+-- the newest terminal event of each row's execution, if any (NoETL's
+-- _fetch_execution_terminal_event): a probe of its (execution_id, event_type,
+-- event_id) index per claimed row, whatever the size of the event log
+CROSS JOIN LATERAL (
+    SELECT e.event_type
+    FROM {event} AS e
+    WHERE e.execution_id = r.execution_id
+      AND e.event_type IN ('playbook.completed', 'playbook.failed', 'workflow.completed',
+                           'workflow.failed', 'execution.cancelled')
+    ORDER BY e.event_id DESC
+    LIMIT 1
+) AS t
 -- fenced: only rows still under this claim
 WHERE {fence}
-  AND upper(e.status) IN ('COMPLETED', 'FAILED', 'CANCELLED')
 RETURNING c.command_id, c.execution_id

@@ -1,4 +1,5 @@
--- Which of NoETL's tables sit beside the command table: its executions (whose
--- finished ones get no more work) and its runtime registry (workers' liveness).
-SELECT to_regclass(%(execution)s) IS NOT NULL AS execution,
+-- Which of NoETL's tables sit beside the command table: its event log (an
+-- execution with a terminal event gets no more work) and its runtime registry
+-- (workers' liveness).
+SELECT to_regclass(%(event)s) IS NOT NULL AS event,
        to_regclass(%(runtime)s) IS NOT NULL AS runtime
