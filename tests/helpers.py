@@ -110,7 +110,7 @@ def build_wheel(source: Path, into: Path) -> Path:
         check=False,
     )
     assert built.returncode == 0, built.stderr
-    (wheel,) = (into / "dist").glob("pgqueue-*.whl")
+    (wheel,) = (into / "dist").glob("noetl_pgqueue-*.whl")
     site = into / "site"
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(site)

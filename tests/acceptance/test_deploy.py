@@ -63,7 +63,47 @@ def test_the_image_is_built_from_a_wheel_of_only_what_the_dockerfile_copies(
     )
     assert done.returncode == 0, done.stderr
     assert "--metrics-port" in done.stdout
-    assert "USER pgqueue" in DOCKERFILE  # never as root
+    # what the image relies on is in its environment, so a command line of the
+    # user's own (`docker run IMAGE worker --tools mytools`) keeps it
+    image_env = dict(re.findall(r"^ENV (\w+)=(\S+)$", DOCKERFILE, flags=re.MULTILINE))
+    assert image_env.get("PGQUEUE_METRICS_PORT") == "9100"
+    assert args == ["worker"]
+    from pgqueue.cli import environment
+    from pgqueue.cli.parser import parser
+
+    top = parser()
+    ours = top.parse_args(["worker", "--tools", "mytools"])
+    worker = next(
+        p
+        for a in top._subparsers._group_actions  # type: ignore[union-attr]
+        for name, p in a.choices.items()  # type: ignore[union-attr]
+        if name == "worker"
+    )
+    environment.apply(worker, image_env)
+    assert worker.parse_args(["--tools", "mytools"]).metrics_port == 9100
+    assert ours.tools == ["mytools"]
+
+
+def test_the_image_runs_as_the_numeric_user_the_manifest_names() -> None:
+    """The kubelet refuses ``runAsNonRoot`` with a named USER: the image's user is
+    numeric, made with that uid, and the manifest names the same one."""
+    user = re.search(r"^USER (\d+):(\d+)$", DOCKERFILE, flags=re.MULTILINE)
+    assert user is not None, "USER must be numeric uid:gid"
+    uid, gid = int(user.group(1)), int(user.group(2))
+    assert uid != 0 and gid != 0
+    assert f"--uid {uid}" in DOCKERFILE and f"--gid {gid}" in DOCKERFILE
+    manifest = yaml.safe_load((ROOT / "deploy" / "kubernetes" / "worker.yaml").read_text())
+    (container,) = manifest["spec"]["template"]["spec"]["containers"]
+    security = container["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert (security["runAsUser"], security["runAsGroup"]) == (uid, gid)
+    # a reference a user can build and push (registry/name:tag), not a bare :latest
+    image = container["image"]
+    assert re.fullmatch(r"[\w.-]+(:\d+)?/[\w./-]+:[\w.-]+", image), image
+    assert not image.endswith(":latest")
+    assert (
+        f"docker build -t {image} ." in (ROOT / "deploy" / "kubernetes" / "worker.yaml").read_text()
+    )
 
 
 def test_the_systemd_unit_drains_before_it_kills(tmp_path: Path) -> None:
