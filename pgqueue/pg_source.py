@@ -228,9 +228,10 @@ class PgCommandSource:
         """How many ``next()`` calls are waiting right now."""
         return self._claims.waiting
 
-    async def close(self) -> None:
+    async def stop_claiming(self) -> None:
         """Stop pulling: waiting ``next()`` calls return ``None``, and rows claimed in
-        a batch but never handed out go back to ``PENDING`` untouched."""
+        a batch but never handed out go back to ``PENDING`` untouched. What runs
+        keeps its lease and its writes until `close`."""
         unclaimed = [p.ack.claim for p in await self._claims.close() if p.ack.claim is not None]
         if unclaimed:
             try:
@@ -243,6 +244,12 @@ class PgCommandSource:
                     exc,
                     extra={"worker_id": self.worker_id, "action": "release"},
                 )
+
+    async def close(self) -> None:
+        """`stop_claiming`, then write what is pending and close the connections of
+        its own (listener, heartbeats): the last step of a shutdown, once nothing
+        runs that needs its lease kept."""
+        await self.stop_claiming()
         await self.completer.drain()
         if self._listener is not None:
             await self._listener.close()

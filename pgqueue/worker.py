@@ -58,6 +58,7 @@ class LeasedSource(Protocol):
     def prefetched(self) -> list[Any]: ...
     def renewed(self, handles: Iterable[Any], since: float) -> None: ...
     def drop(self, handles: Iterable[Any]) -> None: ...
+    async def stop_claiming(self) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -297,20 +298,22 @@ class Worker:
             return
         self._stopping.set()
         loop = asyncio.get_running_loop()
-        # Closing the source makes every waiting next() return None.
-        self._background.add(loop.create_task(self._close_source()))
+        # Every waiting next() returns None; the source itself (its heartbeat
+        # connection among it) stays open until run() ends: leases of what runs
+        # are kept through the grace.
+        self._background.add(loop.create_task(self._stop_claiming()))
         self._background.add(loop.create_task(self._expire_grace(self.grace)))
 
     def abort(self) -> None:
         """Stop now: cancel running tools and release their commands."""
         if not self._stopping.is_set():
             self._stopping.set()
-            self._background.add(asyncio.get_running_loop().create_task(self._close_source()))
+            self._background.add(asyncio.get_running_loop().create_task(self._stop_claiming()))
         self.executions.interrupt_all(Shutdown())
 
-    async def _close_source(self) -> None:
+    async def _stop_claiming(self) -> None:
         if self.leased is not None:
-            await self.leased.close()
+            await self.leased.stop_claiming()
 
     async def _expire_grace(self, grace: float) -> None:
         deadline = time.monotonic() + grace

@@ -384,3 +384,50 @@ async def test_past_the_grace_running_commands_are_released_untouched(pool: Pool
     for command_id in ids:
         after = row(db, command_id)
         assert (after["status"], after["attempts"], after["claim_token"]) == ("PENDING", 0, None)
+
+
+async def test_lease_upkeep_outlives_the_last_running_command_after_stop(
+    pool: Pool, db: Conn
+) -> None:
+    """`Worker.stop()` closed the source, and with it the heartbeat pool, at once:
+    the lease keeper's next beat met `PoolClosed`, died, leases stopped being
+    extended during the grace, and `run()` raised instead of returning."""
+    command_id = add(db)
+    started = asyncio.Event()
+    finish = asyncio.Event()
+
+    async def work(cmd: Any, ctx: ToolContext) -> Any:
+        started.set()
+        await finish.wait()
+        return {"done": True}
+
+    worker = make_worker(pool, lease=1.5, wait=True, grace=30)
+    worker.register("work", work)
+    run = asyncio.create_task(worker.run())
+    await asyncio.wait_for(started.wait(), 10)
+    claimed = row(db, command_id)["lease_expires_at"]
+
+    async def beaten() -> bool:
+        return bool(row(db, command_id)["lease_expires_at"] > claimed)
+
+    # the keeper has beaten once: its connection is open when the stop comes
+    await wait_until_async(beaten, timeout=10, what="a heartbeat before stop()")
+    worker.stop()
+    first = row(db, command_id)["lease_expires_at"]
+
+    async def extended() -> bool:
+        return bool(row(db, command_id)["lease_expires_at"] > first)
+
+    # within the grace the lease goes on being kept, beat after beat
+    await wait_until_async(extended, timeout=10, what="a heartbeat after stop()")
+    second = row(db, command_id)["lease_expires_at"]
+
+    async def again() -> bool:
+        return bool(row(db, command_id)["lease_expires_at"] > second)
+
+    await wait_until_async(again, timeout=10, what="another heartbeat after stop()")
+    assert row(db, command_id)["status"] in ("CLAIMED", "RUNNING")
+    finish.set()
+    stats = await asyncio.wait_for(run, 30)
+    assert stats["completed"] == 1
+    assert row(db, command_id)["status"] == "COMPLETED"
