@@ -8,11 +8,14 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tests.acceptance.cli import Child, pgqueue, spawn
 from tests.helpers import wait_until
@@ -292,3 +295,44 @@ def test_parked_reports_are_shown_by_status_and_sent_again_by_requeue(
             stop(w1)
         assert len(plane.refused) == 1
         assert outbox(db) == 0
+
+
+def test_the_whole_worker_runs_as_a_member_of_the_least_privilege_worker_role(
+    noetl_dsn: str, db: psycopg.Connection[Any]
+) -> None:
+    """`pgqueue worker` logged in as a member of ``pgqueue_worker`` exited 1 at
+    start-up (permission denied for table pgqueue_alembic_version). Everything
+    the CLI worker does runs here as that role: the schema check, the registry,
+    claims and completions, the relay's reports, NoETL's runtime row, the
+    ended-execution look-up and the metrics."""
+    from tests.acceptance.test_observability import free_port, get
+
+    name = f"t_cli_worker_{uuid.uuid4().hex[:8]}"
+    db.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE pgqueue_worker").format(sql.Identifier(name)))
+    login = make_conninfo("", **{**conninfo_to_dict(noetl_dsn), "user": name})
+    port = free_port()
+    try:
+        with ControlPlane(noetl_dsn, Chain(3)) as plane:
+            with worker(login, plane, "w-role", "--metrics-port", str(port)) as w1:
+                plane.start(48)
+                wait_until(
+                    lambda: plane.execution_status(48) == "COMPLETED",
+                    timeout=60,
+                    what="the execution to finish under the worker role",
+                )
+                status, text = get(port, "/metrics")
+                assert status == 200 and "pgqueue_commands_total" in text
+                assert get(port, "/readyz")[0] == 200
+                assert db.execute(
+                    "SELECT status FROM noetl.runtime WHERE name = 'w-role'"
+                ).fetchone() == ("ready",)
+                assert db.execute(
+                    "SELECT count(*) FROM noetl.pgqueue_worker WHERE worker_id = 'w-role'"
+                ).fetchone() == (1,)
+                err = stop(w1)
+            assert "permission denied" not in err, err[-3000:]
+            assert_reported_once_in_order(plane, db)
+            assert plane.terminal_event(48) == "playbook.completed"
+    finally:
+        db.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+        db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
