@@ -3,6 +3,7 @@ error into one line on stderr and its documented exit code."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from pgqueue.cli.common import (
     EXIT_DATABASE,
     EXIT_FAILED,
     EXIT_SCHEMA,
+    EXIT_USAGE,
     CliError,
     setup_logging,
 )
@@ -33,19 +35,28 @@ def run(argv: Sequence[str] | None = None) -> int:
     from pgqueue.cli.common import joined_negatives
     from pgqueue.cli.parser import parser
 
-    args = parser().parse_args(joined_negatives(list(sys.argv[1:] if argv is None else argv)))
+    words = joined_negatives(list(sys.argv[1:] if argv is None else argv))
+    args = parser().parse_args(words)
     setup_logging(args.verbose, args.log_format)
     console = Console(highlight=False, soft_wrap=True)
-    if args.dsn and dsns.has_password(args.dsn):
-        print(
-            f"pgqueue {args.command}: warning: --dsn carries a password, which every local "
-            "user can read in ps; use PGPASSFILE, PGQUEUE_DSN or a service file instead",
-            file=sys.stderr,
-        )
 
     def fail(message: str) -> None:
-        # plain print: one line, never wrapped or styled
-        print(f"pgqueue {args.command}: {message}", file=sys.stderr)
+        # plain print: one line, never wrapped or styled, and no password in it
+        print(f"pgqueue {args.command}: {dsns.scrub(message)}", file=sys.stderr)
+
+    try:
+        given = _check_dsns(args)
+    except ConfigurationError as exc:
+        fail(str(exc))
+        return EXIT_USAGE
+    for flag in given:
+        if flag in words or any(w.startswith(f"{flag}=") for w in words):
+            print(
+                f"pgqueue {args.command}: warning: {flag} carries a password, which every "
+                "local user can read in ps; use PGPASSFILE, a PGQUEUE_* variable or a "
+                "service file instead",
+                file=sys.stderr,
+            )
 
     try:
         code: int = asyncio.run(args.handler(args, console))
@@ -70,6 +81,32 @@ def run(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_ABORTED
+
+
+#: the DSN flags beside --dsn, by the name of their argument
+_OTHER_DSNS = {"listen_dsn": "--listen-dsn", "postgres_tool_dsn": "--postgres-tool-dsn"}
+
+
+def _check_dsns(args: argparse.Namespace) -> list[str]:
+    """Every DSN the verb takes, parsed and checked once, before anything
+    connects (their passwords remembered, so no message shows them); the flags
+    among them that carry a password."""
+    with_password: list[str] = []
+    found = dsns.resolve(args.dsn)
+    if found is not None and found[0]:
+        dsn, source = found
+        checked = dsns.validate(dsn, name=source)
+        if source == "--dsn":
+            args.dsn = checked
+            if dsns.has_password(dsn):
+                with_password.append("--dsn")
+    for attribute, flag in _OTHER_DSNS.items():
+        value = getattr(args, attribute, None)
+        if value:
+            setattr(args, attribute, dsns.validate(value, name=flag))
+            if dsns.has_password(value):
+                with_password.append(flag)
+    return with_password
 
 
 def main() -> None:

@@ -208,6 +208,8 @@ def setup_logging(verbosity: int, log_format: str = "text") -> None:
     else:
         formatter = KeyValueFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler.setFormatter(formatter)
+    # no password of a DSN this process was given, in any line of anybody's
+    handler.addFilter(dsns.ScrubSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(
