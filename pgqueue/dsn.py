@@ -159,7 +159,6 @@ def mask(dsn: str) -> str:
     return masked
 
 
-
 def has_password(dsn: str) -> bool:
     """Whether the DSN itself carries a password, as its writer meant it (a URL's
     ``user:password@``, however libpq would read it, or a ``password``

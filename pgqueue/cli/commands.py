@@ -30,10 +30,10 @@ from pgqueue.cli.common import (
     human,
     json_object,
     open_pool,
-    positive_duration,
     positive_int,
     schema_of,
     table_of,
+    window,
 )
 from pgqueue.db.gateway import Gateway
 from pgqueue.db.outbox import Outbox
@@ -198,6 +198,13 @@ async def prune(args: argparse.Namespace, console: Console) -> int:
                 EXIT_USAGE,
             )
         policy = retentions.Retention(args.older_than, include_failed=args.include_failed)
+        if args.dry_run:
+            count = await gateway.prunable(older_than=policy.older_than, statuses=policy.statuses)
+            console.print(
+                f"would prune {count} command(s) finished more than {human(args.older_than)} "
+                "ago (dry run: nothing deleted)"
+            )
+            return EXIT_OK
         deleted = await gateway.prune(older_than=policy.older_than, statuses=policy.statuses)
     console.print(f"pruned {deleted} command(s) finished more than {human(args.older_than)} ago")
     return EXIT_OK
@@ -282,9 +289,19 @@ def add_cancel(p: argparse.ArgumentParser) -> None:
 def add_prune(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--older-than",
-        type=positive_duration,
+        type=window,
         required=True,
-        help="finished before this long ago, e.g. 7d",
+        metavar="WINDOW",
+        help="finished more than this long ago, with its unit: 7d, 36h, 90m (a bare "
+        "number is refused: 7 would mean seconds)",
     )
     p.add_argument("--include-failed", action="store_true", help="also delete FAILED rows")
-    p.add_argument("--yes", action="store_true", help="prune a table NoETL created")
+    p.add_argument(
+        "--dry-run", action="store_true", help="count what would be deleted; delete nothing"
+    )
+    p.add_argument(
+        "--yes",
+        action="store_true",
+        help="prune a table pgqueue did not create (NoETL's own: NoETL reads its finished "
+        "rows, so pgqueue refuses without this)",
+    )

@@ -4,6 +4,7 @@ and how the database is found and reached."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import re
@@ -15,12 +16,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
-import psycopg
 import psycopg_pool
 
 from pgqueue import dsn as dsns
+from pgqueue import durations
+from pgqueue.db import connect
 from pgqueue.db.table import QueueTable
-from pgqueue.errors import ConfigurationError
+from pgqueue.errors import ConfigurationError, DatabaseUnavailable
 
 logger = logging.getLogger("pgqueue.cli")
 
@@ -38,21 +40,27 @@ class CliError(Exception):
 
 # -- argument types -------------------------------------------------------------------
 
-_DURATION = re.compile(r"^\s*(-?)(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-
 
 def duration(text: str) -> timedelta:
     """``250ms``, ``30s``, ``5m``, ``2h``, ``7d`` or plain seconds; not negative."""
-    match = _DURATION.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (try 30s, 5m, 2h, 7d)")
-    if match.group(1):
-        raise argparse.ArgumentTypeError(f"{text!r} is negative: give a duration from 0 up")
     try:
-        return timedelta(seconds=float(match.group(2)) * _UNITS[match.group(3)])
-    except OverflowError:
-        raise argparse.ArgumentTypeError(f"{text!r} is too long a duration") from None
+        return durations.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def window(text: str) -> timedelta:
+    """A retention window: a `duration` with its unit (a bare ``7`` would be
+    seven seconds, and delete nearly everything), above 0."""
+    try:
+        value = durations.parse(text, allow_bare=False)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value <= timedelta(0):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} would delete every finished command: give a window above 0"
+        )
+    return value
 
 
 def positive_duration(text: str) -> timedelta:
@@ -76,19 +84,21 @@ def timeout(text: str) -> timedelta | None:
 
 
 def retention(text: str) -> str:
-    """``auto``, ``off``, or a `duration` (checked now, used once connected)."""
+    """``auto``, ``off``, or a `window` (checked now, used once connected)."""
     if text not in ("auto", "off"):
-        duration(text)
+        window(text)
     return text
 
 
-def human(value: timedelta) -> str:
-    """A duration as a person writes it: ``7d``, ``36h``, ``90s``, ``250ms``."""
-    seconds = value.total_seconds()
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds * 1000:g}ms" if seconds < 1 else f"{seconds:g}s"
+def port(text: str) -> int:
+    """A TCP port: 0 (any free one) to 65535."""
+    value = _whole_number(text, "a port number")
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return value
+
+
+human = durations.human
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -244,47 +254,23 @@ def database_dsn(args: argparse.Namespace) -> str:
 async def check_reachable(dsn: str) -> None:
     """Fail with one clear line (password masked) when the database is not there."""
     try:
-        conn = await psycopg.AsyncConnection.connect(dsn, connect_timeout=10)
-    except psycopg.Error as exc:
-        where = dsns.mask(dsn) or "the PG* default"
-        # the server answered and said no (a login, a role or a database it does
-        # not know): not the same trouble as no answer at all
-        if exc.sqlstate is not None or "FATAL" in str(exc):
-            message = f"the database at {where} refused the connection: {_reason(exc)}"
-        else:
-            message = f"cannot reach the database at {where}: {_reason(exc)}"
-        raise CliError(message, EXIT_DATABASE) from None
-    await conn.close()
-
-
-def _reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    text = re.sub(r"^connection failed: ", "", text)
-    return text[:300]
+        await connect.check_reachable(dsn)
+    except DatabaseUnavailable as exc:
+        raise CliError(str(exc), EXIT_DATABASE) from None
 
 
 @asynccontextmanager
 async def open_pool(
     dsn: str, *, max_size: int = 4, kwargs: dict[str, Any] | None = None
 ) -> AsyncIterator[psycopg_pool.AsyncConnectionPool[Any]]:
-    await check_reachable(dsn)
-    pool = psycopg_pool.AsyncConnectionPool(
-        dsn,
-        min_size=1,
-        max_size=max_size,
-        open=False,
-        name="pgqueue",
-        timeout=30,
-        kwargs={**dsns.keepalives(dsn, kwargs or {}), **(kwargs or {})},
-    )
-    try:
-        await pool.open(wait=True, timeout=30)
-    except psycopg_pool.PoolTimeout:
-        raise CliError(f"cannot open connections to {dsns.mask(dsn)}", EXIT_DATABASE) from None
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            pool = await stack.enter_async_context(
+                connect.open_pool(dsn, max_size=max_size, kwargs=kwargs)
+            )
+        except DatabaseUnavailable as exc:
+            raise CliError(str(exc), EXIT_DATABASE) from None
         yield pool
-    finally:
-        await pool.close()
 
 
 def schema_of(args: argparse.Namespace) -> str:

@@ -368,6 +368,15 @@ class Gateway:
         rows = await self.read("can_delete", {"regclass": self.table.identifier.as_string(None)})
         return bool(rows and rows[0]["allowed"])
 
+    async def prunable(self, *, older_than: timedelta, statuses: Sequence[str]) -> int:
+        """How many finished rows a prune with this window would delete."""
+        rows = await self.fetch(
+            "prune_count",
+            {"older_than": older_than, "statuses": list(statuses)},
+            role="operator",
+        )
+        return int(rows[0][0])
+
     async def prune(
         self, *, older_than: timedelta, statuses: Sequence[str], batch: int = 10_000
     ) -> int:

@@ -162,14 +162,14 @@ def test_the_help_says_how_to_keep_a_password_out_of_ps() -> None:
 
 
 def test_the_http_tool_is_off_unless_hosts_are_given() -> None:
-    from pgqueue.cli.parser import parser
-    from pgqueue.cli.worker import build_worker
+    from pgqueue.app import WorkerApp
+    from pgqueue.settings import WorkerSettings
 
     pool: Any = psycopg_pool.AsyncConnectionPool("", open=False)
-    plain = build_worker(parser().parse_args(["worker"]), pool)
+    plain = WorkerApp(WorkerSettings())._build(pool, pool, None)
     assert "http" not in plain.tools.kinds
     assert set(plain.tools.kinds) == {"noop", "sleep"}
-    allowed = build_worker(parser().parse_args(["worker", "--http-allow-host", "api.x"]), pool)
+    allowed = WorkerApp(WorkerSettings(http_allow_host=["api.x"]))._build(pool, pool, None)
     assert "http" in allowed.tools.kinds
 
 

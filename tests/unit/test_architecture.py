@@ -22,10 +22,10 @@ PACKAGE = Path(pgqueue.__file__).parent
 #: never one above. The operator programs (``pgqueue.cli``) sit on top; the
 #: migrations are alembic's, run by `pgqueue.migrate`.
 LAYERS: list[set[str]] = [
-    {"errors", "states", "jsonvalues", "runtime", "dsn", "tracing"},
+    {"errors", "states", "jsonvalues", "runtime", "dsn", "durations", "tracing"},
     {"models", "backoff", "batching", "services", "tools.threads"},
     {"outcomes", "newcommand", "db.table", "db.statements", "db.translate", "db.wire"},
-    {"db.deadlines", "reporting"},
+    {"db.deadlines", "reporting", "db.connect"},
     {"db", "db.gateway", "db.plans", "db.outbox", "db.noetl", "noetl.events", "noetl.reporter"},
     {
         "enqueue",
@@ -41,7 +41,8 @@ LAYERS: list[set[str]] = [
     {"noetl", "source", "coalescing", "completer", "finished", "handles"},
     {"pg_source", "tools", "tools.builtin", "execution", "lease_keeper", "recording"},
     {"observability"},
-    {"worker"},
+    {"worker", "settings"},
+    {"app"},  # the composition root
     {""},  # the package itself: the table of contents
     {"cli"},
 ]

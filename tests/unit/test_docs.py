@@ -31,3 +31,18 @@ def test_every_verb_is_in_the_cli_reference() -> None:
     reference = README[README.index("## CLI reference") : README.index("## Schema and migrations")]
     for verb in VERBS:
         assert f"pgqueue {verb.name}" in reference, verb.name
+
+
+def test_the_worker_flags_and_the_settings_are_the_same_fields() -> None:
+    """The CLI is a mapping of its flags onto `WorkerSettings`: one field per
+    flag, one flag per field (but the token, which is never a flag)."""
+    from pgqueue.cli.worker import flag_of
+    from pgqueue.settings import WorkerSettings
+
+    flags = {
+        max(a.option_strings, key=len)
+        for a in _verbs()["worker"]._actions
+        if a.option_strings and a.dest not in ("help", "verbose", "log_format")
+    }
+    fields = {flag_of(f) for f in WorkerSettings.model_fields if f != "noetl_token"}
+    assert flags == fields

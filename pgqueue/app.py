@@ -1,0 +1,396 @@
+"""The composition root: one call builds and runs the worker that ``pgqueue
+worker`` runs, from `WorkerSettings`.
+
+``pgqueue worker`` maps its flags onto `WorkerSettings` and calls this; an
+application that embeds pgqueue does the same with its own settings and tools,
+and gets every collaborator the CLI wires (pools, gateway, completer, lease
+keeper, relay and outbox, worker registry, NoETL's runtime row, listener,
+retention, metrics and probes)::
+
+    settings = WorkerSettings(dsn="postgresql://worker@db/app", concurrency=20)
+    stats = await run_worker(settings, tools={"resize": resize})
+
+`WorkerApp` is the same in two steps (``async with WorkerApp(...) as app``:
+everything opened and checked; ``await app.run()``), for a caller that wants
+the `Worker` in hand first, or what is left unserved afterwards. Shutdown
+closes in the reverse order of use: the slots end, then the services (lease
+upkeep, relay, registry, heartbeats), then the source, then the pools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import importlib
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import psycopg_pool
+
+from pgqueue import dsn as dsns
+from pgqueue import migrate as migrations
+from pgqueue import retention as retentions
+from pgqueue.db.connect import open_pool
+from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadline, Deadlines
+from pgqueue.db.gateway import Gateway
+from pgqueue.db.noetl import noetl_tables
+from pgqueue.db.outbox import Outbox
+from pgqueue.db.table import QueueTable
+from pgqueue.errors import ConfigurationError, SchemaNotMigrated
+from pgqueue.noetl import NoetlReporter, RuntimeHeartbeat
+from pgqueue.observability import Metrics, Probe, lifecycle
+from pgqueue.pg_source import PgCommandSource
+from pgqueue.registry import STALE, Registry
+from pgqueue.relay import Relay
+from pgqueue.settings import WorkerSettings
+from pgqueue.tools import ToolFunction, tools_from_module
+from pgqueue.tools.builtin import (
+    DEFAULT_TOOLS,
+    http_tool,
+    postgres_tool,
+    postgres_tool_pool,
+    python_tool,
+)
+from pgqueue.worker import Worker, WorkerStats
+
+logger = logging.getLogger(__name__)
+
+
+def deadlines_of(settings: WorkerSettings) -> Deadlines:
+    """The deadlines the settings give: claims and completions share theirs."""
+    limit = Deadline(settings.statement_timeout, settings.lock_timeout)
+    return dataclasses.replace(DEFAULT_DEADLINES, claim=limit, completion=limit)
+
+
+def resolve_dsn(settings: WorkerSettings) -> str:
+    """The settings' DSN, else ``PGQUEUE_DSN``, ``DATABASE_URL``, then libpq's
+    ``PG*``; checked (`pgqueue.dsn.validate`). `ConfigurationError` when none."""
+    found = dsns.resolve(settings.dsn)
+    if found is None:
+        raise ConfigurationError(
+            "no database configured: pass --dsn, or set PGQUEUE_DSN or DATABASE_URL "
+            "(or libpq's PGHOST and friends)"
+        )
+    dsn, source = found
+    return dsns.validate(dsn, name="dsn" if source == "--dsn" else source) if dsn else dsn
+
+
+class WorkerApp:
+    """A worker process's parts, opened by ``async with`` and run by `run`.
+
+    :param tools: tool functions by kind, registered beside the settings' own
+        (``tools`` modules, the built-ins the settings enable).
+    :param signals: install SIGTERM/SIGINT handlers (the first drains, a second
+        stops now); off by default for an embedding application's own loop.
+    """
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        *,
+        tools: Mapping[str, ToolFunction] | None = None,
+        signals: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.extra_tools = dict(tools or {})
+        self.signals = signals
+        self.worker_id = settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.table = QueueTable(schema=settings.schema_name)
+        self._stack = contextlib.AsyncExitStack()
+        self.worker: Worker
+        self.gateway: Gateway
+        self.relay: Relay | None = None
+        self.probe: Probe | None = None
+        self._pruner: retentions.Pruner | None = None
+
+    # -- opening ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> WorkerApp:
+        try:
+            await self._open()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+
+    async def _open(self) -> None:
+        settings = self.settings
+        dsn = resolve_dsn(settings)
+        reporter = self._reporter()
+        stack = self._stack
+        # The queue's own statements are batched (one claim for all slots, one
+        # statement per flush of completions): a few connections carry them.
+        # Tools get a pool of their own, so a tool can never starve them.
+        # Behind a transaction pooler a statement may run on any server
+        # connection: nothing may be prepared on them.
+        prepare = {"prepare_threshold": None} if settings.transaction_pooler else {}
+        pool = await stack.enter_async_context(open_pool(dsn, max_size=4, kwargs=prepare))
+        tool_pool = await stack.enter_async_context(
+            open_pool(dsn, max_size=settings.concurrency, kwargs=prepare, name="pgqueue-tools")
+        )
+        postgres_pool = None
+        if settings.enable_postgres_tool:
+            postgres_pool = postgres_tool_pool(
+                settings.postgres_tool_dsn or dsn, role=settings.postgres_tool_role
+            )
+            await stack.enter_async_context(postgres_pool)
+        self.gateway = gateway = Gateway(pool, self.table)
+        await check_schema(dsn, settings.schema_name, settings.schema_wait.total_seconds())
+        if reporter is not None:
+            # deliveries hold their reports locked: a connection of their own
+            relay_pool = await stack.enter_async_context(
+                open_pool(dsn, max_size=1, name="pgqueue-relay")
+            )
+            self.relay = Relay(
+                Outbox(relay_pool, self.table),
+                reporter,
+                backlog=settings.noetl_backlog,
+                worker_id=self.worker_id,
+            )
+        self.worker = worker = self._build(pool, tool_pool, postgres_pool)
+        served = sorted(settings.tool_kinds or worker.tools.kinds)
+        registry = Registry(
+            gateway, worker_id=self.worker_id, tool_kinds=served, concurrency=settings.concurrency
+        )
+        await registry.join()  # WorkerIdInUse: another live process has this id
+        worker.services.append(registry)
+        if reporter is not None and (await noetl_tables(gateway)).runtime:
+            worker.services.append(
+                RuntimeHeartbeat(
+                    gateway,
+                    worker_id=self.worker_id,
+                    capacity=settings.concurrency,
+                    tool_kinds=served,
+                )
+            )
+        retention = await self._retention()
+        if retention is not None:
+            self._pruner = retentions.Pruner(gateway, retention)
+        if logging.getLogger("pgqueue.commands").isEnabledFor(logging.INFO):
+            worker.stats.listeners.append(lifecycle)  # a line per command
+        self.probe = await self._observe()
+
+    def _reporter(self) -> NoetlReporter | None:
+        api = self.settings.noetl_api
+        if not api:
+            return None
+        token = self.settings.noetl_token
+        try:
+            return NoetlReporter(api, token=token.get_secret_value() if token else None)
+        except ValueError as exc:
+            raise ConfigurationError(f"noetl_api: {exc}") from None
+
+    def _build(
+        self,
+        pool: psycopg_pool.AsyncConnectionPool[Any],
+        tool_pool: psycopg_pool.AsyncConnectionPool[Any],
+        postgres_pool: psycopg_pool.AsyncConnectionPool[Any] | None,
+    ) -> Worker:
+        settings, relay = self.settings, self.relay
+        source = PgCommandSource(
+            pool,
+            worker_id=self.worker_id,
+            tool_kinds=settings.tool_kinds or None,
+            wait=not settings.until_empty,
+            lease_for=settings.lease,
+            poll_interval=settings.poll_interval.total_seconds(),
+            prefetch=settings.prefetch,
+            table=self.table,
+            deadlines=deadlines_of(settings),
+            listen=not settings.transaction_pooler,
+            listen_conninfo=settings.listen_dsn,
+            reporter=relay.reporter if relay is not None else None,
+            paused=relay.paused if relay is not None else None,
+        )
+        if relay is not None:
+            source.completer.on_reports = relay.poke
+        worker = Worker(
+            source,
+            concurrency=settings.concurrency,
+            timeout=settings.timeout.total_seconds() if settings.timeout else None,
+            grace=settings.grace.total_seconds(),
+            pool=tool_pool,
+            services=[relay] if relay is not None else [],
+        )
+        for kind, function in DEFAULT_TOOLS.items():
+            worker.register(kind, function)
+        if settings.http_allow_host:
+            worker.register(
+                "http", http_tool(settings.http_allow_host, max_bytes=settings.http_max_bytes)
+            )
+        if settings.python_module or settings.python_callable:
+            worker.register(
+                "python",
+                python_tool(settings.python_module, callables=settings.python_callable),
+            )
+        if postgres_pool is not None:
+            worker.register("postgres", postgres_tool(postgres_pool))
+        given = [(f"--tools {name}", import_tools(name)) for name in settings.tools]
+        given.append(("tools", self.extra_tools))
+        for where, tools in given:
+            for kind, function in tools.items():
+                try:
+                    worker.register(kind, function)
+                except (TypeError, ValueError) as exc:
+                    raise ConfigurationError(f"{where}: {exc}") from None
+        missing = sorted(set(settings.tool_kinds or ()) - set(worker.tools.kinds))
+        if missing:
+            them = "it" if len(missing) == 1 else "them"
+            raise ConfigurationError(
+                f"tool_kinds {' '.join(missing)}: no tool for {them} (tools here: "
+                f"{', '.join(worker.tools.kinds)}; add one with --tools MODULE)"
+            )
+        return worker
+
+    async def _retention(self) -> retentions.Retention | None:
+        policy = self.settings.retention
+        if policy == "off":
+            return None
+        if policy == "auto":
+            return await retentions.default_for(self.gateway)
+        assert not isinstance(policy, str)  # noqa: S101 - a window, by the settings' type
+        return retentions.Retention(policy)
+
+    async def _observe(self) -> Probe | None:
+        """With ``metrics_port``: metrics on the worker's counts and statements,
+        the queue's gauges, and the probes, served on that port."""
+        port = self.settings.metrics_port
+        if port is None:
+            return None
+        worker, relay = self.worker, self.relay
+        metrics = Metrics()
+        worker.stats.listeners.append(metrics.count)
+        source = worker.leased
+        if isinstance(source, PgCommandSource):
+            source.gateway.observe = metrics.statement
+            source.completer.heartbeats.observe = metrics.statement
+            metrics.read_ahead.set_function(lambda: len(source.prefetched()))
+        metrics.slots_busy.set_function(lambda: worker.in_flight)
+
+        def claim_error() -> str | None:
+            # the source knows whether its last claim ran: an idle worker gets no
+            # outcome that would tell it the database is back
+            return source.claim_error if isinstance(source, PgCommandSource) else None
+
+        metrics.outage.set_function(lambda: claim_error() is not None)
+
+        def not_ready() -> str | None:
+            if worker.stopping:
+                return "stopping"
+            error = claim_error()
+            if error is not None:
+                return f"cannot claim: {error}"
+            return relay.paused() if relay is not None else None
+
+        probe = Probe(metrics, not_ready, port=port, gateway=self.gateway)
+        try:
+            await probe.open()
+        except OSError as exc:
+            raise ConfigurationError(f"metrics_port {port}: {exc.strerror}") from None
+        self._stack.push_async_callback(probe.stop)
+        logger.info(
+            "metrics on port %d: /metrics, /healthz, /readyz",
+            probe.port,
+            extra={"worker_id": self.worker_id, "action": "metrics", "port": probe.port},
+        )
+        return probe
+
+    # -- running ----------------------------------------------------------------------
+
+    async def run(self) -> WorkerStats:
+        """Run until stopped (or, with ``until_empty``, until nothing is claimable)."""
+        from pgqueue.runtime import settle_heap
+
+        if self.signals:
+            self.worker.install_signal_handlers()
+        settle_heap()  # start-up is done: this process now only runs the worker
+        if self._pruner is not None:
+            self._pruner.start()
+        try:
+            return await self.worker.run()
+        finally:
+            if self._pruner is not None:
+                await self._pruner.stop()
+
+    async def unserved(self) -> list[dict[str, Any]]:
+        """Pending kinds no live worker serves (after ``until_empty``, what is
+        left waits forever): ``tool_kind`` and ``pending`` each."""
+        return await self.gateway.read("status_unserved", {"stale": STALE})
+
+
+async def run_worker(
+    settings: WorkerSettings, *, tools: Mapping[str, ToolFunction] | None = None
+) -> WorkerStats:
+    """Build the worker ``settings`` describe, with ``tools`` besides its own, and
+    run it until `Worker.stop` (or, with ``until_empty``, until the queue is
+    empty); its stats. See `WorkerApp` to hold the worker while it runs."""
+    async with WorkerApp(settings, tools=tools) as app:
+        return await app.run()
+
+
+def import_tools(module_name: str) -> dict[str, ToolFunction]:
+    """The ``TOOLS`` of ``module_name``, imported from the current directory too
+    (as uvicorn and celery do: the console script's path holds only its own);
+    `ConfigurationError` naming the module for anything that goes wrong."""
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+        return dict(tools_from_module(module))
+    except ImportError as exc:
+        raise ConfigurationError(f"--tools {module_name}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"--tools {module_name}: {exc}") from None
+    except Exception as exc:  # the module itself raised on import
+        raise ConfigurationError(f"--tools {module_name}: {type(exc).__name__}: {exc}") from None
+
+
+async def check_schema(dsn: str, schema: str, wait: float) -> None:
+    """`SchemaNotMigrated` on a schema pgqueue never migrated; on one behind this
+    pgqueue's revision (a migration in progress, a rolling upgrade), wait up to
+    ``wait`` seconds for it, saying so once, then raise: a worker on an old
+    schema would fail its statements one by one, retrying forever."""
+    head = migrations.head()
+    deadline = time.monotonic() + wait
+    said = False
+    while True:
+        current = await asyncio.to_thread(migrations.current, dsn, schema=schema)
+        if current == head:
+            return
+        if current is None:
+            raise SchemaNotMigrated(
+                f"schema {schema} is not migrated for pgqueue: run pgqueue migrate"
+            )
+        if time.monotonic() > deadline:
+            raise SchemaNotMigrated(
+                f"schema {schema} is at {current}; this pgqueue needs {head}: run pgqueue migrate"
+            )
+        if not said:
+            logger.warning(
+                "schema %s is at %s; waiting up to %.0fs for it to reach %s (pgqueue migrate)",
+                schema,
+                current,
+                wait,
+                head,
+                extra={"action": "schema_wait"},
+            )
+            said = True
+        await asyncio.sleep(1.0)
+
+
+__all__ = ["WorkerApp", "check_schema", "deadlines_of", "import_tools", "run_worker"]
