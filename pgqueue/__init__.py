@@ -10,7 +10,8 @@ The table of contents of the contract (the README and docs/design.md):
   `NewCommand`s;
 - running: `Worker` (and its `WorkerStats`), `ToolContext`, `RetryPolicy`,
   `PermanentFailure`;
-- operating: `get`, `wait`, `cancel`, `requeue` (a `CommandState`);
+- operating: `get`, `wait`, `cancel`, `requeue` (a `CommandState`), and their
+  ``_sync`` twins;
 - the errors: `PgQueueError` and its subclasses.
 """
 
@@ -38,7 +39,18 @@ from pgqueue.models import (
     RetryLater,
 )
 from pgqueue.newcommand import NewCommand
-from pgqueue.operations import CommandNotFound, CommandState, cancel, get, requeue, wait
+from pgqueue.operations import (
+    CommandNotFound,
+    CommandState,
+    cancel,
+    cancel_sync,
+    get,
+    get_sync,
+    requeue,
+    requeue_sync,
+    wait,
+    wait_sync,
+)
 from pgqueue.pg_source import PgCommandSource, PgHandle
 from pgqueue.source import CommandSource, InMemorySource
 from pgqueue.states import Status
@@ -78,11 +90,15 @@ __all__ = [
     "Worker",
     "WorkerStats",
     "cancel",
+    "cancel_sync",
     "enqueue",
     "enqueue_many",
     "enqueue_many_sync",
     "enqueue_sync",
     "get",
+    "get_sync",
     "requeue",
+    "requeue_sync",
     "wait",
+    "wait_sync",
 ]

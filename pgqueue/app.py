@@ -37,13 +37,13 @@ import psycopg_pool
 from pgqueue import dsn as dsns
 from pgqueue import migrate as migrations
 from pgqueue import retention as retentions
-from pgqueue.db.connect import open_pool
+from pgqueue.db.connect import check_reachable, open_pool
 from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadline, Deadlines
 from pgqueue.db.gateway import Gateway
 from pgqueue.db.noetl import noetl_tables
 from pgqueue.db.outbox import Outbox
 from pgqueue.db.table import QueueTable
-from pgqueue.errors import ConfigurationError, SchemaNotMigrated
+from pgqueue.errors import ConfigurationError, DatabaseUnavailable, SchemaNotMigrated
 from pgqueue.noetl import NoetlReporter, RuntimeHeartbeat
 from pgqueue.observability import Metrics, Probe, lifecycle
 from pgqueue.pg_source import PgCommandSource
@@ -145,10 +145,7 @@ class WorkerApp:
         )
         postgres_pool = None
         if settings.enable_postgres_tool:
-            postgres_pool = postgres_tool_pool(
-                settings.postgres_tool_dsn or dsn, role=settings.postgres_tool_role
-            )
-            await stack.enter_async_context(postgres_pool)
+            postgres_pool = await self._postgres_tool(settings.postgres_tool_dsn or dsn)
         self.gateway = gateway = Gateway(pool, self.table)
         await check_schema(dsn, settings.schema_name, settings.schema_wait.total_seconds())
         if reporter is not None:
@@ -163,7 +160,7 @@ class WorkerApp:
                 worker_id=self.worker_id,
             )
         self.worker = worker = self._build(pool, tool_pool, postgres_pool)
-        served = sorted(settings.tool_kinds or worker.tools.kinds)
+        self.served = served = sorted(settings.tool_kinds or worker.tools.kinds)
         registry = Registry(
             gateway, worker_id=self.worker_id, tool_kinds=served, concurrency=settings.concurrency
         )
@@ -184,6 +181,29 @@ class WorkerApp:
         if logging.getLogger("pgqueue.commands").isEnabledFor(logging.INFO):
             worker.stats.listeners.append(lifecycle)  # a line per command
         self.probe = await self._observe()
+
+    async def _postgres_tool(self, dsn: str) -> psycopg_pool.AsyncConnectionPool[Any]:
+        """The postgres tool's pool, checked now: a DSN it cannot use is said at
+        start, naming it, not by every command waiting out a pool that never fills."""
+        where = "postgres_tool_dsn" if self.settings.postgres_tool_dsn else "dsn"
+        try:
+            await check_reachable(dsn)
+        except DatabaseUnavailable as exc:
+            raise DatabaseUnavailable(f"{where}: {exc} (the postgres tool's database)") from None
+        pool = postgres_tool_pool(dsn, role=self.settings.postgres_tool_role)
+        await self._stack.enter_async_context(pool)
+        try:
+            await pool.wait(timeout=30)
+        except psycopg_pool.PoolTimeout:
+            raise ConfigurationError(
+                f"{where}: the postgres tool's pool could not open a session in 30s"
+                + (
+                    f" as role {self.settings.postgres_tool_role}"
+                    if self.settings.postgres_tool_role
+                    else ""
+                )
+            ) from None
+        return pool
 
     def _reporter(self) -> NoetlReporter | None:
         api = self.settings.noetl_api
@@ -207,6 +227,8 @@ class WorkerApp:
             worker_id=self.worker_id,
             tool_kinds=settings.tool_kinds or None,
             wait=not settings.until_empty,
+            # --until-empty is done only once no retry falls due within a lease
+            drain_within=settings.lease if settings.until_empty else None,
             lease_for=settings.lease,
             poll_interval=settings.poll_interval.total_seconds(),
             prefetch=settings.prefetch,
@@ -328,9 +350,16 @@ class WorkerApp:
                 await self._pruner.stop()
 
     async def unserved(self) -> list[dict[str, Any]]:
-        """Pending kinds no live worker serves (after ``until_empty``, what is
-        left waits forever): ``tool_kind`` and ``pending`` each."""
-        return await self.gateway.read("status_unserved", {"stale": STALE})
+        """Pending kinds no live worker serves, this one aside (after
+        ``until_empty``, they wait forever): ``tool_kind`` and ``pending`` each."""
+        rows = await self.gateway.read("status_unserved", {"stale": STALE})
+        return [r for r in rows if r["tool_kind"] not in self.served]
+
+    async def later(self) -> list[dict[str, Any]]:
+        """Pending commands of the kinds this worker served (after
+        ``until_empty``: due beyond a lease, so it did not wait for them):
+        ``tool_kind``, ``pending`` and ``next_due`` each."""
+        return await self.gateway.read("status_later", {"tool_kinds": self.served})
 
 
 async def run_worker(

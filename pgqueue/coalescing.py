@@ -45,6 +45,8 @@ class Coalescer(Generic[H]):
     :param wait: when nothing is claimable, idle until something may be,
         instead of returning ``None``.
     :param listener: what wakes an idle caller besides the poll.
+    :param due_soon: for a source that does not wait: seconds until a row falls
+        due soon enough to wait for (``None``: none does, the source is drained).
     """
 
     def __init__(
@@ -58,8 +60,10 @@ class Coalescer(Generic[H]):
         poll_interval: float,
         listener: Listener | None,
         fresh: Callable[[Pulled[H]], bool] | None = None,
+        due_soon: Callable[[], Awaitable[float | None]] | None = None,
     ) -> None:
         self._claim_batch = claim
+        self._due_soon = due_soon
         self._failed = failed
         #: whether a row claimed ahead may still be handed out (its lease holds)
         self._fresh = fresh
@@ -169,6 +173,12 @@ class Coalescer(Generic[H]):
                 if not self.wait:
                     if await self._read_ahead_landed():
                         continue  # a read-ahead beside the claim took the rows
+                    soon = await self._due_soon() if self._due_soon is not None else None
+                    if soon is not None and not self._closed.is_set():
+                        # a retry due within the horizon: not drained yet
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._closed.wait(), soon + 0.01)
+                        continue
                     return None
                 await self._idle()
             return None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from pgqueue.backoff import RetryPolicy
 from pgqueue.batching import Batcher, Notify
@@ -250,19 +250,33 @@ class Completer:
             self.on_reports(len(reports))
         if result is None:
             raise await self.lost(claim)
-        logger.info(
-            "command %s %s after attempt %d: %s",
-            claim.command_id,
-            "parked as FAILED" if result.status == Status.FAILED else "due again",
-            result.attempts,
-            error,
-            extra={
-                "command_id": claim.command_id,
-                "execution_id": claim.execution_id,
-                "action": "nack",
-                "status": result.status,
-            },
-        )
+        parked = result.status == Status.FAILED
+        fields = {
+            "command_id": claim.command_id,
+            "execution_id": claim.execution_id,
+            "action": "nack",
+            "status": result.status,
+            "attempt": result.attempts,
+        }
+        if parked:
+            logger.info(
+                "command %s parked as FAILED after attempt %d: %s",
+                claim.command_id,
+                result.attempts,
+                error,
+                extra=fields,
+            )
+        else:
+            wait = (result.due_at - result.at).total_seconds()
+            logger.info(
+                "command %s failed attempt %d: %s; due again at %s (in %.1fs)",
+                claim.command_id,
+                result.attempts,
+                error,
+                result.due_at.astimezone(UTC).isoformat(timespec="milliseconds"),
+                wait,
+                extra={**fields, "due_at": result.due_at.isoformat()},
+            )
         return result
 
     async def release(

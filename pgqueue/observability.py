@@ -205,7 +205,7 @@ def lifecycle(outcome: str, command: Command | ClaimedRow | None, duration: floa
         return
     attempt = command.attempts + 1
     fields: dict[str, Any] = {
-        "command_id": command.command_id,
+        "command_id": int(command.command_id),
         "execution_id": command.execution_id,
         "tool_kind": command.tool_kind,
         "attempt": attempt,
@@ -213,7 +213,8 @@ def lifecycle(outcome: str, command: Command | ClaimedRow | None, duration: floa
     }
     if duration is not None:
         fields["duration"] = round(duration, 6)
-    took = f" in {duration:.3f}s" if duration is not None else ""
+    # the run's own time, said as such: "due again … in 0.000s" read as the delay
+    took = f", ran {duration:.3f}s" if duration is not None else ""
     commands_logger.info(
-        "command %s %s (attempt %d)%s", command.command_id, what, attempt, took, extra=fields
+        "command %s %s (attempt %d%s)", command.command_id, what, attempt, took, extra=fields
     )

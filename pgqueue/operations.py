@@ -1,26 +1,35 @@
-"""Operating on commands from Python: `get`, `wait`, `cancel`, `requeue`.
+"""Operating on commands from Python: `get`, `wait`, `cancel`, `requeue`, and
+their ``_sync`` twins for a sync psycopg connection (Django, Flask…).
 
-Each runs on the caller's own connection (a psycopg ``AsyncConnection``), like
-`pgqueue.enqueue`, in the caller's transaction where it writes:
+Each runs on the caller's own connection, like `pgqueue.enqueue`, in the
+caller's transaction where it writes:
 
     state = await pgqueue.get(conn, command_id)
     state = await pgqueue.wait(conn, command_id, timeout=30)   # until it is finished
-    await pgqueue.cancel(conn, [command_id], reason="superseded")
-    await pgqueue.requeue(conn, [command_id])
+    cancelled = await pgqueue.cancel(conn, [command_id], reason="superseded")
+    requeued = await pgqueue.requeue(conn, [command_id])
+    state = pgqueue.get_sync(sync_conn, command_id)
 
-`wait` polls, with backoff from 10 ms to 1 s. It is not woken by a
-notification: a ``NOTIFY`` in every completion would take PostgreSQL's one
-notification-queue lock at the commit of every batch of completions, in every
-worker, and serialise them; waiting callers are rare beside completions.
+A command id is a ``str`` everywhere in this API, as `enqueue` returns it and
+`Command.command_id` carries it (any integer is taken too); an execution id is
+an ``int``. `cancel` and `requeue` return the ids they changed.
+
+Each operation is one statement and what to make of its rows (an `_Op`); the
+async and the sync forms only run it, so the two cannot drift apart. `wait`
+polls, with backoff from 10 ms to 1 s. It is not woken by a notification: a
+``NOTIFY`` in every completion would take PostgreSQL's one notification-queue
+lock at the commit of every batch of completions, in every worker, and
+serialise them; waiting callers are rare beside completions.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
@@ -29,6 +38,9 @@ from pgqueue.db.table import QueueTable
 from pgqueue.db.translate import DRIVER_ERRORS, translate
 from pgqueue.errors import PgQueueError
 from pgqueue.states import FINISHED
+
+T = TypeVar("T")
+Rows = list[dict[str, Any]]
 
 
 class CommandNotFound(PgQueueError):
@@ -39,7 +51,7 @@ class CommandNotFound(PgQueueError):
 class CommandState:
     """A command as it stands, with its history fields."""
 
-    command_id: int
+    command_id: str
     execution_id: int
     step_name: str | None
     tool_kind: str | None
@@ -65,15 +77,123 @@ class CommandState:
         return self.status in FINISHED
 
 
-async def _rows(
-    conn: psycopg.AsyncConnection[Any], table: QueueTable, name: str, params: dict[str, Any]
-) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class _Op(Generic[T]):
+    """One statement of the table, its parameters, and its rows' meaning."""
+
+    table: QueueTable
+    name: str
+    params: dict[str, Any]
+    result: Callable[[Rows], T]
+
+
+async def _run(conn: psycopg.AsyncConnection[Any], op: _Op[T]) -> T:
     try:
         async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(table.statement(name), params)
-            return await cur.fetchall() if cur.description else []
+            await cur.execute(op.table.statement(op.name), op.params)
+            rows = await cur.fetchall() if cur.description else []
     except DRIVER_ERRORS as exc:
         raise translate(exc) from exc
+    return op.result(rows)
+
+
+def _run_sync(conn: psycopg.Connection[Any], op: _Op[T]) -> T:
+    try:
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(op.table.statement(op.name), op.params)
+            rows = cur.fetchall() if cur.description else []
+    except DRIVER_ERRORS as exc:
+        raise translate(exc) from exc
+    return op.result(rows)
+
+
+def _ids(command_ids: Sequence[int | str] | None) -> list[int] | None:
+    return None if command_ids is None else [int(i) for i in command_ids]
+
+
+# -- the operations, once ---------------------------------------------------------------
+
+
+def _get(command_id: int | str, execution_id: int | None, table: QueueTable | None) -> _Op[Any]:
+    def state(rows: Rows) -> CommandState:
+        if len(rows) != 1:
+            where = f"command {command_id}" + (
+                f" of execution {execution_id}" if execution_id else ""
+            )
+            if rows:
+                raise CommandNotFound(f"{where} is in several executions: give execution_id")
+            raise CommandNotFound(f"no {where}")
+        return CommandState(**{**rows[0], "command_id": str(rows[0]["command_id"])})
+
+    params = {"command_id": int(command_id), "execution_id": execution_id}
+    return _Op(table or QueueTable(), "command_get", params, state)
+
+
+def _cancel(
+    command_ids: Sequence[int | str] | None,
+    execution_id: int | None,
+    tool_kind: str | None,
+    step: str | None,
+    reason: str | None,
+    table: QueueTable | None,
+) -> _Op[list[str]]:
+    if command_ids is None and execution_id is None and tool_kind is None and step is None:
+        raise ValueError("say which commands: command_ids, execution_id, tool_kind or step")
+    params = {
+        "command_ids": _ids(command_ids),
+        "execution_id": execution_id,
+        "tool_kind": tool_kind,
+        "step": step,
+        "reason": reason,
+    }
+    return _Op(
+        table or QueueTable(),
+        "cancel",
+        params,
+        lambda rows: sorted(str(r["command_id"]) for r in rows),
+    )
+
+
+def _requeue(
+    command_ids: Sequence[int | str] | None,
+    execution_id: int | None,
+    tool_kind: str | None,
+    step: str | None,
+    table: QueueTable | None,
+) -> _Op[list[str]]:
+    if command_ids is None and execution_id is None and tool_kind is None and step is None:
+        raise ValueError("say which commands: command_ids, execution_id, tool_kind or step")
+    table = table or QueueTable()
+    params = {
+        "command_ids": _ids(command_ids),
+        "execution_id": execution_id,
+        "tool_kind": tool_kind,
+        "step": step,
+        "channel": table.channel,
+    }
+    return _Op(table, "requeue", params, lambda rows: [str(i) for i in rows[0]["command_ids"]])
+
+
+class _Waiting:
+    """`wait`'s schedule: the next pause, or `TimeoutError` once it is over."""
+
+    def __init__(self, command_id: int | str, timeout: float) -> None:
+        self.command_id = command_id
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.delay = 0.01
+
+    def pause(self, state: CommandState) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(
+                f"command {self.command_id} is still {state.status} after {self.timeout:g}s"
+            )
+        pause, self.delay = min(self.delay, left), min(self.delay * 2, 1.0)
+        return pause
+
+
+# -- async ------------------------------------------------------------------------------
 
 
 async def get(
@@ -85,16 +205,8 @@ async def get(
 ) -> CommandState:
     """The command now; `CommandNotFound` if there is none (or several executions
     have that id and ``execution_id`` does not say which)."""
-    table = table or QueueTable()
-    rows = await _rows(
-        conn, table, "command_get", {"command_id": int(command_id), "execution_id": execution_id}
-    )
-    if len(rows) != 1:
-        where = f"command {command_id}" + (f" of execution {execution_id}" if execution_id else "")
-        if rows:
-            raise CommandNotFound(f"{where} is in several executions: give execution_id")
-        raise CommandNotFound(f"no {where}")
-    return CommandState(**rows[0])
+    state: CommandState = await _run(conn, _get(command_id, execution_id, table))
+    return state
 
 
 async def wait(
@@ -109,60 +221,112 @@ async def wait(
     Each look is its own statement: in autocommit, or a transaction's snapshot
     would never see the worker's write (a connection in a transaction block
     must not be given here)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    delay = 0.01
-    while True:
-        state = await get(conn, command_id, execution_id=execution_id, table=table)
-        if state.finished:
-            return state
-        left = deadline - asyncio.get_running_loop().time()
-        if left <= 0:
-            raise TimeoutError(f"command {command_id} is still {state.status} after {timeout:g}s")
-        await asyncio.sleep(min(delay, left))
-        delay = min(delay * 2, 1.0)
+    waiting = _Waiting(command_id, timeout)
+    while not (
+        state := await get(conn, command_id, execution_id=execution_id, table=table)
+    ).finished:
+        await asyncio.sleep(waiting.pause(state))
+    return state
 
 
 async def cancel(
     conn: psycopg.AsyncConnection[Any],
-    command_ids: Sequence[int | str],
+    command_ids: Sequence[int | str] | None = None,
     *,
     execution_id: int | None = None,
+    tool_kind: str | None = None,
+    step: str | None = None,
     reason: str | None = None,
     table: QueueTable | None = None,
-) -> list[tuple[int, int]]:
-    """Cancel commands not finished yet (a running tool stops at its worker's next
-    heartbeat); the ``(execution_id, command_id)`` of each one cancelled."""
-    rows = await _rows(
-        conn,
-        table or QueueTable(),
-        "cancel",
-        {
-            "command_ids": [int(i) for i in command_ids],
-            "execution_id": execution_id,
-            "reason": reason,
-        },
-    )
-    return [(int(r["execution_id"]), int(r["command_id"])) for r in rows]
+) -> list[str]:
+    """Cancel the unfinished commands named (by id, and/or by execution, tool kind
+    or step: at least one); a running tool stops at its worker's next
+    heartbeat. The ids of those cancelled."""
+    return await _run(conn, _cancel(command_ids, execution_id, tool_kind, step, reason, table))
 
 
 async def requeue(
     conn: psycopg.AsyncConnection[Any],
-    command_ids: Sequence[int | str],
+    command_ids: Sequence[int | str] | None = None,
     *,
+    execution_id: int | None = None,
+    tool_kind: str | None = None,
+    step: str | None = None,
     table: QueueTable | None = None,
-) -> int:
-    """Send ``FAILED`` commands back to ``PENDING`` with fresh attempts; how many."""
-    table = table or QueueTable()
-    rows = await _rows(
-        conn,
-        table,
-        "requeue",
-        {
-            "command_ids": [int(i) for i in command_ids],
-            "execution_id": None,
-            "tool_kind": None,
-            "step": None,
-            "channel": table.channel,
-        },
-    )
-    return int(next(iter(rows[0].values())))
+) -> list[str]:
+    """Send the ``FAILED`` commands named (by id, and/or by execution, tool kind or
+    step: at least one) back to ``PENDING`` with fresh attempts; their ids."""
+    return await _run(conn, _requeue(command_ids, execution_id, tool_kind, step, table))
+
+
+# -- sync -------------------------------------------------------------------------------
+
+
+def get_sync(
+    conn: psycopg.Connection[Any],
+    command_id: int | str,
+    *,
+    execution_id: int | None = None,
+    table: QueueTable | None = None,
+) -> CommandState:
+    """`get` on a sync connection."""
+    state: CommandState = _run_sync(conn, _get(command_id, execution_id, table))
+    return state
+
+
+def wait_sync(
+    conn: psycopg.Connection[Any],
+    command_id: int | str,
+    *,
+    timeout: float,
+    execution_id: int | None = None,
+    table: QueueTable | None = None,
+) -> CommandState:
+    """`wait` on a sync connection (in autocommit: see `wait`)."""
+    waiting = _Waiting(command_id, timeout)
+    while not (
+        state := get_sync(conn, command_id, execution_id=execution_id, table=table)
+    ).finished:
+        time.sleep(waiting.pause(state))
+    return state
+
+
+def cancel_sync(
+    conn: psycopg.Connection[Any],
+    command_ids: Sequence[int | str] | None = None,
+    *,
+    execution_id: int | None = None,
+    tool_kind: str | None = None,
+    step: str | None = None,
+    reason: str | None = None,
+    table: QueueTable | None = None,
+) -> list[str]:
+    """`cancel` on a sync connection."""
+    return _run_sync(conn, _cancel(command_ids, execution_id, tool_kind, step, reason, table))
+
+
+def requeue_sync(
+    conn: psycopg.Connection[Any],
+    command_ids: Sequence[int | str] | None = None,
+    *,
+    execution_id: int | None = None,
+    tool_kind: str | None = None,
+    step: str | None = None,
+    table: QueueTable | None = None,
+) -> list[str]:
+    """`requeue` on a sync connection."""
+    return _run_sync(conn, _requeue(command_ids, execution_id, tool_kind, step, table))
+
+
+__all__ = [
+    "CommandNotFound",
+    "CommandState",
+    "cancel",
+    "cancel_sync",
+    "get",
+    "get_sync",
+    "requeue",
+    "requeue_sync",
+    "wait",
+    "wait_sync",
+]

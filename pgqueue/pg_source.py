@@ -52,6 +52,10 @@ class PgCommandSource:
         `Worker` then narrows it to its tools, see `serve`).
     :param wait: when nothing is claimable, block until something is
         (``LISTEN/NOTIFY`` with a poll fallback) instead of returning ``None``.
+    :param drain_within: with ``wait`` off, a command of the kinds served that
+        falls due within this long (a retry in backoff) is waited for before
+        ``next()`` returns ``None`` (``pgqueue worker --until-empty`` waits up to
+        a lease); ``None``: the source ends as soon as nothing is claimable.
     :param lease_for: how long a claim holds without a heartbeat.
     :param poll_interval: the longest an idle ``next()`` waits between claims.
     :param max_batch: the most rows one claim takes for coalesced callers.
@@ -98,6 +102,7 @@ class PgCommandSource:
         reporter: Reporter | None = None,
         paused: Callable[[], str | None] | None = None,
         skip_finished: bool | None = None,
+        drain_within: timedelta | None = None,
     ) -> None:
         if lease_for <= timedelta(0):
             raise ValueError("lease_for must be positive")
@@ -140,6 +145,7 @@ class PgCommandSource:
         self.dropped_ahead = 0
         #: why the last scan claim failed (``None``: it ran), for readiness probes
         self.claim_error: str | None = None
+        self._drain_within = drain_within
         self._claims: Coalescer[PgHandle] = Coalescer(
             self._claim_batch,
             self._unheld,
@@ -149,7 +155,23 @@ class PgCommandSource:
             poll_interval=poll_interval,
             listener=self._listener,
             fresh=self._fresh,
+            due_soon=None if wait or drain_within is None else self._due_soon,
         )
+
+    async def _due_soon(self) -> float | None:
+        """With ``wait`` off and ``drain_within``: seconds until a command of the
+        kinds served falls due within it (a retry in backoff), if one does; the
+        source is drained only when none will."""
+        try:
+            rows = await self.gateway.fetch(
+                "next_due",
+                {"horizon": self._drain_within, "tool_kinds": list(self._tool_kinds or ())},
+                role="claim",
+            )
+        except DatabaseError:
+            return None
+        seconds = rows[0][0] if rows else None
+        return None if seconds is None else max(float(seconds), 0.0)
 
     @property
     def tool_kinds(self) -> tuple[str, ...] | None:

@@ -84,7 +84,7 @@ class Recorder:
         """The structured fields of a log line about ``command`` (or a held row)."""
         return {
             "worker_id": self.worker_id,
-            "command_id": command.command_id,
+            "command_id": int(command.command_id),
             "execution_id": command.execution_id,
             "tool_kind": command.tool_kind,
             "action": action,

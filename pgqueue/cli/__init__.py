@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -19,6 +20,7 @@ from pgqueue.cli.common import (
     EXIT_SCHEMA,
     EXIT_USAGE,
     CliError,
+    say,
     setup_logging,
 )
 from pgqueue.db.translate import describe
@@ -41,8 +43,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     console = Console(highlight=False, soft_wrap=True)
 
     def fail(message: str) -> None:
-        # plain print: one line, never wrapped or styled, and no password in it
-        print(f"pgqueue {args.command}: {dsns.scrub(message)}", file=sys.stderr)
+        # one line, never wrapped or styled, and no password in it
+        say(args.command, message, level=logging.ERROR)
 
     try:
         given = _check_dsns(args)
@@ -51,11 +53,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     for flag in given:
         if flag in words or any(w.startswith(f"{flag}=") for w in words):
-            print(
-                f"pgqueue {args.command}: warning: {flag} carries a password, which every "
-                "local user can read in ps; use PGPASSFILE, a PGQUEUE_* variable or a "
-                "service file instead",
-                file=sys.stderr,
+            say(
+                args.command,
+                f"warning: {flag} carries a password, which every local user can read in "
+                "ps; use PGPASSFILE, a PGQUEUE_* variable or a service file instead",
             )
 
     try:

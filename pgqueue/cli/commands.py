@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 import psycopg
+from alembic.util import CommandError
 from pydantic import ValidationError
 from rich.console import Console
 
@@ -31,6 +32,7 @@ from pgqueue.cli.common import (
     json_object,
     open_pool,
     positive_int,
+    say,
     schema_of,
     table_of,
     window,
@@ -46,13 +48,23 @@ async def migrate(args: argparse.Namespace, console: Console) -> int:
     dsn = database_dsn(args)
     await check_reachable(dsn)
     before = await asyncio.to_thread(migrations.current, dsn, schema=schema_of(args))
-    if args.downgrade:
-        await asyncio.to_thread(migrations.downgrade, dsn, args.downgrade, schema=schema_of(args))
-    else:
-        roles = migrations.Roles(worker=args.worker_role, producer=args.producer_role)
-        await asyncio.to_thread(
-            migrations.upgrade, dsn, args.revision, schema=schema_of(args), roles=roles
-        )
+    try:
+        if args.downgrade:
+            await asyncio.to_thread(
+                migrations.downgrade, dsn, args.downgrade, schema=schema_of(args)
+            )
+        else:
+            roles = migrations.Roles(worker=args.worker_role, producer=args.producer_role)
+            await asyncio.to_thread(
+                migrations.upgrade, dsn, args.revision, schema=schema_of(args), roles=roles
+            )
+    except CommandError as exc:
+        # alembic's own word for a revision it does not know
+        flag = "--downgrade" if args.downgrade else "--revision"
+        raise CliError(
+            f"{flag}: {exc} (this pgqueue's revisions run up to {migrations.head()})",
+            EXIT_USAGE,
+        ) from None
     after = await asyncio.to_thread(migrations.current, dsn, schema=schema_of(args))
     if before == after:
         console.print(f"schema {schema_of(args)}: already at {after or 'base'}")
@@ -129,10 +141,12 @@ async def enqueue(args: argparse.Namespace, console: Console) -> int:
     for enqueued in ids:
         console.print(enqueued, highlight=False)
     for kind in unserved:
-        print(
-            f"pgqueue enqueue: warning: no live worker serves tool kind {kind!r}: its "
-            "commands wait until one does (pgqueue worker --tool-kinds …)",
-            file=sys.stderr,
+        say(
+            args.command,
+            f"warning: no live worker serves tool kind {kind!r}: its commands wait until "
+            f"one does (start one with a tool for it: pgqueue worker --tools MODULE)",
+            action="unserved",
+            tool_kind=kind,
         )
     return EXIT_OK
 
@@ -171,10 +185,19 @@ async def requeue(args: argparse.Namespace, console: Console) -> int:
 
 
 async def cancel(args: argparse.Namespace, console: Console) -> int:
+    if not (args.ids or args.execution_id or args.tool_kind or args.step or args.all):
+        raise CliError(
+            "say which unfinished commands: ids, --execution-id, --tool-kind, --step, or --all",
+            EXIT_USAGE,
+        )
     dsn = database_dsn(args)
     async with open_pool(dsn, max_size=2) as pool:
         cancelled = await Gateway(pool, table_of(args)).cancel(
-            args.ids, execution_id=args.execution_id, reason=args.reason
+            args.ids or None,
+            execution_id=args.execution_id,
+            tool_kind=args.tool_kind,
+            step=args.step,
+            reason=args.reason,
         )
     done = {c for _, c in cancelled}
     console.print(f"cancelled {len(done)} command(s)")
@@ -278,11 +301,16 @@ def add_requeue(p: argparse.ArgumentParser) -> None:
 
 def add_cancel(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "ids", nargs="+", type=command_id, metavar="COMMAND_ID", help="the commands to cancel"
+        "ids", nargs="*", type=command_id, metavar="COMMAND_ID", help="these unfinished commands"
     )
     p.add_argument(
-        "--execution-id", type=command_id, help="the execution they belong to (narrows the look-up)"
+        "--execution-id",
+        type=command_id,
+        help="only commands of this execution (with ids: narrows the look-up)",
     )
+    p.add_argument("--tool-kind", help="only commands of this tool kind")
+    p.add_argument("--step", help="only commands of this step")
+    p.add_argument("--all", action="store_true", help="every unfinished command")
     p.add_argument("--reason", help="recorded in the error column")
 
 

@@ -210,7 +210,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+#: the CLI's own lines (`say`) as JSON too: set by `setup_logging`
+_JSON_LINES = False
+cli_logger = logging.getLogger("pgqueue.cli")
+
+
+def say(verb: str, message: str, *, level: int = logging.WARNING, **fields: Any) -> None:
+    """One line of the CLI's own on stderr (an error, a warning, a closing
+    summary): ``pgqueue VERB: message``, or with ``--log-format json`` one JSON
+    object like every other line, ``fields`` with it. Never a password."""
+    message = dsns.scrub(message)
+    if _JSON_LINES:
+        cli_logger.log(level, message, extra={"verb": verb, **fields})
+    else:
+        print(f"pgqueue {verb}: {message}", file=sys.stderr)
+
+
 def setup_logging(verbosity: int, log_format: str = "text") -> None:
+    global _JSON_LINES
+    _JSON_LINES = log_format == "json"
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         formatter: logging.Formatter = JsonFormatter()
@@ -222,19 +240,20 @@ def setup_logging(verbosity: int, log_format: str = "text") -> None:
     handler.addFilter(dsns.ScrubSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(
-        logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    )
-    logging.getLogger("pgqueue").setLevel(logging.INFO if verbosity == 0 else root.level)
+    # -v adds pgqueue's own lines only; -vv opens every library's too (psycopg's
+    # pool logged thousands of INFO lines under -v, httpx one per report)
+    root.setLevel(logging.WARNING if verbosity <= 1 else logging.DEBUG)
+    logging.getLogger("pgqueue").setLevel(logging.INFO if verbosity <= 1 else logging.DEBUG)
     # a line per command claimed and ended: with -v only
     logging.getLogger("pgqueue.commands").setLevel(
-        logging.WARNING if verbosity == 0 else root.level
+        logging.WARNING if verbosity == 0 else logging.INFO
     )
+    # the migrations' steps are pgqueue's own: with -v
     logging.getLogger("alembic").setLevel(logging.WARNING if verbosity == 0 else logging.INFO)
     # psycopg's and its pool's own lines about lost connections (a pipeline
     # ended on a dead one, a reconnection that failed): the worker says an
-    # outage once ("cannot claim…", then "claiming again"); -v shows theirs too
-    logging.getLogger("psycopg").setLevel(logging.CRITICAL if verbosity == 0 else root.level)
+    # outage once ("cannot claim…", then "claiming again"); -vv shows theirs too
+    logging.getLogger("psycopg").setLevel(logging.CRITICAL if verbosity <= 1 else logging.DEBUG)
 
 
 def database_dsn(args: argparse.Namespace) -> str:

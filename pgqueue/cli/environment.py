@@ -22,6 +22,14 @@ _FALSE = {"0", "false", "no", "off"}
 _SKIP = {"help", "dsn"}
 
 
+#: where `apply` leaves the variables it refused, for the verb to say
+REFUSED = "environment_refused"
+
+
+class _Refused(Exception):
+    """A variable's value its flag would refuse."""
+
+
 def variable(action: argparse.Action) -> str | None:
     """The environment variable of a flag (``None``: a positional, or none)."""
     longs = [o for o in action.option_strings if o.startswith("--")]
@@ -36,10 +44,10 @@ def _value(parser: argparse.ArgumentParser, action: argparse.Action, name: str, 
             return True
         if text.strip().lower() in _FALSE:
             return False
-        parser.error(f"{name}: {text!r} is not a switch value (1/0, true/false, yes/no, on/off)")
+        raise _Refused(f"{name}: {text!r} is not a switch value (1/0, true/false, yes/no, on/off)")
     if isinstance(action, argparse._CountAction):  # -v: PGQUEUE_VERBOSE=2 is -vv
         if not text.strip().isdigit():
-            parser.error(f"{name}: {text!r} is not a count (0, 1, 2)")
+            raise _Refused(f"{name}: {text!r} is not a count (0, 1, 2)")
         return int(text)
     convert = action.type if callable(action.type) else str
     many = isinstance(action, argparse._AppendAction) or action.nargs in ("+", "*")
@@ -49,19 +57,32 @@ def _value(parser: argparse.ArgumentParser, action: argparse.Action, name: str, 
         try:
             values.append(convert(part))
         except (argparse.ArgumentTypeError, ValueError) as exc:
-            parser.error(f"{name}: {exc}")
+            raise _Refused(f"{name}: {exc}") from None
     if action.choices is not None and any(v not in action.choices for v in values):
-        parser.error(f"{name}: {text!r} is not one of {', '.join(map(str, action.choices))}")
+        raise _Refused(f"{name}: {text!r} is not one of {', '.join(map(str, action.choices))}")
     return values if many else values[0]
 
 
 def apply(parser: argparse.ArgumentParser, environ: Mapping[str, str] | None = None) -> None:
     """Set the defaults of ``parser``'s flags from their ``PGQUEUE_*`` variables."""
     environ = os.environ if environ is None else environ
-    defaults = {}
+    defaults: dict[str, Any] = {}
+    refused: list[str] = []
     for action in parser._actions:
         name = variable(action)
         if name is None or name not in environ:
             continue
-        defaults[action.dest] = _value(parser, action, name, environ[name])
+        try:
+            defaults[action.dest] = _value(parser, action, name, environ[name])
+        except _Refused as exc:
+            refused.append(str(exc))
+    # said by the verb whose variable it is, when that verb runs (a worker's
+    # variable must not break `pgqueue status`)
+    defaults[REFUSED] = refused
     parser.set_defaults(**defaults)
+
+
+def refused(args: argparse.Namespace) -> str | None:
+    """The first variable of the verb's that held a value its flag refuses."""
+    found: list[str] = getattr(args, REFUSED, [])
+    return found[0] if found else None

@@ -132,7 +132,8 @@ def _common() -> OneLineParser:
         "--verbose",
         action="count",
         default=0,
-        help="more logging: a line per command claimed and ended (-vv for debug)",
+        help="more of pgqueue's own lines (worker: one per command claimed and ended; "
+        "migrate: each step); -vv adds debug lines and every library's own",
     )
     common.add_argument(
         "--log-format",

@@ -11,7 +11,14 @@ from typing import Any
 from rich.console import Console, Group
 from rich.table import Table
 
-from pgqueue.cli.common import EXIT_OK, database_dsn, open_pool, schema_of, table_of
+from pgqueue.cli.common import (
+    EXIT_OK,
+    database_dsn,
+    non_negative_int,
+    open_pool,
+    schema_of,
+    table_of,
+)
 from pgqueue.db.gateway import Gateway
 from pgqueue.db.outbox import Outbox
 from pgqueue.registry import STALE
@@ -240,4 +247,10 @@ async def status(args: argparse.Namespace, console: Console) -> int:
 
 def add_status(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--failures", type=int, default=5, help="recent failures to show (default: 5)")
+    p.add_argument(
+        "--failures",
+        type=non_negative_int,
+        default=5,
+        metavar="N",
+        help="recent failures to show (default: 5; 0 for none)",
+    )

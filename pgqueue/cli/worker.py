@@ -5,13 +5,22 @@ errors become one line and the documented exit code."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
-import sys
+from datetime import UTC
 
 from rich.console import Console
 
 from pgqueue.app import WorkerApp
-from pgqueue.cli.common import EXIT_ABORTED, EXIT_DATABASE, EXIT_OK, EXIT_USAGE, CliError
+from pgqueue.cli import environment
+from pgqueue.cli.common import (
+    EXIT_ABORTED,
+    EXIT_DATABASE,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    say,
+)
 from pgqueue.errors import ConfigurationError, DatabaseUnavailable
 from pgqueue.registry import WorkerIdInUse
 from pgqueue.settings import WorkerSettings, build
@@ -23,6 +32,33 @@ _FLAG_OF = {"schema_name": "--schema"}
 def flag_of(field: str) -> str:
     """The flag that sets a settings field (``poll_interval``: ``--poll-interval``)."""
     return _FLAG_OF.get(field, "--" + field.replace("_", "-"))
+
+
+async def left_behind(app: WorkerApp, verb: str) -> None:
+    """After ``--until-empty``: what is left PENDING, and why: due later than a
+    lease (a retry's backoff, a delay), or of a kind no live worker serves (add
+    its tool with --tools, or start a worker that has it)."""
+    for r in await app.later():
+        say(
+            verb,
+            f"left {r['pending']} PENDING command(s) of kind {r['tool_kind']!r}, due later "
+            f"than a lease from now (the first at "
+            f"{r['next_due'].astimezone(UTC).isoformat(timespec='seconds')})",
+            level=logging.INFO,
+            action="left_later",
+            tool_kind=r["tool_kind"],
+            pending=int(r["pending"]),
+        )
+    left = await app.unserved()
+    if left:
+        kinds = ", ".join(f"{r['pending']} of kind {r['tool_kind']!r}" for r in left)
+        say(
+            verb,
+            f"warning: left PENDING, served by no live worker: {kinds} (a worker serves "
+            "a kind once it has a tool for it: --tools MODULE)",
+            action="unserved",
+            unserved={str(r["tool_kind"]): int(r["pending"]) for r in left},
+        )
 
 
 def in_flag_terms(message: str) -> str:
@@ -57,25 +93,30 @@ def settings_of(args: argparse.Namespace) -> WorkerSettings:
 
 
 async def worker(args: argparse.Namespace, console: Console) -> int:
+    refused = environment.refused(args)
+    if refused is not None:
+        raise CliError(refused, EXIT_USAGE)
     settings = settings_of(args)
     try:
         async with WorkerApp(settings, signals=True) as app:
             stats = await app.run()
-            summary = (
-                ", ".join(f"{k} {v}" for k, v in sorted(stats.counts.items())) or "nothing to do"
-            )
-            console.print(f"worker {app.worker_id} stopped: {summary}", highlight=False)
+            counts = dict(sorted(stats.counts.items()))
+            summary = ", ".join(f"{k} {v}" for k, v in counts.items()) or "nothing to do"
+            if args.log_format == "json":
+                say(
+                    args.command,
+                    f"worker {app.worker_id} stopped: {summary}",
+                    level=logging.INFO,
+                    worker_id=app.worker_id,
+                    action="summary",
+                    counts=counts,
+                )
+            else:
+                console.print(f"worker {app.worker_id} stopped: {summary}", highlight=False)
             if settings.until_empty:
-                left = await app.unserved()
-                if left:
-                    kinds = ", ".join(f"{r['pending']} of kind {r['tool_kind']!r}" for r in left)
-                    print(
-                        f"pgqueue {args.command}: warning: left PENDING, served by no live "
-                        f"worker: {kinds}",
-                        file=sys.stderr,
-                    )
+                await left_behind(app, args.command)
             return EXIT_ABORTED if app.worker.signals > 1 else EXIT_OK
     except (ConfigurationError, WorkerIdInUse) as exc:
         raise CliError(in_flag_terms(str(exc)), EXIT_USAGE) from None
     except DatabaseUnavailable as exc:
-        raise CliError(str(exc), EXIT_DATABASE) from None
+        raise CliError(in_flag_terms(str(exc)), EXIT_DATABASE) from None

@@ -326,14 +326,22 @@ class Gateway:
 
     async def cancel(
         self,
-        command_ids: Sequence[int],
+        command_ids: Sequence[int] | None = None,
         *,
         execution_id: int | None = None,
+        tool_kind: str | None = None,
+        step: str | None = None,
         reason: str | None = None,
     ) -> list[CommandKey]:
         rows = await self.fetch(
             "cancel",
-            {"command_ids": list(command_ids), "execution_id": execution_id, "reason": reason},
+            {
+                "command_ids": list(command_ids) if command_ids is not None else None,
+                "execution_id": execution_id,
+                "tool_kind": tool_kind,
+                "step": step,
+                "reason": reason,
+            },
             role="operator",
         )
         return [(r[0], r[1]) for r in rows]

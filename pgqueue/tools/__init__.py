@@ -41,7 +41,7 @@ class CommandFields(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         command = RUNNING.get()
         if command is not None:
-            record.__dict__.setdefault("command_id", command.command_id)
+            record.__dict__.setdefault("command_id", int(command.command_id))
             record.__dict__.setdefault("execution_id", command.execution_id)
             record.__dict__.setdefault("tool_kind", command.tool_kind)
             record.__dict__.setdefault("step", command.step)

@@ -333,3 +333,24 @@ def test_demo_reruns_in_its_own_schema_and_a_new_name(dsn: str) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT count(*) FROM my_demo.command").fetchone() == (5,)
+
+
+def test_cancel_takes_filters_as_requeue_does(dsn: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        enqueue_many_sync(
+            conn,
+            [
+                {"step": "a", "tool_kind": "slow", "input": {}},
+                {"step": "b", "tool_kind": "slow", "input": {}},
+                {"step": "c", "tool_kind": "fast", "input": {}},
+            ],
+        )
+        conn.commit()
+    nothing = pgqueue("cancel", "--dsn", dsn)
+    assert nothing.returncode == 2 and "say which unfinished commands" in nothing.stderr
+    done = pgqueue("cancel", "--dsn", dsn, "--tool-kind", "slow", "--reason", "incident")
+    assert done.returncode == 0, done.stderr
+    assert "cancelled 2 command(s)" in done.stdout
+    with psycopg.connect(dsn) as conn:
+        rows = dict(conn.execute("SELECT step_name, status FROM noetl.command").fetchall())
+    assert rows == {"a": "CANCELLED", "b": "CANCELLED", "c": "PENDING"}

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgqueue import enqueue_many_sync, migrate
+from pgqueue import enqueue_many_sync, enqueue_sync, migrate
 from tests.acceptance.cli import env, pgqueue
 from tests.helpers import status_counts
 
@@ -197,3 +197,26 @@ def test_every_worker_flag_is_settable_from_the_environment(
         env=env(PGQUEUE_WORKER_ID="from-env"),
     )
     assert "worker from-flag stopped" in flagged.stdout
+
+
+def test_until_empty_waits_for_a_retry_due_within_a_lease(dsn: str) -> None:
+    """`worker --until-empty` exited while a retry was due within seconds, and
+    blamed "no live worker" for the command it left."""
+    with psycopg.connect(dsn) as conn:
+        enqueue_sync(conn, step="s", tool_kind="fail_first", input={})
+        # and one due well beyond a lease: left, and said to be left for later
+        enqueue_sync(conn, step="later", tool_kind="nap", input={}, delay=3600)
+        conn.commit()
+    done = pgqueue(
+        "worker", "--dsn", dsn, "--tools", "tests.fixtures.tools", "--until-empty", timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    with psycopg.connect(dsn) as conn:
+        rows = dict(conn.execute("SELECT step_name, status FROM noetl.command").fetchall())
+        attempts = conn.execute(
+            "SELECT attempts FROM noetl.command WHERE step_name = 's'"
+        ).fetchone()
+    assert rows == {"s": "COMPLETED", "later": "PENDING"}
+    assert attempts == (1,)  # the retry ran, in this run
+    assert "served by no live worker" not in done.stderr, done.stderr
+    assert "left 1 PENDING command(s) of kind 'nap', due later" in done.stderr, done.stderr

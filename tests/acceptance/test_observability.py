@@ -35,6 +35,12 @@ def get(port: int, path: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
+def value_now(port: int, name: str, statement: str) -> float:
+    """One statement's sample of a metric, scraped now."""
+    found = samples(get(port, "/metrics")[1])
+    return found.get((name, (("statement", statement),)), 0.0)
+
+
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     found = {}
     for family in text_string_to_metric_families(text):
@@ -48,6 +54,8 @@ def test_metrics_probes_and_lifecycle_lines_tell_what_the_worker_did(
 ) -> None:
     enqueue_many_sync(db, [{"step": "s", "tool_kind": "noop", "input": {}}] * 5)
     enqueue_many_sync(db, [{"step": "s", "tool_kind": "fail", "input": {}, "max_attempts": 1}] * 2)
+    # a command that runs long enough to be heartbeaten (the lease is 3 s: a beat a second)
+    enqueue_many_sync(db, [{"step": "s", "tool_kind": "sleep", "input": {"seconds": 2.5}}])
     # waiting work no worker runs, for the queue's gauges
     enqueue_many_sync(db, [{"step": "s", "tool_kind": "later", "input": {}}] * 3)
     port = free_port()
@@ -60,6 +68,9 @@ def test_metrics_probes_and_lifecycle_lines_tell_what_the_worker_did(
         "--tool-kinds",
         "noop",
         "fail",
+        "sleep",
+        "--lease",
+        "3s",
         "--metrics-port",
         str(port),
         "-v",
@@ -67,7 +78,7 @@ def test_metrics_probes_and_lifecycle_lines_tell_what_the_worker_did(
         "json",
     ) as worker:
         wait_until(
-            lambda: status_counts(db) == {"COMPLETED": 5, "FAILED": 2, "PENDING": 3},
+            lambda: status_counts(db) == {"COMPLETED": 6, "FAILED": 2, "PENDING": 3},
             what="the work done",
         )
         status, text = get(port, "/metrics")
@@ -84,6 +95,11 @@ def test_metrics_probes_and_lifecycle_lines_tell_what_the_worker_did(
         assert value("pgqueue_command_duration_seconds_count", tool_kind="fail") == 2
         assert value("pgqueue_statement_duration_seconds_count", statement="claim_batch") >= 1
         assert value("pgqueue_statement_duration_seconds_count", statement="complete") >= 1
+        # heartbeats run on a connection of their own: their statements are measured too
+        wait_until(
+            lambda: value_now(port, "pgqueue_statement_duration_seconds_count", "heartbeat") >= 1,
+            what="a heartbeat measured",
+        )
         assert value("pgqueue_slots_busy") == 0
         assert value("pgqueue_claim_outage") == 0
         assert value("pgqueue_queue_pending", tool_kind="later") == 3
@@ -102,17 +118,34 @@ def test_metrics_probes_and_lifecycle_lines_tell_what_the_worker_did(
         wait_until(lambda: get(port, "/readyz")[0] == 200, what="ready again")
         worker.send_signal(signal.SIGTERM)
         _, err = worker.communicate(timeout=60)
-    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    # every line JSON, the closing summary among them; one type per field
+    lines = [json.loads(line) for line in err.splitlines()]
     assert lines and all({"time", "level", "logger", "message"} <= set(x) for x in lines)
+    assert next(x for x in lines if x.get("action") == "summary")["counts"]["completed"] == 6
+    types: dict[str, set[str]] = {}
+    for line in lines:
+        for key, field in line.items():
+            types.setdefault(key, set()).add(type(field).__name__)
+    assert types["command_id"] == {"int"}, types
+    assert types["execution_id"] == {"int"}, types
+    # -v adds pgqueue's own lines only: none of psycopg's pool or httpx
+    assert {x["logger"] for x in lines} <= {
+        "pgqueue",
+        *(x["logger"] for x in lines if x["logger"].startswith("pgqueue.")),
+    }, {x["logger"] for x in lines}
     completed = [
-        x for x in lines if x.get("action") == "completed" and x["logger"] == "pgqueue.commands"
+        x
+        for x in lines
+        if x.get("action") == "completed"
+        and x["logger"] == "pgqueue.commands"
+        and x["tool_kind"] == "noop"
     ]
     assert len(completed) == 5
     for line in completed:
         assert {"command_id", "execution_id", "tool_kind", "attempt", "duration"} <= set(line)
         assert line["attempt"] == 1 and line["tool_kind"] == "noop"
     claimed = [x for x in lines if x.get("action") == "claimed"]
-    assert len(claimed) == 7
+    assert len(claimed) == 8
     failed = [x for x in lines if x.get("action") == "failed"]
     assert len(failed) == 2 and all(x["tool_kind"] == "fail" for x in failed)
 

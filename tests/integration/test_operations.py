@@ -26,9 +26,7 @@ async def test_get_wait_cancel_and_requeue(dsn: str, db: psycopg.Connection[Any]
             await pgqueue.get(conn, 1)
         with pytest.raises(TimeoutError, match=r"still PENDING after 0\.2s"):
             await pgqueue.wait(conn, first, timeout=0.2)
-        assert await pgqueue.cancel(conn, [third], reason="not needed") == [
-            (int(third), int(third))
-        ]
+        assert await pgqueue.cancel(conn, [third], reason="not needed") == [third]
         cancelled = await pgqueue.get(conn, third)
         assert (cancelled.status, cancelled.error) == ("CANCELLED", "not needed")
 
@@ -48,8 +46,35 @@ async def test_get_wait_cancel_and_requeue(dsn: str, db: psycopg.Connection[Any]
             await running
         failed = await pgqueue.get(conn, second)
         assert (failed.status, failed.error) == ("FAILED", "PermanentFailure: no good")
-        assert await pgqueue.requeue(conn, [second]) == 1
-        assert (await pgqueue.get(conn, second)).status == "PENDING"
+        assert await pgqueue.requeue(conn, [second]) == [second]
+        state = await pgqueue.get(conn, second)
+        assert state.status == "PENDING"
+        # one id type across the API: what enqueue returns is what comes back
+        assert state.command_id == second and isinstance(second, str)
+
+
+def test_the_sync_twins_run_the_same_statements(db: psycopg.Connection[Any]) -> None:
+    """For Django, Flask…: get, wait, cancel and requeue on a sync connection."""
+    first, second, third = enqueue_many_sync(
+        db, [{"step": f"s{n}", "tool_kind": "work", "input": {"n": n}} for n in range(3)]
+    )
+    assert pgqueue.get_sync(db, first).status == "PENDING"
+    with pytest.raises(pgqueue.CommandNotFound):
+        pgqueue.get_sync(db, 1)
+    with pytest.raises(TimeoutError, match=r"still PENDING after 0\.1s"):
+        pgqueue.wait_sync(db, first, timeout=0.1)
+    assert pgqueue.cancel_sync(db, [first], reason="no") == [first]
+    assert pgqueue.wait_sync(db, first, timeout=5).status == "CANCELLED"
+    # by a filter instead of ids
+    assert pgqueue.cancel_sync(db, step="s1") == [second]
+    db.execute(
+        "UPDATE noetl.command SET status = 'FAILED' WHERE command_id = ANY(%s)",
+        ([int(second), int(third)],),
+    )
+    assert pgqueue.requeue_sync(db, tool_kind="work") == sorted([second, third])
+    assert pgqueue.get_sync(db, third).status == "PENDING"
+    with pytest.raises(ValueError, match="say which commands"):
+        pgqueue.cancel_sync(db)
 
 
 async def test_the_pull_model_completes_or_fails_what_it_claimed(
@@ -112,6 +137,6 @@ async def test_a_tools_log_lines_carry_its_commands_fields(
         ("from a thread", plain_id, "p"),
     ):
         record = lines[message]
-        assert record.command_id == command_id  # type: ignore[attr-defined]
+        assert record.command_id == int(command_id)  # type: ignore[attr-defined]
         assert record.step == step and record.attempt == 1  # type: ignore[attr-defined]
         assert record.execution_id == int(command_id)  # type: ignore[attr-defined]

@@ -17,7 +17,9 @@ WITH requeued AS (
       AND (%(step)s::text IS NULL OR step_name = %(step)s::text)
     RETURNING execution_id, command_id
 )
--- one wake-up for the whole statement, only when something came back
+-- one wake-up for the whole statement, only when something came back; the
+-- ids sent back
 SELECT count(*) AS requeued,
-       CASE WHEN count(*) > 0 THEN pg_notify(%(channel)s, 'requeue') END AS notified
+       CASE WHEN count(*) > 0 THEN pg_notify(%(channel)s, 'requeue') END AS notified,
+       coalesce(array_agg(command_id ORDER BY command_id), ARRAY[]::bigint[]) AS command_ids
 FROM requeued
