@@ -64,10 +64,14 @@ def current(dsn: str, *, schema: str = DEFAULT_SCHEMA) -> str | None:
 SCRATCH_MARK = "pgqueue scratch schema, made by `pgqueue {program}`: dropped and made anew by it"
 
 
-def replace_scratch_schema(dsn: str, schema: str, *, program: str) -> None:
+def replace_scratch_schema(
+    dsn: str, schema: str, *, program: str, own_server: bool = False
+) -> None:
     """Drop ``schema`` and make it anew, empty and marked as ``program``'s, if it
     does not exist or that program made it; raise `SchemaNotOurs` (and touch
-    nothing) for any other schema, however it is named."""
+    nothing) for any other schema, however it is named. ``own_server``: the
+    database is the program's own (an embedded server it started, whose data
+    directory an older pgqueue may have left a schema in, unmarked)."""
     import psycopg
     from psycopg import sql
 
@@ -79,7 +83,7 @@ def replace_scratch_schema(dsn: str, schema: str, *, program: str) -> None:
             "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
             (schema,),
         ).fetchone()
-        if found is not None and found[0] != mark:
+        if found is not None and found[0] != mark and not own_server:
             raise SchemaNotOurs(
                 f"schema {schema} was not made by pgqueue {program}, which only drops a "
                 f"schema it created: give --schema a name of its own"

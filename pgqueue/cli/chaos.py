@@ -102,7 +102,7 @@ class Chaos:
             return cur.fetchall() if cur.description else []
 
     def setup(self) -> None:
-        migrations.replace_scratch_schema(self.dsn, SCHEMA, program="chaos")
+        migrations.replace_scratch_schema(self.dsn, SCHEMA, program="chaos", own_server=True)
         migrations.upgrade(self.dsn, schema=SCHEMA)
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             conn.execute(TABLE.statement("chaos_setup", package=PROGRAMS))

@@ -14,6 +14,7 @@ import logging
 import random
 import time
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -158,7 +159,12 @@ async def _demo(
     embedded: bool,
 ) -> int:
     try:
-        await asyncio.to_thread(migrations.replace_scratch_schema, dsn, schema, program="demo")
+        await asyncio.to_thread(
+            partial(migrations.replace_scratch_schema, own_server=embedded),
+            dsn,
+            schema,
+            program="demo",
+        )
     except SchemaNotOurs as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     await asyncio.to_thread(migrations.upgrade, dsn, schema=schema)

@@ -145,7 +145,9 @@ async def run_bench(args: argparse.Namespace, console: Console) -> int:
         dsn = dsns.validate(found[0])
         await check_reachable(dsn)
     try:
-        return await asyncio.to_thread(_bench, dsn, args, modes, console, EXIT_OK)
+        return await asyncio.to_thread(
+            _bench, dsn, args, modes, console, EXIT_OK, embedded is not None
+        )
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
@@ -157,11 +159,16 @@ def _settings(dsn: str) -> dict[str, str]:
 
 
 def _bench(
-    dsn: str, args: argparse.Namespace, modes: set[str], console: Console, exit_ok: int
+    dsn: str,
+    args: argparse.Namespace,
+    modes: set[str],
+    console: Console,
+    exit_ok: int,
+    own_server: bool,
 ) -> int:
     settings = _settings(dsn)
     for schema in (SCHEMA, RAW_SCHEMA):
-        migrations.replace_scratch_schema(dsn, schema, program="bench")
+        migrations.replace_scratch_schema(dsn, schema, program="bench", own_server=own_server)
         if args.layout == "noetl":
             with psycopg.connect(dsn, autocommit=True) as conn:
                 noetl_layout.create(conn, schema)
