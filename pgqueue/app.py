@@ -19,15 +19,11 @@ upkeep, relay, registry, heartbeats), then the source, then the pools.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
-import importlib
 import logging
 import os
 import socket
-import sys
-import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -43,14 +39,14 @@ from pgqueue.db.gateway import Gateway
 from pgqueue.db.noetl import noetl_tables
 from pgqueue.db.outbox import Outbox
 from pgqueue.db.table import QueueTable
-from pgqueue.errors import ConfigurationError, DatabaseUnavailable, SchemaNotMigrated
+from pgqueue.errors import ConfigurationError, DatabaseUnavailable
 from pgqueue.noetl import NoetlReporter, RuntimeHeartbeat
 from pgqueue.observability import Metrics, Probe, lifecycle
 from pgqueue.pg_source import PgCommandSource
 from pgqueue.registry import STALE, Registry
 from pgqueue.relay import Relay
 from pgqueue.settings import WorkerSettings
-from pgqueue.tools import ToolFunction, tools_from_module
+from pgqueue.tools import ToolFunction, import_tools
 from pgqueue.tools.builtin import (
     DEFAULT_TOOLS,
     http_tool,
@@ -147,7 +143,9 @@ class WorkerApp:
         if settings.enable_postgres_tool:
             postgres_pool = await self._postgres_tool(settings.postgres_tool_dsn or dsn)
         self.gateway = gateway = Gateway(pool, self.table)
-        await check_schema(dsn, settings.schema_name, settings.schema_wait.total_seconds())
+        await migrations.wait_for_revision(
+            dsn, settings.schema_name, settings.schema_wait.total_seconds()
+        )
         if reporter is not None:
             # deliveries hold their reports locked: a connection of their own
             relay_pool = await stack.enter_async_context(
@@ -372,54 +370,4 @@ async def run_worker(
         return await app.run()
 
 
-def import_tools(module_name: str) -> dict[str, ToolFunction]:
-    """The ``TOOLS`` of ``module_name``, imported from the current directory too
-    (as uvicorn and celery do: the console script's path holds only its own);
-    `ConfigurationError` naming the module for anything that goes wrong."""
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-        return dict(tools_from_module(module))
-    except ImportError as exc:
-        raise ConfigurationError(f"--tools {module_name}: {exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError(f"--tools {module_name}: {exc}") from None
-    except Exception as exc:  # the module itself raised on import
-        raise ConfigurationError(f"--tools {module_name}: {type(exc).__name__}: {exc}") from None
-
-
-async def check_schema(dsn: str, schema: str, wait: float) -> None:
-    """`SchemaNotMigrated` on a schema pgqueue never migrated; on one behind this
-    pgqueue's revision (a migration in progress, a rolling upgrade), wait up to
-    ``wait`` seconds for it, saying so once, then raise: a worker on an old
-    schema would fail its statements one by one, retrying forever."""
-    head = migrations.head()
-    deadline = time.monotonic() + wait
-    said = False
-    while True:
-        current = await asyncio.to_thread(migrations.current, dsn, schema=schema)
-        if current == head:
-            return
-        if current is None:
-            raise SchemaNotMigrated(
-                f"schema {schema} is not migrated for pgqueue: run pgqueue migrate"
-            )
-        if time.monotonic() > deadline:
-            raise SchemaNotMigrated(
-                f"schema {schema} is at {current}; this pgqueue needs {head}: run pgqueue migrate"
-            )
-        if not said:
-            logger.warning(
-                "schema %s is at %s; waiting up to %.0fs for it to reach %s (pgqueue migrate)",
-                schema,
-                current,
-                wait,
-                head,
-                extra={"action": "schema_wait"},
-            )
-            said = True
-        await asyncio.sleep(1.0)
-
-
-__all__ = ["WorkerApp", "check_schema", "deadlines_of", "import_tools", "run_worker"]
+__all__ = ["WorkerApp", "deadlines_of", "run_worker"]

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+
 from alembic import command
 from alembic.config import Config
 
-from pgqueue.errors import SchemaNotOurs
+from pgqueue.errors import SchemaNotMigrated, SchemaNotOurs
 from pgqueue.migrations.names import DEFAULT_SCHEMA, Roles
 
 SCRIPT_LOCATION = "pgqueue:migrations"
+
+logger = logging.getLogger(__name__)
 
 
 def alembic_config(dsn: str, *, schema: str = DEFAULT_SCHEMA, roles: Roles | None = None) -> Config:
@@ -116,6 +122,39 @@ def head() -> str:
     return heads[0]
 
 
+async def wait_for_revision(dsn: str, schema: str, wait: float) -> None:
+    """`SchemaNotMigrated` on a schema pgqueue never migrated; on one behind this
+    pgqueue's revision (a migration in progress, a rolling upgrade), wait up to
+    ``wait`` seconds for it, saying so once, then raise: a worker on an old
+    schema would fail its statements one by one, retrying forever."""
+    latest = head()
+    deadline = time.monotonic() + wait
+    said = False
+    while True:
+        now = await asyncio.to_thread(current, dsn, schema=schema)
+        if now == latest:
+            return
+        if now is None:
+            raise SchemaNotMigrated(
+                f"schema {schema} is not migrated for pgqueue: run pgqueue migrate"
+            )
+        if time.monotonic() > deadline:
+            raise SchemaNotMigrated(
+                f"schema {schema} is at {now}; this pgqueue needs {latest}: run pgqueue migrate"
+            )
+        if not said:
+            logger.warning(
+                "schema %s is at %s; waiting up to %.0fs for it to reach %s (pgqueue migrate)",
+                schema,
+                now,
+                wait,
+                latest,
+                extra={"action": "schema_wait"},
+            )
+            said = True
+        await asyncio.sleep(1.0)
+
+
 __all__ = [
     "Roles",
     "alembic_config",
@@ -125,4 +164,5 @@ __all__ = [
     "head",
     "replace_scratch_schema",
     "upgrade",
+    "wait_for_revision",
 ]

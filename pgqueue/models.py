@@ -95,3 +95,12 @@ class Pulled(Generic[H]):
 
     outcome: ClaimOutcome
     ack: H = field(repr=False)
+
+
+def log_id(command_id: str | int) -> int | str:
+    """A command id as log lines carry it: the table's BIGINT as an integer (one
+    JSON type per field); an in-memory source's free-form id as it is."""
+    try:
+        return int(command_id)
+    except ValueError:
+        return command_id

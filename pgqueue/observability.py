@@ -29,7 +29,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from pgqueue.db.gateway import Gateway
 from pgqueue.errors import DatabaseError
-from pgqueue.models import Command
+from pgqueue.models import Command, log_id
 from pgqueue.outcomes import ClaimedRow
 
 logger = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ def lifecycle(outcome: str, command: Command | ClaimedRow | None, duration: floa
         return
     attempt = command.attempts + 1
     fields: dict[str, Any] = {
-        "command_id": int(command.command_id),
+        "command_id": log_id(command.command_id),
         "execution_id": command.execution_id,
         "tool_kind": command.tool_kind,
         "attempt": attempt,

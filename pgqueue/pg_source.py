@@ -30,6 +30,7 @@ from pgqueue.completer import Completer
 from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadlines
 from pgqueue.db.gateway import Gateway, NackResult
 from pgqueue.db.table import QueueTable
+from pgqueue.draining import due_soon
 from pgqueue.dsn import keepalives
 from pgqueue.errors import DatabaseError, HandleAlreadySettled
 from pgqueue.finished import FinishedExecutions
@@ -52,10 +53,8 @@ class PgCommandSource:
         `Worker` then narrows it to its tools, see `serve`).
     :param wait: when nothing is claimable, block until something is
         (``LISTEN/NOTIFY`` with a poll fallback) instead of returning ``None``.
-    :param drain_within: with ``wait`` off, a command of the kinds served that
-        falls due within this long (a retry in backoff) is waited for before
-        ``next()`` returns ``None`` (``pgqueue worker --until-empty`` waits up to
-        a lease); ``None``: the source ends as soon as nothing is claimable.
+    :param drain_within: with ``wait`` off, wait for a command due within this
+        long (a retry in backoff) before ``next()`` says drained (`pgqueue.draining`).
     :param lease_for: how long a claim holds without a heartbeat.
     :param poll_interval: the longest an idle ``next()`` waits between claims.
     :param max_batch: the most rows one claim takes for coalesced callers.
@@ -145,7 +144,6 @@ class PgCommandSource:
         self.dropped_ahead = 0
         #: why the last scan claim failed (``None``: it ran), for readiness probes
         self.claim_error: str | None = None
-        self._drain_within = drain_within
         self._claims: Coalescer[PgHandle] = Coalescer(
             self._claim_batch,
             self._unheld,
@@ -155,23 +153,10 @@ class PgCommandSource:
             poll_interval=poll_interval,
             listener=self._listener,
             fresh=self._fresh,
-            due_soon=None if wait or drain_within is None else self._due_soon,
+            due_soon=due_soon(self.gateway, drain_within, lambda: self._tool_kinds)
+            if drain_within is not None and not wait
+            else None,
         )
-
-    async def _due_soon(self) -> float | None:
-        """With ``wait`` off and ``drain_within``: seconds until a command of the
-        kinds served falls due within it (a retry in backoff), if one does; the
-        source is drained only when none will."""
-        try:
-            rows = await self.gateway.fetch(
-                "next_due",
-                {"horizon": self._drain_within, "tool_kinds": list(self._tool_kinds or ())},
-                role="claim",
-            )
-        except DatabaseError:
-            return None
-        seconds = rows[0][0] if rows else None
-        return None if seconds is None else max(float(seconds), 0.0)
 
     @property
     def tool_kinds(self) -> tuple[str, ...] | None:
@@ -281,13 +266,9 @@ class PgCommandSource:
     # -- pulling --------------------------------------------------------------------
 
     async def next(self) -> Pulled[PgHandle] | None:
-        """The next outcome of a scan claim; ``None`` when closed, or when nothing is
-        claimable and ``wait`` is false. Database errors come back as `RetryLater`.
-
-        Concurrent callers share claims: while one claim is in flight the others
-        wait for it, and the claim takes one row for each caller waiting by then;
-        the rows are handed to the callers all at once.
-        """
+        """The next outcome of a scan claim; ``None`` when closed, or when drained
+        and ``wait`` is false. Database errors come back as `RetryLater`.
+        Concurrent callers share claims (`pgqueue.coalescing`)."""
         return await self._claims.next()
 
     async def _claim_batch(self, limit: int) -> list[Pulled[PgHandle]]:

@@ -22,7 +22,7 @@ from typing import Any
 from pgqueue.backoff import WRITE_RETRY, WRITE_TRIES, retrying
 from pgqueue.completer import Completer, Completion
 from pgqueue.errors import CommandCancelled, DatabaseError, LeaseLost, PgQueueError
-from pgqueue.models import Command
+from pgqueue.models import Command, log_id
 from pgqueue.outcomes import ClaimedRow
 from pgqueue.reporting import UnreportableResult
 from pgqueue.states import Status
@@ -84,7 +84,7 @@ class Recorder:
         """The structured fields of a log line about ``command`` (or a held row)."""
         return {
             "worker_id": self.worker_id,
-            "command_id": int(command.command_id),
+            "command_id": log_id(command.command_id),
             "execution_id": command.execution_id,
             "tool_kind": command.tool_kind,
             "action": action,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import logging
 import sys
 from collections.abc import Sequence
@@ -38,7 +39,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     from pgqueue.cli.parser import parser
 
     words = joined_negatives(list(sys.argv[1:] if argv is None else argv))
-    args = parser().parse_args(words)
+    args = _parse(parser(), words)
     setup_logging(args.verbose, args.log_format)
     console = Console(highlight=False, soft_wrap=True)
 
@@ -82,6 +83,24 @@ def run(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_ABORTED
+
+
+def _parse(top: argparse.ArgumentParser, words: list[str]) -> argparse.Namespace:
+    """The arguments; an unknown flag is refused by its verb, with the flag it
+    most looks like (``--concurency``: did you mean ``--concurrency``?)."""
+    args, extra = top.parse_known_args(words)
+    if extra:
+        for word in extra:  # a DSN among them is echoed: no password with it
+            if "://" in word or "password" in word.lower():
+                dsns.remember(word)
+        verbs = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+        verb: argparse.ArgumentParser = verbs.choices[args.command]
+        options = [o for a in verb._actions for o in a.option_strings if o.startswith("--")]
+        unknown = extra[0].split("=", 1)[0]
+        close = difflib.get_close_matches(unknown, options, n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]}?)" if close and unknown.startswith("-") else ""
+        verb.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
+    return args
 
 
 #: the DSN flags beside --dsn, by the name of their argument

@@ -73,9 +73,46 @@ async def migrate(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+#: the flags that describe one command (a --jsonl line carries its own)
+_PER_COMMAND = (
+    "--step",
+    "--tool-kind",
+    "--input",
+    "--render-context",
+    "--execution-id",
+    "--command-id",
+    "--delay",
+    "--max-attempts",
+)
+
+#: what a --jsonl line may hold (``pgqueue enqueue --help``)
+JSONL_FIELDS = """\
+--jsonl FILE: one JSON object per line, each a command with these fields:
+  step, tool_kind (required)   strings
+  input                        a JSON object (default {})
+  render_context               a JSON object
+  execution_id, command_id     integers (default: new ids)
+  delay                        seconds (a number) before it is due
+  priority                     an integer, higher first (default 0)
+  max_attempts                 an integer >= 1 (default 5)
+  event_id, catalog_id, parent_execution_id, parent_command_id, loop_event_id,
+  iter_index, meta             NoETL's own columns, written only when given
+Example: {"step": "fetch", "tool_kind": "http", "input": {"url": "https://x"}}
+"""
+
+
 def _commands_from(args: argparse.Namespace) -> list[tuple[int, Any]]:
     """The commands to enqueue, each with its line number in ``--jsonl`` (0: flags)."""
     if args.jsonl:
+        given = [f for f in _PER_COMMAND if getattr(args, f.lstrip("-").replace("-", "_"))]
+        if args.priority:
+            given.append("--priority")
+        if given:
+            raise CliError(
+                f"--jsonl takes each command whole from its lines: {', '.join(given)} "
+                "is not used with it (put the field in each line)",
+                EXIT_USAGE,
+            )
         try:
             stream = sys.stdin if args.jsonl == "-" else open(args.jsonl, encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
@@ -255,17 +292,25 @@ def add_migrate(p: argparse.ArgumentParser) -> None:
 
 
 def add_enqueue(p: argparse.ArgumentParser) -> None:
+    p.epilog = JSONL_FIELDS
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("--step", help="step name")
     p.add_argument("--tool-kind", help="tool kind that runs it, e.g. http")
     p.add_argument("--input", type=json_object, help="input JSON object; @file or - for stdin")
     p.add_argument("--render-context", type=json_object, help="render context JSON object")
     p.add_argument("--execution-id", type=command_id, help="execution id (default: a new one)")
     p.add_argument("--command-id", type=command_id, help="command id (default: a new one)")
-    p.add_argument("--delay", type=duration, help="not before this long from now, e.g. 30s")
+    p.add_argument(
+        "--delay",
+        type=duration,
+        help="not before this long from now, e.g. 30s, 5m (a bare number is seconds)",
+    )
     p.add_argument("--priority", type=int, default=0, help="higher runs first (default: 0)")
     p.add_argument("--max-attempts", type=positive_int, help="attempts before FAILED (default: 5)")
     p.add_argument(
-        "--jsonl", metavar="FILE", help="many commands, one JSON object per line ('-': stdin)"
+        "--jsonl",
+        metavar="FILE",
+        help="many commands, one JSON object per line ('-': stdin); its fields below",
     )
 
 

@@ -108,6 +108,7 @@ class OneLineParser(argparse.ArgumentParser):
         message = re.sub(r"^argument ([^:]+): ", r"\1: ", message)
         # "-c/--concurrency" names both spellings: the long one reads best
         message = re.sub(r"^-\w/(--[\w-]+): ", r"\1: ", message)
+        message = dsns.scrub(message)
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
@@ -154,15 +155,33 @@ def command_id(text: str) -> int:
     return _whole_number(text, "a command id (an integer)")
 
 
+#: the largest JSON a flag reads (``--input @file``): a command carries a
+#: message, not a data set (PostgreSQL's jsonb stops at 255 MB, after a long
+#: upload); put large data in a store and pass its reference
+MAX_JSON_BYTES = 64 * 1024 * 1024
+
+
 def json_object(text: str) -> Any:
     """JSON from the argument, ``@file``, or ``-`` for standard input."""
     if text == "-":
-        text = sys.stdin.read()
+        text = sys.stdin.read(MAX_JSON_BYTES + 1)
     elif text.startswith("@"):
+        path = Path(text[1:])
         try:
-            text = Path(text[1:]).read_text("utf-8")
+            size = path.stat().st_size
+            if size > MAX_JSON_BYTES:
+                raise argparse.ArgumentTypeError(
+                    f"{path} holds {size:,} bytes, more than a command carries "
+                    f"({MAX_JSON_BYTES:,}): put the data in a store and pass its reference"
+                )
+            text = path.read_text("utf-8")
         except OSError as exc:
-            raise argparse.ArgumentTypeError(f"cannot read {text[1:]}: {exc.strerror}") from None
+            raise argparse.ArgumentTypeError(f"cannot read {path}: {exc.strerror}") from None
+    if len(text) > MAX_JSON_BYTES:
+        raise argparse.ArgumentTypeError(
+            f"more than {MAX_JSON_BYTES:,} bytes, more than a command carries: put the data "
+            "in a store and pass its reference"
+        )
     try:
         return json.loads(text)
     except ValueError as exc:

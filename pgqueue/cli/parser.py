@@ -117,16 +117,21 @@ VERBS = (
 )
 
 
-def _common() -> OneLineParser:
+def _common(database: bool = True) -> OneLineParser:
+    """The flags every verb takes; ``database``: and where its database is (chaos
+    runs on an embedded server of its own, and offers neither)."""
     common = OneLineParser(add_help=False)
-    common.add_argument(
-        "--dsn",
-        help="PostgreSQL connection string (default: PGQUEUE_DSN, DATABASE_URL, PG*); "
-        "keep its password out of it: every local user can read it in ps",
-    )
-    common.add_argument(
-        "--schema", help="schema of the command table (default: noetl; demo: pgqueue_demo)"
-    )
+    if database:
+        common.add_argument(
+            "--dsn",
+            help="PostgreSQL connection string (default: PGQUEUE_DSN, DATABASE_URL, PG*); "
+            "keep its password out of it: every local user can read it in ps",
+        )
+        common.add_argument(
+            "--schema", help="schema of the command table (default: noetl; demo: pgqueue_demo)"
+        )
+    else:
+        common.set_defaults(dsn=None, schema=None)
     common.add_argument(
         "-v",
         "--verbose",
@@ -158,11 +163,11 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
     )
-    common = _common()
+    common, own_server = _common(), _common(database=False)
     for verb in VERBS:
         p = sub.add_parser(
             verb.name,
-            parents=[common],
+            parents=[own_server if verb.name == "chaos" else common],
             help=verb.help,
             description=verb.help,
         )

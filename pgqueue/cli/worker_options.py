@@ -8,6 +8,7 @@ from datetime import timedelta
 from pgqueue.cli.common import (
     duration,
     non_negative_int,
+    port,
     positive_duration,
     positive_int,
     retention,
@@ -18,6 +19,12 @@ from pgqueue.tools.builtin import HTTP_MAX_BYTES
 
 
 def add_worker(p: argparse.ArgumentParser) -> None:
+    p.epilog = (
+        "Durations (--lease, --poll-interval, --timeout, --grace, --statement-timeout, "
+        "--lock-timeout, --schema-wait): 250ms, 30s, 5m, 2h, 7d; a bare number is seconds. "
+        "--retention's window needs its unit. Every flag has its PGQUEUE_* variable "
+        "(--lease: PGQUEUE_LEASE); a flag given wins over it."
+    )
     p.add_argument(
         "-c", "--concurrency", type=positive_int, default=10, help="commands at once (default: 10)"
     )
@@ -147,7 +154,7 @@ def add_worker(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--metrics-port",
-        type=non_negative_int,
+        type=port,
         metavar="PORT",
         help="serve Prometheus metrics on PORT (/metrics), with probes /healthz (live) "
         "and /readyz (claiming)",

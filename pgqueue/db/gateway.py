@@ -378,12 +378,8 @@ class Gateway:
 
     async def prunable(self, *, older_than: timedelta, statuses: Sequence[str]) -> int:
         """How many finished rows a prune with this window would delete."""
-        rows = await self.fetch(
-            "prune_count",
-            {"older_than": older_than, "statuses": list(statuses)},
-            role="operator",
-        )
-        return int(rows[0][0])
+        params = {"older_than": older_than, "statuses": list(statuses)}
+        return int((await self.fetch("prune_count", params, role="operator"))[0][0])
 
     async def prune(
         self, *, older_than: timedelta, statuses: Sequence[str], batch: int = 10_000

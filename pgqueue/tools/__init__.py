@@ -13,13 +13,17 @@ command then runs again. Key external writes on ``command.command_id``.
 from __future__ import annotations
 
 import contextvars
+import importlib
 import inspect
 import logging
+import os
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pgqueue.models import Command
+from pgqueue.errors import ConfigurationError
+from pgqueue.models import Command, log_id
 from pgqueue.tools.threads import in_thread
 
 ToolResult = Any
@@ -41,7 +45,7 @@ class CommandFields(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         command = RUNNING.get()
         if command is not None:
-            record.__dict__.setdefault("command_id", int(command.command_id))
+            record.__dict__.setdefault("command_id", log_id(command.command_id))
             record.__dict__.setdefault("execution_id", command.execution_id)
             record.__dict__.setdefault("tool_kind", command.tool_kind)
             record.__dict__.setdefault("step", command.step)
@@ -139,3 +143,20 @@ def tools_from_module(module: Any) -> Mapping[str, ToolFunction]:
     if not isinstance(tools, Mapping):
         raise TypeError(f"module {module.__name__} has no TOOLS mapping of tool kind to function")
     return tools
+
+
+def import_tools(module_name: str) -> dict[str, ToolFunction]:
+    """The ``TOOLS`` of ``module_name``, imported from the current directory too
+    (as uvicorn and celery do: the console script's path holds only its own);
+    `ConfigurationError` naming the module for anything that goes wrong."""
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+        return dict(tools_from_module(module))
+    except ImportError as exc:
+        raise ConfigurationError(f"--tools {module_name}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"--tools {module_name}: {exc}") from None
+    except Exception as exc:  # the module itself raised on import
+        raise ConfigurationError(f"--tools {module_name}: {type(exc).__name__}: {exc}") from None

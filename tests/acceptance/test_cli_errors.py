@@ -220,3 +220,54 @@ def test_until_empty_waits_for_a_retry_due_within_a_lease(dsn: str) -> None:
     assert attempts == (1,)  # the retry ran, in this run
     assert "served by no live worker" not in done.stderr, done.stderr
     assert "left 1 PENDING command(s) of kind 'nap', due later" in done.stderr, done.stderr
+
+
+def test_the_rough_edges_a_new_user_met_are_one_line_each(tmp_path: Path) -> None:
+    cases = {
+        # a misspelt flag gets the flag it most looks like
+        ("worker", "--concurency", "4"): "unrecognized arguments: --concurency 4 (did you "
+        "mean --concurrency?)",
+        # a bare number where it would mean seconds of retention
+        ("prune", "--older-than", "7"): "--older-than: '7' has no unit",
+        ("worker", "--retention", "0"): "--retention: '0' has no unit",
+        ("worker", "--retention", "0s"): "--retention: '0s' would delete every finished command",
+        ("worker", "--metrics-port", "70000"): "--metrics-port: '70000' is not a port",
+        ("status", "--failures", "-1"): "--failures: '-1' must not be negative",
+    }
+    for args, said in cases.items():
+        done = pgqueue(*args)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode in (2, 3), (args, done.stderr)
+        assert len(lines) == 1 and "Traceback" not in done.stderr, (args, done.stderr)
+        assert said in lines[0], (args, lines[0])
+    # --jsonl takes each command whole: a flag for one command beside it is refused
+    jsonl = tmp_path / "c.jsonl"
+    jsonl.write_text('{"step": "a", "tool_kind": "b"}\n')
+    done = pgqueue("enqueue", "--jsonl", str(jsonl), "--step", "x")
+    assert done.returncode == 2 and "--step is not used with it" in done.stderr
+    # and its fields are documented where it is
+    assert "loop_event_id" in pgqueue("enqueue", "--help").stdout
+    # an input too large for a command is refused before anything is sent
+    big = tmp_path / "big.json"
+    with big.open("wb") as f:
+        f.truncate(65 * 1024 * 1024)
+    done = pgqueue("enqueue", "--step", "s", "--tool-kind", "k", "--input", f"@{big}")
+    assert done.returncode == 2 and "more than a command carries" in done.stderr
+    # a worker's variable that its flag refuses is the worker's trouble, not status's
+    done = pgqueue(
+        "status",
+        "--dsn",
+        "postgresql://127.0.0.1:1/x?connect_timeout=1",
+        env=env(PGQUEUE_CONCURRENCY="abc"),
+    )
+    assert "PGQUEUE_CONCURRENCY" not in done.stderr and done.returncode == 3
+    done = pgqueue("worker", env=env(PGQUEUE_CONCURRENCY="abc"))
+    assert done.returncode == 2
+    assert done.stderr.strip() == "pgqueue worker: PGQUEUE_CONCURRENCY: 'abc' is not a whole number"
+
+
+def test_migrate_to_a_revision_it_does_not_know_is_one_line(empty_dsn: str) -> None:
+    done = pgqueue("migrate", "--dsn", empty_dsn, "--revision", "9999")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().startswith("pgqueue migrate: --revision: Can't locate revision")
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -1,0 +1,35 @@
+"""When a source that does not wait (``pgqueue worker --until-empty``) is done:
+not while a command of the kinds it serves falls due within its horizon (a
+retry in backoff, a short delay). The query is ``db/sql/next_due.sql``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
+
+from pgqueue.db.gateway import Gateway
+from pgqueue.errors import DatabaseError
+
+
+def due_soon(
+    gateway: Gateway, within: timedelta, kinds: Callable[[], Iterable[str] | None]
+) -> Callable[[], Awaitable[float | None]]:
+    """A `Coalescer`'s ``due_soon``: seconds until the next command of
+    ``kinds()`` (``None``: every kind) falls due within ``within``, if one does."""
+
+    async def seconds() -> float | None:
+        try:
+            rows = await gateway.fetch(
+                "next_due",
+                {"horizon": within, "tool_kinds": list(kinds() or ())},
+                role="claim",
+            )
+        except DatabaseError:
+            return None  # an outage is no reason to stay: the run ends as it is
+        found = rows[0][0] if rows else None
+        return None if found is None else max(float(found), 0.0)
+
+    return seconds
+
+
+__all__ = ["due_soon"]
