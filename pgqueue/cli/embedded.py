@@ -74,6 +74,16 @@ def _service_user() -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(SERVICE_USER)
     except KeyError:
+        # said before it is done: a new system account is the user's business
+        logger.warning(
+            "running as root: PostgreSQL refuses to run as root, so the embedded server "
+            "runs as a system user; creating it now: %s (no login shell, home /home/%s; "
+            "`userdel -r %s` removes it; run pgqueue as another user to have none)",
+            SERVICE_USER,
+            SERVICE_USER,
+            SERVICE_USER,
+            extra={"action": "create_service_user", "user": SERVICE_USER},
+        )
         subprocess.run(  # noqa: S603 - fixed arguments
             ["useradd", "--system", "--create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],  # noqa: S607
             check=True,
