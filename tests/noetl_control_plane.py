@@ -239,6 +239,139 @@ class Loop(Workflow):
             self._issue(conn, execution_id)
 
 
+class RepairingLoop(Loop):
+    """A loop whose engine aggregates each ``call.done`` it processes and, like
+    NoETL's engine, repairs its counter from the command table: after each
+    one it counts the loop's terminal rows (``_count_loop_terminal_iterations``
+    in NoETL's ``core/dsl/engine/executor/queries.py``) and, where that count
+    is ahead of the results processed, takes it as the loop's progress. The
+    loop is done when the counter reaches ``iterations``; results processed
+    after that are dropped. ``processing`` is each batch's engine time."""
+
+    def __init__(self, iterations: int, max_in_flight: int, processing: float = 0.002) -> None:
+        super().__init__(iterations, max_in_flight)
+        self.processing = processing
+        self.completed = 0
+        self.aggregated: list[int] = []
+        self.aggregated_at_done: int | None = None
+        self.dropped = 0
+
+    def _issue(self, conn: psycopg.Connection[Any], execution_id: int) -> None:
+        super()._issue(conn, execution_id)
+        # NoETL's loop column, which its repair reads
+        conn.execute(
+            "UPDATE noetl.command SET loop_event_id = %s"
+            " WHERE execution_id = %s AND loop_event_id IS NULL",
+            (self.loop_event_id, execution_id),
+        )
+
+    def issued_all(self, execution_id: int) -> bool:
+        return self.aggregated_at_done is not None
+
+    def advance(
+        self, conn: psycopg.Connection[Any], execution_id: int, step: str, payload: dict[str, Any]
+    ) -> None:
+        time.sleep(self.processing)
+        if self.aggregated_at_done is not None:
+            self.dropped += 1
+            return
+        self.aggregated.append(int(payload["loop_iteration_index"]))
+        self.completed += 1
+        terminal = conn.execute(
+            "SELECT count(*) FROM noetl.command WHERE execution_id = %s AND loop_event_id = %s"
+            " AND status IN ('COMPLETED', 'FAILED', 'CANCELLED')",
+            (execution_id, self.loop_event_id),
+        ).fetchone()[0]  # type: ignore[index]
+        self.completed = max(self.completed, int(terminal))  # the repair
+        if self.completed >= self.iterations:
+            self.aggregated_at_done = len(self.aggregated)
+        elif self.issued < self.iterations:
+            self._issue(conn, execution_id)
+
+
+class ClaimingWorker:
+    """NoETL's own worker, as far as the order of its writes goes: it claims a
+    row (``CLAIMED``), runs the python step, and posts the final batch; the
+    row's terminal status is written by the control plane when it accepts the
+    batch, not by the worker. ``threads`` run at once."""
+
+    def __init__(self, dsn: str, api: str, threads: int = 10) -> None:
+        self.dsn = dsn
+        self.api = api
+        self.threads = threads
+        self._stop = threading.Event()
+        self._workers = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def __enter__(self) -> ClaimingWorker:
+        for thread in self._workers:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._workers:
+            thread.join(timeout=30)
+
+    def _run(self) -> None:
+        import urllib.request
+
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            while not self._stop.is_set():
+                row = conn.execute(
+                    "UPDATE noetl.command SET status = 'CLAIMED', worker_id = 'noetl-worker'"
+                    " WHERE command_id = (SELECT command_id FROM noetl.command"
+                    "   WHERE status = 'PENDING' ORDER BY command_id"
+                    "   LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                    " RETURNING command_id, execution_id, step_name, context, meta"
+                ).fetchone()
+                if row is None:
+                    self._stop.wait(0.005)
+                    continue
+                command_id, execution_id, step, context, meta = row
+                namespace: dict[str, Any] = {}
+                exec(context["tool_config"]["code"], namespace)  # noqa: S102 - the test's own code
+                data = namespace["main"](**{"item": context["input"]["item"]})
+                index = meta.get("loop_iteration_index")
+                loop = {"loop_event_id": meta.get("loop_event_id"), "loop_iteration_index": index}
+                result = {"status": "COMPLETED", "context": {"status": "success"}}
+                events = [
+                    {
+                        "step": step,
+                        "name": "call.done",
+                        "actionable": True,
+                        "informative": True,
+                        "payload": {
+                            "response": {"status": "success", "data": data},
+                            "command_id": command_id,
+                            "result": result,
+                            **loop,
+                        },
+                        "meta": {"command_id": command_id, **loop},
+                    },
+                    {
+                        "step": step,
+                        "name": "command.completed",
+                        "actionable": False,
+                        "informative": True,
+                        "payload": {"command_id": command_id, "result": result},
+                        "meta": {"command_id": command_id},
+                    },
+                ]
+                body = json.dumps(
+                    {"execution_id": str(execution_id), "worker_id": "noetl", "events": events}
+                ).encode()
+                request = urllib.request.Request(  # noqa: S310 - the test's own server
+                    f"{self.api}/api/events/batch",
+                    data=body,
+                    headers={
+                        "Content-Type": "application/json",
+                        "Idempotency-Key": uuid.uuid4().hex,
+                    },
+                )
+                with urllib.request.urlopen(request, timeout=30):  # noqa: S310
+                    pass
+
+
 @dataclass
 class ControlPlane:
     dsn: str
@@ -251,6 +384,8 @@ class ControlPlane:
     refused: list[Received] = field(default_factory=list)
     #: every request: its key, the status answered, when
     log: list[tuple[str, int, float]] = field(default_factory=list)
+    #: accepted batches the engine has processed
+    processed: int = 0
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -355,6 +490,7 @@ class ControlPlane:
         written = None if found is None else found[2]
         self.accepted.append(Received(key, body, time.monotonic(), row, wall, written))
         self._store_events(int(body["execution_id"]), body["events"])
+        self._accept_row(body["events"])
         self._batches.put(body)
         request_id = uuid.uuid4().hex
         ids = [int(time.time() * 1000) + i for i in range(len(body["events"]))]
@@ -383,6 +519,7 @@ class ControlPlane:
         while (body := self._batches.get()) is not None:
             with self._lock:
                 self._engine(body)
+                self.processed += 1
 
     def _engine(self, body: dict[str, Any]) -> None:
         execution_id = int(body["execution_id"])
@@ -402,6 +539,20 @@ class ControlPlane:
         self.workflow.advance(self._conn, execution_id, last["step"], last["payload"])
         if self.workflow.issued_all(execution_id):
             self._end(execution_id)
+
+    def _accept_row(self, events: list[dict[str, Any]]) -> None:
+        """NoETL's batch endpoint sets the command row's terminal status when it
+        accepts the batch, before the engine processes it (NOETL.md §5)."""
+        for event in events:
+            status = {"command.completed": "COMPLETED", "command.failed": "FAILED"}.get(
+                event["name"]
+            )
+            if status is not None:
+                self._conn.execute(
+                    "UPDATE noetl.command SET status = %s, completed_at = now()"
+                    " WHERE command_id = %s AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')",
+                    (status, event["payload"]["command_id"]),
+                )
 
     def _store_events(self, execution_id: int, events: list[dict[str, Any]]) -> None:
         for event in events:

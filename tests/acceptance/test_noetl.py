@@ -5,6 +5,7 @@ reports, so a finished execution means every report got there."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -19,7 +20,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tests.acceptance.cli import Child, pgqueue, spawn
 from tests.helpers import wait_until
-from tests.noetl_control_plane import Chain, ControlPlane, Loop
+from tests.noetl_control_plane import Chain, ClaimingWorker, ControlPlane, Loop, RepairingLoop
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -336,3 +337,64 @@ def test_the_whole_worker_runs_as_a_member_of_the_least_privilege_worker_role(
     finally:
         db.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
         db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+@pytest.mark.slow
+def test_the_loop_counter_race_measured_in_both_orders(
+    noetl_dsn: str, db: psycopg.Connection[Any]
+) -> None:
+    """NoETL's loop-counter repair counts the loop's terminal rows, and may call
+    a loop done before its engine has processed the last call.done's (NOETL.md
+    §5). pgqueue writes the row before it posts; NoETL's own worker lets the
+    server write it on acceptance. Both orders against the same engine, 1,000
+    iterations with max_in_flight 20; the figures go to docs/noetl.md. What
+    must hold either way: every iteration's report reaches the control plane
+    exactly once (the race drops results inside NoETL, not reports)."""
+    # 1,000 for the figures in docs/noetl.md; fewer keep CI's run short
+    iterations = int(os.environ.get("PGQUEUE_TEST_LOOP_ITERATIONS", "300"))
+    in_flight = 20
+    figures = {}
+    # row first, then the report: pgqueue
+    loop = RepairingLoop(iterations, in_flight)
+    with ControlPlane(noetl_dsn, loop) as plane:
+        with (
+            worker(noetl_dsn, plane, "w1", "--concurrency", "10") as w1,
+            worker(noetl_dsn, plane, "w2", "--concurrency", "10") as w2,
+        ):
+            plane.start(60)
+            wait_until(
+                lambda: plane.terminal_event(60) is not None,
+                timeout=200,
+                what="the loop to be declared done",
+            )
+            wait_until(
+                lambda: len([r for r in plane.accepted if r.names[0] == "call.done"]) >= iterations,
+                timeout=120,
+                what="every iteration's report",
+            )
+            stop(w1), stop(w2)
+        done = [r.command_id for r in plane.accepted if r.names[0] == "call.done"]
+        assert len(done) == len(set(done)) == iterations
+        wait_until(lambda: plane.processed == len(plane.accepted), what="the engine to catch up")
+        figures["row first (pgqueue)"] = (loop.aggregated_at_done, loop.dropped)
+    # the report first, the row on acceptance: NoETL's own worker
+    loop = RepairingLoop(iterations, in_flight)
+    with ControlPlane(noetl_dsn, loop) as plane:
+        with ClaimingWorker(noetl_dsn, plane.url, threads=20):
+            plane.start(61)
+            wait_until(
+                lambda: plane.terminal_event(61) is not None,
+                timeout=200,
+                what="the loop to be declared done",
+            )
+            wait_until(
+                lambda: (
+                    len(plane.accepted) >= iterations and plane.processed == len(plane.accepted)
+                ),
+                timeout=120,
+                what="every report processed",
+            )
+        figures["row on acceptance (NoETL's worker)"] = (loop.aggregated_at_done, loop.dropped)
+    for order, (aggregated, dropped) in figures.items():
+        print(f"{order}: {aggregated} of {iterations} results aggregated, {dropped} dropped")
+        assert aggregated is not None and aggregated + dropped == iterations
