@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -13,6 +14,8 @@ from pgqueue.errors import SchemaNotMigrated, SchemaNotOurs
 from pgqueue.migrations.names import DEFAULT_SCHEMA, Roles
 
 SCRIPT_LOCATION = "pgqueue:migrations"
+#: the alembic.ini an installed package ships, for `alembic -c` without a checkout
+ALEMBIC_INI = str(Path(__file__).parent / "migrations" / "alembic.ini")
 
 logger = logging.getLogger(__name__)
 

@@ -386,6 +386,8 @@ class ControlPlane:
     log: list[tuple[str, int, float]] = field(default_factory=list)
     #: accepted batches the engine has processed
     processed: int = 0
+    #: called with each batch about to be accepted (to hold it back, say)
+    before_accept: Any = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -457,6 +459,9 @@ class ControlPlane:
     def handle(
         self, path: str, key: str | None, raw: bytes
     ) -> tuple[int, dict[str, str], dict[str, Any]]:
+        if self.before_accept is not None and path == "/api/events/batch":
+            # outside the lock: the test's own look at the plane must not wait on it
+            self.before_accept(json.loads(raw))
         with self._lock:
             answer = self._answer(path, key, raw)
             self.log.append((key or "", answer[0], time.monotonic()))
@@ -544,9 +549,11 @@ class ControlPlane:
         """NoETL's batch endpoint sets the command row's terminal status when it
         accepts the batch, before the engine processes it (NOETL.md §5)."""
         for event in events:
-            status = {"command.completed": "COMPLETED", "command.failed": "FAILED"}.get(
-                event["name"]
-            )
+            status = {
+                "command.started": "RUNNING",
+                "command.completed": "COMPLETED",
+                "command.failed": "FAILED",
+            }.get(event["name"])
             if status is not None:
                 self._conn.execute(
                     "UPDATE noetl.command SET status = %s, completed_at = now()"

@@ -45,6 +45,10 @@ from pgqueue.registry import STALE
 
 
 async def migrate(args: argparse.Namespace, console: Console) -> int:
+    if args.alembic_ini:
+        # for `alembic -c "$(pgqueue migrate --alembic-ini)" upgrade head`
+        print(migrations.ALEMBIC_INI)
+        return EXIT_OK
     dsn = database_dsn(args)
     await check_reachable(dsn)
     before = await asyncio.to_thread(migrations.current, dsn, schema=schema_of(args))
@@ -288,6 +292,12 @@ def add_migrate(p: argparse.ArgumentParser) -> None:
         help="the role granted what a producer needs (default: pgqueue_producer)",
     )
     p.add_argument("--revision", default="head", help="upgrade to this revision (default: head)")
+    p.add_argument(
+        "--alembic-ini",
+        action="store_true",
+        help="print the path of the alembic.ini this package ships, and exit: "
+        'alembic -c "$(pgqueue migrate --alembic-ini)" -x dsn=… upgrade head',
+    )
     p.add_argument("--downgrade", metavar="REVISION", help="downgrade instead, e.g. to 'base'")
 
 

@@ -23,8 +23,29 @@ def test_migrate_and_a_claim_work_from_the_built_wheel(tmp_path: Path, empty_dsn
     assert "pgqueue/db/sql/claim_batch.sql" in names
     assert any(n.startswith("pgqueue/migrations/versions/0003") for n in names)
     assert "alembic.ini" not in names and not any(n.startswith("tests/") for n in names)
+    assert "pgqueue/migrations/alembic.ini" in names
     # run from an unrelated directory with only the unpacked wheel on the path
     run_env = env(PYTHONPATH=str(site))
+    # alembic itself, with the ini the wheel ships (no checkout's alembic.ini)
+    ini = subprocess.run(
+        [sys.executable, "-m", "pgqueue", "migrate", "--alembic-ini"],
+        cwd=tmp_path,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert ini.startswith(str(site)) and ini.endswith("alembic.ini")
+    done = subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", ini, "-x", f"dsn={empty_dsn}", "upgrade", "head"],
+        cwd=tmp_path,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert migrate.current(empty_dsn) == migrate.head()
     done = subprocess.run(
         [sys.executable, "-m", "pgqueue", "migrate", "--dsn", empty_dsn],
         cwd=tmp_path,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -367,3 +368,47 @@ async def test_the_worker_role_may_report_and_keep_its_runtime_row(
     assert db.execute("SELECT status FROM noetl.runtime WHERE name = 'w-role'").fetchone() == (
         "offline",
     )
+
+
+async def test_a_start_report_that_lands_after_its_attempt_failed_leaves_no_stranded_row(
+    noetl_dsn: str, db: Conn
+) -> None:
+    """The window docs/noetl.md admitted: a start batch on its way when its
+    attempt fails. NoETL accepts it and moves the row, now waiting for its
+    retry, to RUNNING: a row without a lease that nobody would run again. The
+    relay puts such a row back to PENDING as it settles the delivery."""
+    attempts: list[int] = []
+
+    async def python(command: Command, ctx: ToolContext) -> Any:
+        attempts.append(command.attempts)
+        if command.attempts == 0:
+            await asyncio.sleep(0.3)  # long enough for the start report to leave
+            raise RuntimeError("the first attempt fails")
+        return {"n": 1}
+
+    def hold_the_start(body: dict[str, Any]) -> None:
+        # the start batch arrives; it is accepted only once the attempt has failed
+        if body["events"][0]["name"] != "command.started":
+            return
+        command_id = body["events"][0]["payload"]["command_id"]
+        deadline = time.monotonic() + 20
+        with psycopg.connect(noetl_dsn, autocommit=True) as conn:
+            while time.monotonic() < deadline:
+                found = conn.execute(
+                    "SELECT status, attempts FROM noetl.command WHERE command_id = %s",
+                    (command_id,),
+                ).fetchone()
+                if found is not None and found[1] >= 1:
+                    return
+                time.sleep(0.01)
+
+    with ControlPlane(noetl_dsn, Single(meta={"max_attempts": 3})) as plane:
+        plane.before_accept = hold_the_start
+        async with reporting_worker(noetl_dsn, plane, python=python) as (worker, _, _):
+            run = asyncio.create_task(worker.run())
+            plane.start(15)
+            await finished(plane, 15)
+            worker.stop()
+            await run
+    assert attempts == [0, 1]
+    assert db.execute("SELECT status, attempts FROM noetl.command").fetchone() == ("COMPLETED", 1)
