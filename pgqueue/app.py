@@ -239,6 +239,8 @@ class WorkerApp:
         )
         if relay is not None:
             source.completer.on_reports = relay.poke
+            source.completer.on_pending = relay.count
+            source.completer.on_committed = relay.committed
         worker = Worker(
             source,
             concurrency=settings.concurrency,

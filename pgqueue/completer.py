@@ -84,10 +84,16 @@ class Completer:
     ) -> None:
         self.gateway = gateway
         self.reporter = reporter
-        #: a relay's `poke`: called with how many reports a write carried, once
-        #: that write is committed, never before (a relay woken before the commit
-        #: finds nothing and idles: every report then waited out its idle poll)
+        #: a relay's `poke`: called with how many reports a write carried once
+        #: it is committed, never before (a relay woken before the commit finds
+        #: nothing and idles: every report then waited out its idle poll)
         self.on_reports: Callable[[int], None] = _nothing
+        #: a relay's `count` and `committed`: the reports of a completion,
+        #: counted against the backlog bound as soon as the command finished (so
+        #: claims stop in time), then once its batched write is over, written or
+        #: not (so the relay wakes, and a failed write counts no more)
+        self.on_pending: Callable[[int], None] = _nothing
+        self.on_committed: Callable[[int], None] = _nothing
         #: where heartbeats run: a connection of their own (see `PgCommandSource`)
         self.heartbeats = heartbeats or gateway
         self.worker_id = worker_id
@@ -197,7 +203,10 @@ class Completer:
         if self.reporter is None:
             return (claim, result_json, ())
         ending = Ending("COMPLETED", claim.attempts + 1, result_json=result_json)
-        return (claim, result_json, self._reports(claim, ending))
+        reports = self._reports(claim, ending)
+        if reports:
+            self.on_pending(len(reports))
+        return (claim, result_json, reports)
 
     def complete_then(self, completion: Completion, notify: Notify) -> None:
         """Queue the completion (from `completion`) for the next batched write;
@@ -217,17 +226,17 @@ class Completer:
 
     async def _flush_completions(self, items: Sequence[Completion]) -> set[CommandKey]:
         reports = [report for *_, reports in items for report in reports]
-        written = await self.gateway.complete(
-            (
-                (claim.execution_id, claim.command_id, claim.token, result)
-                for claim, result, _ in items
-            ),
-            reports,
-        )
-        if reports:
-            # committed: the relay finds them now
-            self.on_reports(len(reports))
-        return written
+        try:
+            return await self.gateway.complete(
+                (
+                    (claim.execution_id, claim.command_id, claim.token, result)
+                    for claim, result, _ in items
+                ),
+                reports,
+            )
+        finally:
+            if reports:
+                self.on_committed(len(reports))
 
     async def retry_or_fail(
         self, claim: ClaimedRow, error: str, *, terminal: bool = False

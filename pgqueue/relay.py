@@ -90,6 +90,9 @@ class Relay(Loop):
         #: reports delivered, retried, parked and dropped as stale by this relay
         self.counts = {"delivered": 0, "retried": 0, "parked": 0, "stale": 0}
         self.waiting = 0
+        #: reports counted (`count`) whose write is not over yet: the outbox's
+        #: count cannot see them, and a pause must not lift for want of them
+        self._uncommitted = 0
         self._paused_since: float | None = None
         #: when a pause was last logged, and how many pauses there were
         self._announced: float | None = None
@@ -99,6 +102,18 @@ class Relay(Loop):
         self._outage: str | None = None
 
     # -- what the worker asks -------------------------------------------------------
+
+    def count(self, pending: int) -> None:
+        """``pending`` reports are about to be written: count them against the
+        backlog bound now, and in every count of the outbox until `committed`."""
+        self.waiting += pending
+        self._uncommitted += pending
+
+    def committed(self, pending: int) -> None:
+        """A write of ``pending`` counted reports is over (committed, or failed):
+        the outbox's own count holds them now; deliver at once."""
+        self._uncommitted -= pending
+        self._wake.set()
 
     def poke(self, written: int = 1) -> None:
         """``written`` reports were written: deliver now rather than at the next
@@ -233,8 +248,9 @@ class Relay(Loop):
     # -- the backlog and outages, one log line each -----------------------------------
 
     async def _measure(self) -> None:
-        # the outbox as it is: every worker's reports, less what got through
-        self.waiting = await self.outbox.backlog(self.backlog + 1)
+        # the outbox as it is: every worker's reports, less what got through,
+        # and this process's that are being written
+        self.waiting = await self.outbox.backlog(self.backlog + 1) + self._uncommitted
 
     def _down(self, reason: str) -> None:
         if self._outage is None:

@@ -65,6 +65,8 @@ async def reporting_worker(
             paused=relay.paused,
         )
         source.completer.on_reports = relay.poke
+        source.completer.on_pending = relay.count
+        source.completer.on_committed = relay.committed
         worker = Worker(source, concurrency=2, pool=pool, services=[relay])
         for kind, function in {**TOOLS, **tools}.items():
             worker.register(kind, function)
@@ -412,3 +414,22 @@ async def test_a_start_report_that_lands_after_its_attempt_failed_leaves_no_stra
             await run
     assert attempts == [0, 1]
     assert db.execute("SELECT status, attempts FROM noetl.command").fetchone() == ("COMPLETED", 1)
+
+
+async def test_reports_being_written_keep_the_backlog_pause_until_written(
+    noetl_dsn: str, db: Conn
+) -> None:
+    """The relay's count of the outbox cannot see reports whose write is not
+    over yet; the pause must not lift for want of them (CI saw the bound
+    overshot by a round that counted the outbox between a completion and its
+    write)."""
+    async with psycopg_pool.AsyncConnectionPool(noetl_dsn, min_size=1, open=False) as pool:
+        relay = Relay(Outbox(pool), NoetlReporter("http://127.0.0.1:1"), backlog=6)
+        relay.count(8)  # four commands finished, their reports on their way
+        assert relay.paused() is not None
+        await relay._measure()  # the outbox is empty: the write is not over
+        assert relay.waiting == 8 and relay.paused() is not None
+        relay.committed(8)  # the write failed, say: nothing of it waits
+        await relay._measure()
+        assert relay.waiting == 0 and relay.paused() is None
+        await relay.reporter.aclose()
