@@ -100,6 +100,11 @@ def test_requeue_cancel_and_prune(dsn: str, db: Conn) -> None:
         " WHERE command_id = %s",
         (int(ids[2]),),
     )
+    # a dry run counts and deletes nothing
+    dry = pgqueue("prune", "--dsn", dsn, "--older-than", "7d", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would prune 1 command(s)" in dry.stdout and "nothing deleted" in dry.stdout
+    assert status_counts(db) == {"PENDING": 1, "CANCELLED": 1, "COMPLETED": 1}
     pruned = pgqueue("prune", "--dsn", dsn, "--older-than", "7d")
     assert pruned.returncode == 0, pruned.stderr
     assert "pruned 1" in pruned.stdout

@@ -271,3 +271,59 @@ def test_migrate_to_a_revision_it_does_not_know_is_one_line(empty_dsn: str) -> N
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().startswith("pgqueue migrate: --revision: Can't locate revision")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_postgres_tools_database_is_checked_at_start(dsn: str) -> None:
+    """A bad --postgres-tool-dsn was not checked at start: each command then
+    waited 30 s for a pool that never came, naming no DSN."""
+    done = pgqueue(
+        "worker",
+        "--dsn",
+        dsn,
+        "--enable-postgres-tool",
+        "--postgres-tool-dsn",
+        "postgresql://127.0.0.1:1/tools?connect_timeout=2",
+        "--until-empty",
+        timeout=60,
+    )
+    assert done.returncode == 3, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("pgqueue worker: --postgres-tool-dsn: cannot reach the database at")
+    assert "127.0.0.1:1/tools" in line
+
+
+def test_under_json_logs_every_line_is_json_errors_and_retries_included(dsn: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        enqueue_sync(conn, step="s", tool_kind="fail_first", input={})
+        conn.commit()
+    done = pgqueue(
+        "worker",
+        "--dsn",
+        dsn,
+        "--tools",
+        "tests.fixtures.tools",
+        "--until-empty",
+        "--log-format",
+        "json",
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines()]  # every line JSON
+    retried = [x for x in lines if x.get("action") == "nack"]
+    # the retry says when it is due again, not the run's time read as a delay
+    assert retried and "due again at" in retried[0]["message"] and "due_at" in retried[0]
+    assert any(x.get("action") == "summary" for x in lines)
+    # a fatal error too
+    failed = pgqueue("worker", "--dsn", dsn, "--concurrency", "0", "--log-format", "json")
+    assert failed.returncode == 2
+    failed = pgqueue(
+        "worker",
+        "--dsn",
+        "postgresql://127.0.0.1:1/x?connect_timeout=2",
+        "--log-format",
+        "json",
+    )
+    assert failed.returncode == 3
+    (line,) = failed.stderr.strip().splitlines()
+    entry = json.loads(line)
+    assert entry["level"] == "ERROR" and "cannot reach the database" in entry["message"]
