@@ -149,6 +149,10 @@ class Relay(Loop):
     # -- the loop -------------------------------------------------------------------
 
     async def run(self) -> None:
+        # whatever the first delivery would load or open, before it is waited for
+        warm = getattr(self.reporter, "warm", None)
+        if warm is not None:
+            await warm()
         streak = 0
         while True:
             try:

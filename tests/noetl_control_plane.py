@@ -16,8 +16,10 @@ that event, not the row's status, is what stops an execution's work).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
+import socket
 import threading
 import time
 import uuid
@@ -43,6 +45,9 @@ class Received:
     #: both in seconds since the epoch
     wall: float = 0.0
     written: float | None = None
+    #: when its answer was ready (seconds since the epoch): ``answered - wall``
+    #: is the control plane's own time on it, which the worker waits for
+    answered: float = 0.0
 
     @property
     def names(self) -> list[str]:
@@ -393,6 +398,7 @@ class ControlPlane:
         self._lock = threading.Lock()
         self._keys: set[str] = set()
         self._server: ThreadingHTTPServer | None = None
+        self._connections: set[socket.socket] = set()
         self.port = 0
         self._conn = psycopg.connect(self.dsn, autocommit=True)
         # NoETL answers 202 once a batch's events are stored, and processes the
@@ -411,6 +417,22 @@ class ControlPlane:
         plane = self
 
         class Handler(BaseHTTPRequestHandler):
+            # keep-alive, as NoETL's server (uvicorn) keeps it: HTTP/1.0 made
+            # every report pay a new connection and a new thread
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # the headers and the body go out in separate writes: with
+                # Nagle's algorithm on a kept-alive connection the second waited
+                # for the client's delayed ACK (40 ms)
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                plane._connections.add(self.connection)
+
+            def finish(self) -> None:
+                plane._connections.discard(self.connection)
+                super().finish()
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
@@ -440,6 +462,10 @@ class ControlPlane:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        # and the kept-alive connections, or a plane "down" would go on answering
+        for connection in list(self._connections):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         self.down()
@@ -465,6 +491,8 @@ class ControlPlane:
         with self._lock:
             answer = self._answer(path, key, raw)
             self.log.append((key or "", answer[0], time.monotonic()))
+            if self.accepted and self.accepted[-1].key == key and not self.accepted[-1].answered:
+                self.accepted[-1].answered = time.time()
             return answer
 
     def _answer(

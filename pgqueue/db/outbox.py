@@ -81,7 +81,9 @@ class Outbox:
         # the take joins its reports to the command table by key: guarded like
         # every keyed statement of the completion role (see set_limits.sql)
         await conn.execute(
-            statements.render("set_limits", "", ""), limit_params(self.limits, "completion")
+            statements.render("set_limits", "", ""),
+            limit_params(self.limits, "completion"),
+            prepare=True,
         )
 
     @asynccontextmanager
@@ -98,14 +100,20 @@ class Outbox:
                 # deliveries between them under the reporter's own timeout
                 async with deadline(conn, self.limits.client_seconds):
                     await self._limits(conn)
-                    cur = await conn.execute(self._statement("outbox_take"), {"limit": limit})
+                    # prepared: planning the take's join to a partitioned
+                    # command table (NoETL's) took longer than running it
+                    cur = await conn.execute(
+                        self._statement("outbox_take"), {"limit": limit}, prepare=True
+                    )
                     rows = await cur.fetchall()
                 batch = Batch([_taken(row) for row in rows])
                 yield batch
                 if batch.settled:
                     async with deadline(conn, self.limits.client_seconds):
                         await conn.execute(
-                            self._statement("outbox_settle"), _settle_params(batch.settled)
+                            self._statement("outbox_settle"),
+                            _settle_params(batch.settled),
+                            prepare=True,
                         )
         except DRIVER_ERRORS as exc:
             raise translate(exc) from exc

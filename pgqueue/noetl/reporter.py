@@ -14,6 +14,7 @@ import json
 import time
 from typing import Any
 
+import anyio
 import httpx
 
 from pgqueue.noetl import events
@@ -57,7 +58,13 @@ class NoetlReporter:
             headers["Authorization"] = f"Bearer {token}"
         self._headers = headers
         self._timeout = timeout
-        self._client: httpx.AsyncClient | None = None
+        # made now, not at the first report: building the client (its TLS
+        # context above all) took about 100 ms, which the first step's report
+        # waited for
+        self._client: httpx.AsyncClient | None = self._new_client()
+
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=self._timeout, headers=self._headers)
 
     def __repr__(self) -> str:  # never the token
         return f"NoetlReporter({self.api!r})"
@@ -78,7 +85,7 @@ class NoetlReporter:
 
     async def deliver(self, entry: OutboxEntry) -> Delivery:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self._timeout, headers=self._headers)
+            self._client = self._new_client()
         body: Any = entry.body
         content = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
         try:
@@ -97,6 +104,12 @@ class NoetlReporter:
                 after=retry_after(response.headers.get("Retry-After")),
             )
         return Refused(status, text)
+
+    async def warm(self) -> None:
+        """Load what the first delivery would: httpx's async backend (anyio's
+        asyncio support) is imported at the first request, about 20 ms that the
+        first report of a worker's life waited for."""
+        await anyio.sleep(0)
 
     async def aclose(self) -> None:
         if self._client is not None:
