@@ -34,7 +34,9 @@ def render(state: CommandState) -> Table:
         ("step", state.step_name),
         ("tool kind", state.tool_kind),
         ("status", state.status),
-        ("attempts spent", f"{state.attempts} of {state.max_attempts}"),
+        # `attempts` counts the attempts that failed: a command done at its first
+        # try shows 0, which "attempts spent" made look like it never ran
+        ("failed attempts", f"{state.attempts} (of {state.max_attempts} allowed)"),
         ("worker", state.worker_id),
         ("lease until", state.lease_expires_at),
         *((name.removesuffix("_at").replace("_", " "), getattr(state, name)) for name in HISTORY),

@@ -151,7 +151,9 @@ def test_show_prints_one_command_with_its_history(dsn: str, db: psycopg.Connecti
     assert pgqueue("worker", "--dsn", dsn, "--until-empty").returncode == 0
     shown = pgqueue("show", "--dsn", dsn, command_id)
     assert shown.returncode == 0, shown.stderr
-    for text in (f"command {command_id}", "COMPLETED", "greet", "attempts spent", "0 of 5"):
+    expected = (f"command {command_id}", "COMPLETED", "greet", "failed attempts")
+    expected += ("0 (of 5 allowed)",)
+    for text in expected:
         assert text in shown.stdout
     data = json.loads(pgqueue("show", "--dsn", dsn, command_id, "--json").stdout)
     assert data["status"] == "COMPLETED" and data["command_id"] == command_id
