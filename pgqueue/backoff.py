@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ class RetryPolicy:
         # Compare in log space first so a large attempt count can't overflow.
         if self.base == 0:
             return 0.0
-        if exponent > 1024 or self.base * self.factor**exponent >= self.cap:
+        if exponent * math.log(self.factor) >= math.log(self.cap / self.base):
             return self.cap
         return float(self.base * self.factor**exponent)
 

@@ -28,3 +28,14 @@ def test_jitter_stays_within_its_band_and_spreads() -> None:
 def test_bad_policies_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         RetryPolicy(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [RetryPolicy(base=0.05, factor=2, cap=5, jitter=0.5), RetryPolicy(base=0.6, factor=3.0, cap=5)],
+    ids=["the worker's claim backoff", "a float factor"],
+)
+def test_every_attempt_count_stays_at_the_cap_without_overflow(policy: RetryPolicy) -> None:
+    # A worker whose claims failed for a while reached a streak of 1,025: the
+    # base times 2**1024 overflowed a float and stopped the worker
+    assert all(policy.delay(n).total_seconds() <= policy.cap for n in range(1, 3000))
