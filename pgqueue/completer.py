@@ -21,9 +21,9 @@ from datetime import UTC, timedelta
 
 from pgqueue.backoff import RetryPolicy
 from pgqueue.batching import Batcher, Notify
-from pgqueue.db.gateway import ClaimKey, Gateway, NackResult
+from pgqueue.db.gateway import ClaimKey, Gateway
 from pgqueue.errors import CommandCancelled, DatabaseError, LeaseLost
-from pgqueue.outcomes import ClaimedRow, CommandKey
+from pgqueue.outcomes import ClaimedRow, CommandKey, NackResult
 from pgqueue.reporting import Ending, Reporter, outbox_item
 from pgqueue.states import LEASED, Status
 

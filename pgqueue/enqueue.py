@@ -54,6 +54,7 @@ def _params(checked: Checked, noetl: bool) -> dict[str, list[Any]]:
             loop_event_ids=columns["loop_event_id"],
             iter_indexes=columns["iter_index"],
             metas=checked.metas(),
+            concurrency_keys=columns["concurrency_key"],
         )
     return params
 
@@ -202,7 +203,9 @@ async def enqueue(
 
     ``noetl``: NoETL's own columns a producer sets (``event_id``, ``catalog_id``,
     ``parent_execution_id``, ``parent_command_id``, ``loop_event_id``,
-    ``iter_index``, ``meta``); its control plane's table requires the first two."""
+    ``iter_index``, ``meta``; its control plane's table requires the first
+    two), and ``concurrency_key``: the key a limit may name (a tenant, an
+    external account; see `pgqueue.set_limit`)."""
     command = _one(
         step,
         tool_kind,

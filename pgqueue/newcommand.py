@@ -126,6 +126,7 @@ class NewCommand(BaseModel):
     loop_event_id: Int64 | None = None
     iter_index: Int32 | None = None
     meta: Meta = None
+    concurrency_key: Name | None = None
 
     def context(self) -> dict[str, Any]:
         """The ``context`` column: the input, plus ``render_context`` when given (read only)."""
@@ -154,6 +155,7 @@ class _Fields(TypedDict, total=False):
     loop_event_id: Int64 | None
     iter_index: Int32 | None
     meta: Meta
+    concurrency_key: Name | None
 
 
 #: A validated command: a `NewCommand`'s fields, or a validated mapping (keys
@@ -224,8 +226,9 @@ class Checked:
         )
 
     def gives_noetl_columns(self) -> bool:
-        """Whether some command sets one of NoETL's own columns."""
-        return not all(_all_none(self.columns[key]) for key in NOETL_COLUMNS)
+        """Whether some command sets one of NoETL's own columns, or a
+        concurrency key (the same statement writes them all)."""
+        return not all(_all_none(self.columns[key]) for key in (*NOETL_COLUMNS, "concurrency_key"))
 
     def metas(self) -> list[str | None]:
         """The ``meta`` column as JSON text (``None`` where not given)."""

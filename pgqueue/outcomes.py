@@ -169,3 +169,14 @@ def target_outcome(
         due = verdict.due_at.isoformat() if verdict.due_at else "later"
         return RetryLater(f"{where} is not due until {due}")
     return Failed(f"{where} has unknown status {status!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class NackResult:
+    """How a nack left its row: its status, attempts, when it is due again."""
+
+    status: str
+    attempts: int
+    due_at: datetime
+    #: when the nack was written (the database's clock)
+    at: datetime

@@ -28,7 +28,7 @@ from pgqueue.backoff import RetryPolicy
 from pgqueue.coalescing import Coalescer
 from pgqueue.completer import Completer
 from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadlines
-from pgqueue.db.gateway import Gateway, NackResult
+from pgqueue.db.gateway import Gateway
 from pgqueue.db.table import QueueTable
 from pgqueue.draining import due_soon
 from pgqueue.dsn import keepalives
@@ -38,7 +38,7 @@ from pgqueue.handles import PgHandle
 from pgqueue.lease_keeper import heartbeat_gateway
 from pgqueue.listener import Listener
 from pgqueue.models import AlreadyClaimed, ClaimOutcome, Failed, Pulled, RetryLater
-from pgqueue.outcomes import ClaimedRow, row_outcome, target_outcome
+from pgqueue.outcomes import ClaimedRow, NackResult, row_outcome, target_outcome
 from pgqueue.reporting import Reporter
 
 logger = logging.getLogger(__name__)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -37,9 +38,9 @@ class Retention:
 async def default_for(gateway: Gateway) -> Retention | None:
     """7 days on a table pgqueue created; ``None`` (off) on NoETL's own, and for a
     role that may not delete (``pgqueue_worker`` without a DELETE grant)."""
-    if not await gateway.created_by_pgqueue():
+    if not await created_by_pgqueue(gateway):
         return None
-    if not await gateway.can_delete():
+    if not await can_delete(gateway):
         logger.info(
             "retention off: this role may not delete from the queue table",
             extra={"action": "prune"},
@@ -62,8 +63,8 @@ class Pruner(Loop):
         retention = self.retention
         while True:
             try:
-                deleted = await self.gateway.prune(
-                    older_than=retention.older_than, statuses=retention.statuses
+                deleted = await prune(
+                    self.gateway, older_than=retention.older_than, statuses=retention.statuses
                 )
                 if deleted:
                     logger.info(
@@ -75,3 +76,43 @@ class Pruner(Loop):
             except DatabaseError as exc:
                 logger.warning("pruning failed (will retry): %s", exc, extra={"action": "prune"})
             await asyncio.sleep(retention.every)
+
+
+# -- the statements, on the queue's gateway --------------------------------------------
+
+
+async def created_by_pgqueue(gateway: Gateway) -> bool:
+    """Whether pgqueue created the table (rather than NoETL's control plane)."""
+    regclass = gateway.table.identifier.as_string(None)
+    rows = await gateway.read("table_origin", {"regclass": regclass})
+    return bool(rows and rows[0]["comment"] == "created by pgqueue")
+
+
+async def can_delete(gateway: Gateway) -> bool:
+    """Whether this role may delete from the queue table."""
+    regclass = gateway.table.identifier.as_string(None)
+    rows = await gateway.read("can_delete", {"regclass": regclass})
+    return bool(rows and rows[0]["allowed"])
+
+
+async def prunable(gateway: Gateway, *, older_than: timedelta, statuses: Sequence[str]) -> int:
+    """How many finished rows a prune with this window would delete."""
+    params = {"older_than": older_than, "statuses": list(statuses)}
+    return int((await gateway.fetch("prune_count", params, role="operator"))[0][0])
+
+
+async def prune(
+    gateway: Gateway, *, older_than: timedelta, statuses: Sequence[str], batch: int = 10_000
+) -> int:
+    """Delete finished rows older than the window, batch by batch."""
+    total = 0
+    while True:
+        rows = await gateway.fetch(
+            "prune",
+            {"older_than": older_than, "statuses": list(statuses), "batch": batch},
+            role="operator",
+        )
+        deleted = int(rows[0][0])
+        total += deleted
+        if deleted < batch:
+            return total

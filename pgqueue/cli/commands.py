@@ -18,7 +18,6 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from pgqueue import migrate as migrations
-from pgqueue import retention as retentions
 from pgqueue.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -28,14 +27,12 @@ from pgqueue.cli.common import (
     command_id,
     database_dsn,
     duration,
-    human,
     json_object,
     open_pool,
     positive_int,
     say,
     schema_of,
     table_of,
-    window,
 )
 from pgqueue.db.gateway import Gateway
 from pgqueue.db.outbox import Outbox
@@ -85,6 +82,7 @@ _PER_COMMAND = (
     "--render-context",
     "--execution-id",
     "--command-id",
+    "--concurrency-key",
     "--delay",
     "--max-attempts",
 )
@@ -99,6 +97,7 @@ JSONL_FIELDS = """\
   delay                        seconds (a number) before it is due
   priority                     an integer, higher first (default 0)
   max_attempts                 an integer >= 1 (default 5)
+  concurrency_key              a string a limit may name (pgqueue limit set --key)
   event_id, catalog_id, parent_execution_id, parent_command_id, loop_event_id,
   iter_index, meta             NoETL's own columns, written only when given
 Example: {"step": "fetch", "tool_kind": "http", "input": {"url": "https://x"}}
@@ -144,7 +143,7 @@ def _commands_from(args: argparse.Namespace) -> list[tuple[int, Any]]:
         "input": args.input if args.input is not None else {},
         "priority": args.priority,
     }
-    for key in ("execution_id", "command_id", "render_context", "max_attempts"):
+    for key in ("execution_id", "command_id", "render_context", "max_attempts", "concurrency_key"):
         if getattr(args, key) is not None:
             item[key] = getattr(args, key)
     if args.delay is not None:
@@ -251,29 +250,6 @@ async def cancel(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK if done and not missed else EXIT_FAILED
 
 
-async def prune(args: argparse.Namespace, console: Console) -> int:
-    dsn = database_dsn(args)
-    async with open_pool(dsn, max_size=2) as pool:
-        gateway = Gateway(pool, table_of(args))
-        if not args.yes and not await gateway.created_by_pgqueue():
-            raise CliError(
-                "this table was not created by pgqueue (NoETL reads its finished rows); "
-                "pass --yes to prune it anyway",
-                EXIT_USAGE,
-            )
-        policy = retentions.Retention(args.older_than, include_failed=args.include_failed)
-        if args.dry_run:
-            count = await gateway.prunable(older_than=policy.older_than, statuses=policy.statuses)
-            console.print(
-                f"would prune {count} command(s) finished more than {human(args.older_than)} "
-                "ago (dry run: nothing deleted)"
-            )
-            return EXIT_OK
-        deleted = await gateway.prune(older_than=policy.older_than, statuses=policy.statuses)
-    console.print(f"pruned {deleted} command(s) finished more than {human(args.older_than)} ago")
-    return EXIT_OK
-
-
 # -- arguments ----------------------------------------------------------------------------
 
 
@@ -317,6 +293,11 @@ def add_enqueue(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--priority", type=int, default=0, help="higher runs first (default: 0)")
     p.add_argument("--max-attempts", type=positive_int, help="attempts before FAILED (default: 5)")
+    p.add_argument(
+        "--concurrency-key",
+        metavar="KEY",
+        help="a tenant, an account…: what `pgqueue limit set --key KEY` limits",
+    )
     p.add_argument(
         "--jsonl",
         metavar="FILE",
@@ -367,24 +348,3 @@ def add_cancel(p: argparse.ArgumentParser) -> None:
     p.add_argument("--step", help="only commands of this step")
     p.add_argument("--all", action="store_true", help="every unfinished command")
     p.add_argument("--reason", help="recorded in the error column")
-
-
-def add_prune(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--older-than",
-        type=window,
-        required=True,
-        metavar="WINDOW",
-        help="finished more than this long ago, with its unit: 7d, 36h, 90m (a bare "
-        "number is refused: 7 would mean seconds)",
-    )
-    p.add_argument("--include-failed", action="store_true", help="also delete FAILED rows")
-    p.add_argument(
-        "--dry-run", action="store_true", help="count what would be deleted; delete nothing"
-    )
-    p.add_argument(
-        "--yes",
-        action="store_true",
-        help="prune a table pgqueue did not create (NoETL's own: NoETL reads its finished "
-        "rows, so pgqueue refuses without this)",
-    )

@@ -17,6 +17,8 @@ from pgqueue.cli import (
     commands,
     demo,
     environment,
+    flow,
+    prune,
     show,
     status,
     worker,
@@ -90,10 +92,23 @@ VERBS = (
         commands.cancel,
     ),
     Verb(
+        "limit",
+        "concurrency limits by tool kind, concurrency key or execution: set, list, clear",
+        lambda p: None,  # its own verbs take the shared flags: see parser()
+        flow.limit,
+    ),
+    Verb(
+        "pause",
+        "stop claiming tool kinds (running commands finish; the rest stay PENDING)",
+        flow.add_pause,
+        flow.pause,
+    ),
+    Verb("resume", "claim paused tool kinds again", flow.add_resume, flow.resume),
+    Verb(
         "prune",
         "delete finished commands older than a window",
-        commands.add_prune,
-        commands.prune,
+        prune.add_prune,
+        prune.prune,
     ),
     Verb(
         "demo",
@@ -172,7 +187,10 @@ def parser() -> argparse.ArgumentParser:
             description=verb.help,
         )
         p.set_defaults(handler=verb.handler)
-        verb.arguments(p)
+        if verb.name == "limit":
+            flow.add_limit(p, common)
+        else:
+            verb.arguments(p)
         if verb.name == "worker":
             environment.apply(p)  # every worker flag has its PGQUEUE_* variable
     return top

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console, Group
 from rich.table import Table
 
+from pgqueue import flow
 from pgqueue.cli.common import (
     EXIT_OK,
     database_dsn,
@@ -23,6 +25,8 @@ from pgqueue.db.gateway import Gateway
 from pgqueue.db.outbox import Outbox
 from pgqueue.registry import STALE
 from pgqueue.states import Status
+
+T = TypeVar("T")
 
 #: the states in the order of the state machine, for the table's columns
 STATES = tuple(Status)
@@ -44,6 +48,10 @@ class StatusReport:
     workers: list[dict[str, Any]]
     #: tool kinds with PENDING work that no live worker serves
     unserved: list[dict[str, Any]]
+    #: concurrency limits with what runs under each and what waits
+    limits: list[dict[str, Any]]
+    #: paused tool kinds, their reason and what waits
+    paused: list[dict[str, Any]]
 
     def total(self, status: str | None = None) -> int:
         return sum(r["commands"] for r in self.counts if status is None or r["status"] == status)
@@ -57,6 +65,8 @@ class StatusReport:
         for parked in data["parked"]:
             parked["command_id"] = str(parked["command_id"])
             parked["parked_at"] = parked["parked_at"].isoformat()
+        for pause in data["paused"]:
+            pause["paused_at"] = pause["paused_at"].isoformat()
         return data
 
 
@@ -86,6 +96,24 @@ async def report(gateway: Gateway, *, failures: int = 5) -> StatusReport:
         row["commands"] = int(row["commands"])
     for row in leases:
         row["next_expiry_seconds"] = _float(row["next_expiry_seconds"])
+    limits = [
+        {"limit": each.name, "max_running": each.max_running}
+        | (
+            {}
+            if each.scope == "every_execution"
+            else {"running": each.running, "waiting": each.waiting}
+        )
+        for each in await _flow(gateway, flow.limits)
+    ]
+    paused = [
+        {
+            "tool_kind": p.tool_kind,
+            "reason": p.reason,
+            "paused_at": p.paused_at,
+            "waiting": p.waiting,
+        }
+        for p in await _flow(gateway, flow.paused)
+    ]
     return StatusReport(
         counts=counts,
         due=int(due["due"]),
@@ -97,7 +125,14 @@ async def report(gateway: Gateway, *, failures: int = 5) -> StatusReport:
         parked=parked,
         workers=workers,
         unserved=unserved,
+        limits=limits,
+        paused=paused,
     )
+
+
+async def _flow(gateway: Gateway, read: Callable[..., Awaitable[list[T]]]) -> list[T]:
+    async with gateway.pool.connection() as conn:
+        return await read(conn, table=gateway.table)
 
 
 def _float(value: Any) -> float | None:
@@ -142,6 +177,31 @@ def render(status: StatusReport, *, title: str = "noetl.command") -> Group:
     backlog.add_row("scheduled later", str(status.scheduled))
 
     parts: list[Any] = [by_state, backlog]
+    if status.paused:
+        paused = Table(title="paused tool kinds (pgqueue resume KIND)", title_justify="left")
+        for column in ("tool kind", "since", "due, waiting"):
+            paused.add_column(column, justify="right" if column == "due, waiting" else "left")
+        paused.add_column("reason", overflow="fold", ratio=1)
+        for p in status.paused:
+            paused.add_row(
+                p["tool_kind"],
+                f"{p['paused_at']:%Y-%m-%d %H:%M:%S}",
+                str(p["waiting"]),
+                p["reason"] or "",
+            )
+        parts.append(paused)
+    if status.limits:
+        limits = Table(title="concurrency limits", title_justify="left")
+        for column in ("limit", "max running", "running", "due, waiting"):
+            limits.add_column(column, justify="left" if column == "limit" else "right")
+        for each in status.limits:
+            limits.add_row(
+                each["limit"],
+                str(each["max_running"]),
+                str(each.get("running", "·")),
+                str(each.get("waiting", "·")),
+            )
+        parts.append(limits)
     if status.leases:
         leases = Table(title="leases by worker", title_justify="left")
         for column in ("worker", "claimed", "running", "expired", "next expiry"):

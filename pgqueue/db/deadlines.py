@@ -126,3 +126,22 @@ async def deadline(conn: psycopg.AsyncConnection[Any], seconds: float) -> AsyncI
         raise
     finally:
         timer.cancel()
+
+
+#: the roles whose statements join a batch of keys to the table: planned under
+#: the plan guard of ``set_limits.sql``
+_GUARDED: frozenset[Role] = frozenset({"claim", "completion", "heartbeat"})
+
+
+def limit_params(
+    limits: Deadline, role: Role | None = None, *, presorted: bool = False
+) -> dict[str, str]:
+    """The settings of ``set_limits.sql``; ``presorted``: the statement reads
+    its rows in an index's order (the scan claim), and may not sort instead."""
+    statement_timeout, lock_timeout = limits.settings
+    return {
+        "statement_timeout": statement_timeout,
+        "lock_timeout": lock_timeout,
+        "scans": "off" if role in _GUARDED else "on",
+        "sorts": "off" if presorted else "on",
+    }

@@ -14,8 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -25,25 +24,16 @@ from psycopg.abc import Query
 from psycopg.rows import dict_row
 
 from pgqueue.db import statements
-from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadline, Deadlines, Role, deadline
+from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadlines, Role, deadline, limit_params
 from pgqueue.db.table import QueueTable
 from pgqueue.db.translate import DRIVER_ERRORS, translate
 from pgqueue.db.wire import Int8Array, JsonbArray, UuidArray, use_binary_results, use_packed_arrays
-from pgqueue.outcomes import ClaimedRow, CommandKey, TargetVerdict
+from pgqueue.outcomes import ClaimedRow, CommandKey, NackResult, TargetVerdict
 
 logger = logging.getLogger(__name__)
 
 #: a claim's identity for the fenced writes: key and token
 ClaimKey = tuple[int, int, uuid.UUID]
-
-
-@dataclass(frozen=True, slots=True)
-class NackResult:
-    status: str
-    attempts: int
-    due_at: datetime
-    #: when the nack was written (the database's clock)
-    at: datetime
 
 
 def claim_keys(claims: Iterable[ClaimedRow]) -> dict[str, Any]:
@@ -73,20 +63,6 @@ def _limits() -> sql.Composed:
     return statements.render("set_limits", "", "")
 
 
-#: the roles whose statements join a batch of keys to the table: planned under
-#: the plan guard of ``set_limits.sql``
-_GUARDED: frozenset[Role] = frozenset({"claim", "completion", "heartbeat"})
-
-
-def limit_params(limits: Deadline, role: Role | None = None) -> dict[str, str]:
-    statement_timeout, lock_timeout = limits.settings
-    return {
-        "statement_timeout": statement_timeout,
-        "lock_timeout": lock_timeout,
-        "scans": "off" if role in _GUARDED else "on",
-    }
-
-
 class Gateway:
     """Typed operations on the queue table over an async connection pool, each
     statement under the deadline of its role (`pgqueue.db.deadlines`)."""
@@ -98,6 +74,8 @@ class Gateway:
         deadlines: Deadlines = DEFAULT_DEADLINES,
     ) -> None:
         self.pool = pool
+        #: whether the last scan claim found a concurrency limit (claim_lock.sql)
+        self._limited = False
         self.table = table or QueueTable()
         self.deadlines = deadlines
         #: told each statement's name and seconds (metrics), when set
@@ -138,14 +116,37 @@ class Gateway:
         literals: statements.Literals = (),
         hot: bool = False,
     ) -> list[tuple[Any, ...]]:
-        """Run statement ``name`` under the deadline of ``role``; ``packed``: its
-        parameters include `wire` arrays; ``binary``: rows come back in binary (for
-        claimed rows, see `wire`); ``literals``: values written into the statement
-        (`statements.literals`); ``hot``: a statement of the claim and completion
-        path, prepared on its first run rather than its sixth (each unprepared run
-        is parsed and planned anew). psycopg prepares nothing on a connection
-        whose ``prepare_threshold`` is ``None`` (how a transaction pooler's users
-        turn preparing off), whatever ``prepare`` says; a test holds that."""
+        """The rows of statement ``name`` (see `_run`)."""
+        _, rows = await self._run(
+            name, params, role=role, packed=packed, binary=binary, literals=literals, hot=hot
+        )
+        return rows
+
+    async def _run(
+        self,
+        name: str,
+        params: dict[str, Any] | None,
+        *,
+        role: Role,
+        packed: bool = False,
+        binary: bool = False,
+        literals: statements.Literals = (),
+        hot: bool = False,
+        lead: str | None = None,
+        presorted: bool = False,
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """Run statement ``name`` under the deadline of ``role``; ``lead``: a
+        statement run first in the same transaction (rendered with the same
+        literals; its rows are returned first); ``presorted``: see `limit_params`;
+        ``packed``: its parameters include `wire` arrays; ``binary``: rows come
+        back in binary (for claimed rows, see `wire`); ``literals``: values
+        written into the statement (`statements.literals`); ``hot``: a
+        statement of the claim and completion path, prepared on its first run
+        rather than its sixth (each unprepared run is parsed and planned anew).
+        psycopg prepares nothing on a connection whose ``prepare_threshold`` is
+        ``None`` (how a transaction pooler's users turn preparing off), whatever
+        ``prepare`` says; a test holds that."""
+        lead_rows: list[tuple[Any, ...]] = []
         limits = self.deadlines.of(role)
         began = time.monotonic()
         async with self._cursor() as cur:
@@ -158,13 +159,23 @@ class Gateway:
             async with deadline(conn, limits.client_seconds):
                 # the limits and the statement in one round trip and one implicit
                 # transaction: the limits end with it
+                leader = conn.cursor() if lead is not None else None
                 async with conn.pipeline(), conn.cursor() as setter:
-                    await setter.execute(_limits(), limit_params(limits, role), prepare=hot or None)
+                    settings = limit_params(limits, role, presorted=presorted)
+                    await setter.execute(_limits(), settings, prepare=hot or None)
+                    if leader is not None and lead is not None:
+                        first = statements.render(
+                            lead, self.table.schema, self.table.table, literals
+                        )
+                        await leader.execute(first, params, prepare=hot or None)
                     await cur.execute(statement, params, binary=binary, prepare=hot or None)
+                if leader is not None:
+                    lead_rows = await leader.fetchall()
+                    await leader.close()
                 rows = await cur.fetchall() if cur.description else []
         if self.observe is not None:
             self.observe(name, time.monotonic() - began)
-        return rows
+        return lead_rows, rows
 
     async def execute(
         self, query: Query, params: dict[str, Any] | None = None
@@ -209,9 +220,25 @@ class Gateway:
             tool_kinds=tuple(tool_kinds or ()),
             worker_id=worker_id,
         )
-        rows = await self.fetch(
-            "claim_batch", None, role="claim", binary=True, literals=literals, hot=True
-        )
+        # the plain claim, or the one that counts limits: whichever the last
+        # claim's lock said (claim_lock.sql). A claim that finds it was the
+        # wrong one took no pending row; when it took nothing at all, the right
+        # one follows at once (else at the next claim)
+        for _ in range(2):
+            limited = self._limited
+            lock, rows = await self._run(
+                "claim_limited" if limited else "claim_batch",
+                None,
+                role="claim",
+                binary=True,
+                literals=literals,
+                hot=True,
+                lead="claim_lock",
+                presorted=True,
+            )
+            self._limited = lock[0][0] == "exclusive"
+            if self._limited == limited or rows:
+                break
         return list(map(_row, rows))
 
     async def claim_target(
@@ -366,33 +393,3 @@ class Gateway:
             role="operator",
         )
         return int(rows[0][0])
-
-    async def created_by_pgqueue(self) -> bool:
-        """Whether pgqueue created the table (rather than NoETL's control plane)."""
-        rows = await self.read("table_origin", {"regclass": self.table.identifier.as_string(None)})
-        return bool(rows and rows[0]["comment"] == "created by pgqueue")
-
-    async def can_delete(self) -> bool:
-        rows = await self.read("can_delete", {"regclass": self.table.identifier.as_string(None)})
-        return bool(rows and rows[0]["allowed"])
-
-    async def prunable(self, *, older_than: timedelta, statuses: Sequence[str]) -> int:
-        """How many finished rows a prune with this window would delete."""
-        params = {"older_than": older_than, "statuses": list(statuses)}
-        return int((await self.fetch("prune_count", params, role="operator"))[0][0])
-
-    async def prune(
-        self, *, older_than: timedelta, statuses: Sequence[str], batch: int = 10_000
-    ) -> int:
-        """Delete finished rows older than the window, batch by batch."""
-        total = 0
-        while True:
-            rows = await self.fetch(
-                "prune",
-                {"older_than": older_than, "statuses": list(statuses), "batch": batch},
-                role="operator",
-            )
-            deleted = int(rows[0][0])
-            total += deleted
-            if deleted < batch:
-                return total

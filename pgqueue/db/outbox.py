@@ -19,8 +19,8 @@ import psycopg_pool
 from psycopg import sql
 
 from pgqueue.db import statements
-from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadline, Deadlines, deadline
-from pgqueue.db.gateway import Gateway, limit_params
+from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadline, Deadlines, deadline, limit_params
+from pgqueue.db.gateway import Gateway
 from pgqueue.db.table import QueueTable
 from pgqueue.db.translate import DRIVER_ERRORS, translate
 from pgqueue.reporting import OutboxEntry

@@ -88,10 +88,62 @@ def render(
         outbox=sql.Identifier(schema, "pgqueue_outbox"),
         new_id=sql.Identifier(schema, "pgqueue_new_id"),
         registry=sql.Identifier(schema, "pgqueue_worker"),
+        limits=sql.Identifier(schema, "pgqueue_limit"),
+        pauses=sql.Identifier(schema, "pgqueue_pause"),
         execution=sql.Identifier(schema, "execution"),
         event=sql.Identifier(schema, "event"),
         runtime=sql.Identifier(schema, "runtime"),
     )
+    # the queue's name, for the advisory lock of its claims (claim_lock.sql)
+    values["queue_name"] = sql.Literal(f"{schema}.{table}")
     for part in PARTS:
         values[part] = sql.SQL(text(f"part_{part}").rstrip()).format(**values)
+    values["kind_scans"], values["pending_rows"] = _kind_scans(dict(literals), values)
     return sql.SQL(text(name, package)).format(**values)
+
+
+def _kind_scans(
+    literals: dict[str, Hashable], values: dict[str, sql.Composable]
+) -> tuple[sql.Composed, sql.Composed]:
+    """The scan claim's CTEs of pending rows, and the select of them its
+    ``picked`` takes: one scan per kind a worker names, and one of rows with no
+    kind (``kindless``), when its kinds are literals; else one scan of every
+    kind (or of the kinds a parameter names). A single scan is taken as it
+    comes, in its index's order; several are merged in claim order."""
+    kinds = literals.get("tool_kinds")
+    if literals.get("any_kind") is False and isinstance(kinds, tuple):
+        names = [f"pending_{n}" for n in range(len(kinds))]
+        scans = [
+            sql.SQL(text("part_kind_scan")).format(
+                **values, name=sql.Identifier(name), kind=sql.Literal(kind)
+            )
+            for name, kind in zip(names, kinds, strict=True)
+        ]
+        scans.append(
+            sql.SQL(text("part_kind_scan")).format(
+                **values, name=sql.Identifier("kindless"), kind=sql.Literal("")
+            )
+        )
+        names.append("kindless")
+    else:
+        names = ["pending_0"]
+        scan = sql.SQL(text("part_any_kind_scan"))
+        scans = [scan.format(**values, name=sql.Identifier(names[0]))]
+    columns = sql.SQL("SELECT execution_id, command_id, status FROM {}")
+    if len(names) == 1:
+        return sql.Composed(scans), columns.format(sql.Identifier(names[0]))
+    merged = sql.SQL(
+        "(SELECT execution_id, command_id, status FROM ({}) AS pending"
+        " ORDER BY priority DESC, due_at, command_id LIMIT {})"
+    ).format(
+        sql.SQL(" UNION ALL ").join(
+            sql.SQL("SELECT * FROM {}").format(sql.Identifier(name)) for name in names
+        ),
+        values["limit"],
+    )
+    # one kind and the kindless probe: the probe's rows first, as strays are
+    if len(names) == 2:
+        return sql.Composed(scans), sql.SQL(" UNION ALL ").join(
+            columns.format(sql.Identifier(name)) for name in reversed(names)
+        )
+    return sql.Composed(scans), merged

@@ -17,6 +17,9 @@ DEFAULT_SCHEMA = "noetl"
 TABLE = "command"
 #: the reports a worker owes a control plane (migration 0008)
 OUTBOX = "pgqueue_outbox"
+#: flow control (migration 0011): limits by key, and paused tool kinds
+LIMITS = "pgqueue_limit"
+PAUSES = "pgqueue_pause"
 #: pgqueue's alembic version table, in the queue's schema (never a host app's)
 VERSION_TABLE = "pgqueue_alembic_version"
 #: Marks objects pgqueue created, so a downgrade drops only those and never
@@ -70,6 +73,8 @@ class Names:
             "outbox": sql.Identifier(self.schema, OUTBOX),
             "new_id": sql.Identifier(self.schema, "pgqueue_new_id"),
             "registry": sql.Identifier(self.schema, "pgqueue_worker"),
+            "limits": sql.Identifier(self.schema, LIMITS),
+            "pauses": sql.Identifier(self.schema, PAUSES),
             "snowflake": sql.Identifier(self.schema, "snowflake_id"),
             "sequence_name": sql.Literal(
                 _quote(sql.Identifier(self.schema, "pgqueue_snowflake_seq"))

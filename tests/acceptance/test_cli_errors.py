@@ -139,11 +139,17 @@ def test_every_option_of_every_verb_has_help() -> None:
 
     from pgqueue.cli.parser import parser
 
+    def check(prog: str, p: argparse.ArgumentParser) -> None:
+        for action in p._actions:
+            assert action.help, f"{prog} {action.option_strings or action.dest}: no help"
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    check(f"{prog} {name}", sub)  # limit set, limit list…
+
     top = parser()
     verbs = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
     for verb, sub in verbs.choices.items():
-        for action in sub._actions:
-            assert action.help, f"pgqueue {verb} {action.option_strings or action.dest}: no help"
+        check(f"pgqueue {verb}", sub)
 
 
 def test_show_prints_one_command_with_its_history(dsn: str, db: psycopg.Connection[Any]) -> None:

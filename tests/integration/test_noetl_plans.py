@@ -23,8 +23,7 @@ import pytest
 from psycopg import sql
 
 from pgqueue.db import statements
-from pgqueue.db.deadlines import DEFAULT_DEADLINES
-from pgqueue.db.gateway import limit_params
+from pgqueue.db.deadlines import DEFAULT_DEADLINES, limit_params
 from pgqueue.db.wire import Int8Array, JsonbArray, UuidArray, use_packed_arrays
 from tests.conftest import _janitor
 from tests.pgserver_support import Server
@@ -107,7 +106,8 @@ def run(conn: Conn, name: str, params: dict[str, Any], literals: statements.Lite
         use_packed_arrays(cur)
         cur.execute(
             statements.render("set_limits", "", ""),
-            limit_params(DEFAULT_DEADLINES.claim, "claim"),
+            # as the gateway sets them: the scan claim reads its index's order
+            limit_params(DEFAULT_DEADLINES.claim, "claim", presorted=name == "claim_batch"),
         )
         statement = sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + statements.render(
             name, "noetl", "command", literals

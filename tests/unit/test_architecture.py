@@ -38,7 +38,7 @@ LAYERS: list[set[str]] = [
         "registry",
         "operations",
     },
-    {"noetl", "source", "coalescing", "completer", "finished", "draining", "handles"},
+    {"noetl", "source", "coalescing", "completer", "finished", "draining", "handles", "flow"},
     {"pg_source", "tools", "tools.builtin", "execution", "lease_keeper", "recording"},
     {"observability"},
     {"worker", "settings"},

@@ -17,6 +17,10 @@ Modes:
   the same at a low rate, where every command finds an idle worker.
 - ``backlog``: the burn-down rate with 0 and with M finished rows in the table.
 - ``enqueue``: bulk enqueue rate against a raw COPY.
+- ``mixed``: the burn-down rate of one kind alone, and beside M pending
+  commands of another kind no worker serves (``--backlog``), older than its own.
+- ``limited``: the burn-down rate with a concurrency limit on every execution
+  (``pgqueue limit set --every-execution``), against none.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from pgqueue.cli.bench.figures import render
 from pgqueue.cli.bench.runs import Bench
 from pgqueue.cli.common import EXIT_OK, check_reachable, duration, positive_int
 
-MODES = ("burn-down", "steady", "idle", "backlog", "enqueue")
+MODES = ("burn-down", "steady", "idle", "backlog", "enqueue", "mixed", "limited")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -92,7 +96,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--backlog",
         type=positive_int,
         default=1_000_000,
-        help="finished rows for the backlog mode (default: 1000000)",
+        help="finished rows for the backlog mode, pending rows of another kind for the "
+        "mixed mode (default: 1000000)",
     )
     p.add_argument(
         "--layout",
@@ -123,6 +128,10 @@ def _steps(args: argparse.Namespace, modes: set[str]) -> int:
         steps += 2 * runs
     if "enqueue" in modes:
         steps += 2 * runs
+    if "mixed" in modes:
+        steps += 2 * runs
+    if "limited" in modes:
+        steps += 2 * len(args.processes) * runs
     steps += runs * (("steady" in modes) + ("idle" in modes))
     return steps
 
@@ -188,6 +197,10 @@ def _bench(
                 bench.run_burn_down()
             if "backlog" in modes:
                 bench.run_backlog()
+            if "mixed" in modes:
+                bench.run_mixed()
+            if "limited" in modes:
+                bench.run_limited()
             if "steady" in modes:
                 bench.run_latency("steady", args.rate, (None, None))
             if "idle" in modes:

@@ -42,12 +42,26 @@ class Bench:
         raw_batch: int | None = None,
         commands: int | None = None,
         backlog: int = 0,
+        others: int = 0,
+        every_execution: int = 0,
     ) -> float:
-        """One burn-down; returns commands per second, after verifying exactly-once."""
+        """One burn-down; returns commands per second, after verifying exactly-once.
+        ``others``: that many PENDING commands of a kind no worker serves, older
+        than the burn-down's (mixed fleets); ``every_execution``: a concurrency
+        limit of that many per execution (each bench command is an execution
+        of its own: the limit is counted for every claimed row, never full)."""
         n = int(commands or self.args.commands)
         reset(self.dsn, schema)
         if backlog:
             execute(self.dsn, database.statement(schema, "backlog"), {"rows": backlog})
+        if others:
+            execute(self.dsn, database.statement(schema, "others"), {"rows": others})
+        if every_execution:
+            execute(
+                self.dsn,
+                database.statement(schema, "limit_every_execution"),
+                {"n": every_execution},
+            )
         fill(self.dsn, schema, n)
         vacuum(self.dsn, schema)
         if raw_batch is None:
@@ -64,6 +78,8 @@ class Bench:
             )
         found = counts(self.dsn, schema)
         expected = {Status.COMPLETED.value: n + backlog}
+        if others:
+            expected[Status.PENDING.value] = others
         if found != expected or run.completed != n:
             raise RuntimeError(
                 f"exactly-once check failed: table {found}, "
@@ -141,6 +157,54 @@ class Bench:
                 target=0.8,
             ),
         ]
+
+    def run_mixed(self) -> None:
+        """Burn-down of one kind beside a backlog of another no worker serves."""
+        others = self.args.backlog
+        label = f"burn-down beside {others:,} pending of another kind"
+        runs = self.interleaved(
+            {
+                "burn-down, alone": lambda: self.burn_down(SCHEMA, 1),
+                label: lambda: self.burn_down(SCHEMA, 1, others=others),
+            }
+        )
+        self.verified.append("mixed: every command completed exactly once, the others untouched")
+        self.figures += [
+            figure("burn-down, 1 proc, alone", "cmd/s", runs["burn-down, alone"]),
+            figure(
+                f"beside {others:,} pending of another kind",
+                "cmd/s",
+                runs[label],
+                baseline=statistics.median(runs["burn-down, alone"]),
+                baseline_name="alone",
+                target=0.9,
+            ),
+        ]
+
+    def run_limited(self) -> None:
+        """Burn-down with a concurrency limit on every execution, and without."""
+        for k in self.args.processes:
+            runs = self.interleaved(
+                {
+                    f"burn-down x{k}, no limit": functools.partial(self.burn_down, SCHEMA, k),
+                    f"burn-down x{k}, every execution limited": functools.partial(
+                        self.burn_down, SCHEMA, k, every_execution=5
+                    ),
+                }
+            )
+            self.verified.append(f"limited x{k}: every command completed exactly once")
+            free = runs[f"burn-down x{k}, no limit"]
+            self.figures += [
+                figure(f"burn-down, {k} proc, no limit", "cmd/s", free),
+                figure(
+                    f"burn-down, {k} proc, a limit on every execution",
+                    "cmd/s",
+                    runs[f"burn-down x{k}, every execution limited"],
+                    baseline=statistics.median(free),
+                    baseline_name="no limit",
+                    target=0.8,
+                ),
+            ]
 
     def run_enqueue(self) -> None:
         n = int(self.args.commands)

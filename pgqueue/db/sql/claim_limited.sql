@@ -1,16 +1,87 @@
--- Scan claim: take up to {limit} claimable commands for one worker in one
--- round trip, and commit them as CLAIMED with a fresh lease and fencing token.
--- The gateway writes every value in as a literal: the claim's size, the worker
--- id, the lease and the tool kinds, all fixed per source. Knowing the size, the
--- planner sees how few rows each part returns (with a parameter there, a
--- generic plan hash-joins the picked rows through the whole table, so every
--- claim would be planned anew). With no parameter left, a prepared claim gets
--- its generic plan from its first run instead of after five custom plans:
--- each connection plans it once (docs/performance.md has the figures).
+-- The scan claim under flow control: claim_batch.sql's claim, and no limit's
+-- key gets more commands CLAIMED or RUNNING than its max_running. The worker
+-- claims with this statement while any limit exists (claim_lock.sql tells it
+-- which to use next). Every value is a literal, as in claim_batch.sql.
+--
+-- Decided here, by the database, the same for every worker: claim_lock.sql
+-- ran first in this transaction and took the queue's claim lock exclusively,
+-- so the counts below (read in a snapshot taken after that lock) include every
+-- claim committed before: two claims can never both see the same free room. A
+-- claim that holds no exclusive lock (a limit appeared after its lock was
+-- taken) takes no pending row: its counts could miss a claim under way.
 WITH
+-- The limits as they are now (a small table; empty unless an operator set one).
+lim AS MATERIALIZED (
+    SELECT scope, key, max_running
+    FROM {limits}
+),
+-- What pgqueue workers hold now (CLAIMED or RUNNING under a lease), for the
+-- limits to count: read only when a limit exists. A lease that ran out still
+-- counts until its command is rescued or ends: its rescue takes the place its
+-- lost holder had, never one more (and a late heartbeat of the lost holder
+-- cannot make two of it). Served by the lease index: as many rows as the
+-- fleet's slots.
+held AS MATERIALIZED (
+    SELECT tool_kind, execution_id, concurrency_key
+    FROM {command}
+    WHERE status IN ('CLAIMED', 'RUNNING')
+      AND lease_expires_at IS NOT NULL
+      AND EXISTS (SELECT 1 FROM lim)
+),
+-- The limits and what holds a place under each, as two maps from
+-- '<scope>:<key>' ('tool_kind:http', 'execution:42', 'key:tenant-9',
+-- 'every_execution:'): every look-up below is one probe of a map, not a scan
+-- of the held rows (the plan guard allows no hash join, and a scan per
+-- candidate cost half the claim's rate).
+maxes AS MATERIALIZED (
+    SELECT coalesce(jsonb_object_agg(scope || ':' || key, max_running), '{{}}') AS m
+    FROM lim
+),
+counts AS MATERIALIZED (
+    SELECT coalesce(jsonb_object_agg(k, n), '{{}}') AS m
+    FROM (
+        SELECT 'tool_kind:' || coalesce(tool_kind, '') AS k, count(*) AS n
+        FROM held GROUP BY 1
+        UNION ALL
+        SELECT 'execution:' || execution_id, count(*) FROM held GROUP BY 1
+        UNION ALL
+        SELECT 'key:' || concurrency_key, count(*)
+        FROM held WHERE concurrency_key IS NOT NULL GROUP BY 1
+    ) AS c
+),
+-- Each limited key at or over its limit: the scans below skip its rows.
+full_kinds AS MATERIALIZED (
+    SELECT l.key
+    FROM lim AS l
+    WHERE l.scope = 'tool_kind'
+      AND coalesce(((SELECT m FROM counts) ->> ('tool_kind:' || l.key))::int, 0)
+          >= l.max_running
+    UNION ALL
+    SELECT tool_kind FROM {pauses}
+),
+full_groups AS MATERIALIZED (
+    SELECT coalesce(array_agg(g.execution_id) FILTER (WHERE g.scope = 'execution'), '{{}}')
+               AS executions,
+           coalesce(array_agg(g.key) FILTER (WHERE g.scope = 'key'), '{{}}') AS keys
+    FROM (
+        SELECT 'execution' AS scope, h.execution_id, NULL::text AS key
+        FROM (SELECT DISTINCT execution_id FROM held) AS h
+        -- an execution's own limit, else the default for every execution
+        WHERE ((SELECT m FROM counts) ->> ('execution:' || h.execution_id))::int
+              >= coalesce(((SELECT m FROM maxes) ->> ('execution:' || h.execution_id))::int,
+                          ((SELECT m FROM maxes) ->> 'every_execution:')::int)
+        UNION ALL
+        SELECT 'key', NULL, l.key
+        FROM lim AS l
+        WHERE l.scope = 'key'
+          AND coalesce(((SELECT m FROM counts) ->> ('key:' || l.key))::int, 0) >= l.max_running
+    ) AS g
+),
 -- Rescue first: CLAIMED or RUNNING rows whose lease ran out (their worker died
 -- or stopped heartbeating). They are few and the oldest work in the queue, so
 -- they go before fresh rows. Served by the partial index on lease_expires_at.
+-- A rescue needs no room (its row is counted already), but a paused kind's
+-- rows wait for the resume.
 rescued AS MATERIALIZED (
     SELECT execution_id, command_id, status
     FROM {command}
@@ -19,25 +90,110 @@ rescued AS MATERIALIZED (
       -- only tool kinds this worker can run; a row with no tool kind matches
       -- every worker so that it surfaces as Failed instead of waiting forever
       AND ({any_kind} OR tool_kind = ANY({tool_kinds}) OR coalesce(tool_kind, '') = '')
+      AND NOT EXISTS (SELECT 1 FROM {pauses} AS p WHERE p.tool_kind = {command}.tool_kind)
     ORDER BY lease_expires_at
     LIMIT {limit}
     -- a row another claimer is locking right now is not ours: skip, don't wait
     FOR UPDATE SKIP LOCKED
 ),
 -- Then due PENDING rows, highest priority first, oldest due first, then by id
--- for a stable order. Every filter sits before the LIMIT so the partial index
--- on PENDING does the work. The LIMIT is the claim's size (not "what the
--- rescue left"): an expression there hides the row count from the planner,
--- which then hash-joins the whole table below.
-pending AS MATERIALIZED (
-    SELECT execution_id, command_id, status
-    FROM {command}
-    WHERE status = 'PENDING'
-      AND due_at <= now()
-      AND ({any_kind} OR tool_kind = ANY({tool_kinds}) OR coalesce(tool_kind, '') = '')
-    ORDER BY priority DESC, due_at, command_id
+-- for a stable order. A worker that names its kinds reads each kind's rows
+-- from the kind's own index (however many rows of other kinds wait), none of
+-- a paused or full kind, and skips the rows of a full execution or key; a
+-- worker of every kind walks the kind-less index. Every filter sits before the
+-- LIMIT so the index does the work. The LIMIT is the claim's size (not "what
+-- the rescue left"): an expression there hides the row count from the
+-- planner, which then hash-joins the whole table below.
+kinds AS MATERIALIZED (
+    SELECT k.kind
+    FROM unnest({tool_kinds}::text[] || '{{""}}'::text[]) AS k(kind)
+    WHERE NOT {any_kind}
+      AND k.kind NOT IN (SELECT key FROM full_kinds)
+      AND (NOT EXISTS (SELECT 1 FROM lim)
+           OR current_setting('pgqueue.claim_lock', true) = 'exclusive')
+),
+by_kind AS MATERIALIZED (
+    SELECT p.execution_id, p.command_id, p.status, p.priority, p.due_at, p.tool_kind,
+           p.concurrency_key
+    FROM kinds AS k
+    CROSS JOIN LATERAL (
+        SELECT c.execution_id, c.command_id, c.status, c.priority, c.due_at, c.tool_kind,
+               c.concurrency_key
+        FROM {command} AS c
+        WHERE c.status = 'PENDING'
+          -- (the kind index's own expression: a row with no tool kind is in
+          -- it under '', which every worker reads, to park such rows as Failed)
+          AND coalesce(c.tool_kind, '') = k.kind
+          AND c.due_at <= now()
+          AND c.execution_id <> ALL ((SELECT executions FROM full_groups)::bigint[])
+          AND (c.concurrency_key IS NULL
+               OR c.concurrency_key <> ALL ((SELECT keys FROM full_groups)::text[]))
+        ORDER BY c.priority DESC, c.due_at, c.command_id
+        LIMIT {limit}
+        FOR UPDATE SKIP LOCKED
+    ) AS p
+),
+any_kind AS MATERIALIZED (
+    SELECT c.execution_id, c.command_id, c.status, c.priority, c.due_at, c.tool_kind,
+           c.concurrency_key
+    FROM {command} AS c
+    WHERE {any_kind}
+      AND (NOT EXISTS (SELECT 1 FROM lim)
+           OR current_setting('pgqueue.claim_lock', true) = 'exclusive')
+      AND c.status = 'PENDING'
+      AND c.due_at <= now()
+      AND coalesce(c.tool_kind, '') NOT IN (SELECT key FROM full_kinds)
+      AND c.execution_id <> ALL ((SELECT executions FROM full_groups)::bigint[])
+      AND (c.concurrency_key IS NULL
+           OR c.concurrency_key <> ALL ((SELECT keys FROM full_groups)::text[]))
+    ORDER BY c.priority DESC, c.due_at, c.command_id
     LIMIT {limit}
     FOR UPDATE SKIP LOCKED
+),
+pending AS (
+    SELECT * FROM by_kind
+    UNION ALL
+    SELECT * FROM any_kind
+),
+-- The pending rows this claim takes: with no limit, the first {limit} in claim
+-- order. With limits, a row is taken only while every limit it falls under has
+-- room: its rank among the candidates of its kind, of its execution and of its
+-- key, in claim order, within what that key has free. (A candidate left out by
+-- one limit still holds its rank under the others: the claim may take fewer
+-- than it could, never more.)
+chosen AS (
+    SELECT execution_id, command_id, status, priority, due_at
+    FROM pending
+    WHERE NOT EXISTS (SELECT 1 FROM lim)
+    UNION ALL
+    SELECT r.execution_id, r.command_id, r.status, r.priority, r.due_at
+    FROM (
+        SELECT p.*,
+               row_number() OVER (PARTITION BY p.tool_kind
+                                  ORDER BY p.priority DESC, p.due_at, p.command_id) AS in_kind,
+               row_number() OVER (PARTITION BY p.execution_id
+                                  ORDER BY p.priority DESC, p.due_at, p.command_id) AS in_execution,
+               row_number() OVER (PARTITION BY p.concurrency_key
+                                  ORDER BY p.priority DESC, p.due_at, p.command_id) AS in_key
+        FROM pending AS p
+        WHERE EXISTS (SELECT 1 FROM lim)
+    ) AS r
+    CROSS JOIN LATERAL (
+        SELECT
+            ((SELECT m FROM maxes) ->> ('tool_kind:' || coalesce(r.tool_kind, '')))::int
+            - coalesce(((SELECT m FROM counts) ->> ('tool_kind:' || coalesce(r.tool_kind, '')))::int, 0)
+                AS kind_room,
+            coalesce(((SELECT m FROM maxes) ->> ('execution:' || r.execution_id))::int,
+                     ((SELECT m FROM maxes) ->> 'every_execution:')::int)
+            - coalesce(((SELECT m FROM counts) ->> ('execution:' || r.execution_id))::int, 0)
+                AS execution_room,
+            ((SELECT m FROM maxes) ->> ('key:' || r.concurrency_key))::int
+            - coalesce(((SELECT m FROM counts) ->> ('key:' || r.concurrency_key))::int, 0)
+                AS key_room
+    ) AS room
+    WHERE (room.kind_room IS NULL OR r.in_kind <= room.kind_room)
+      AND (room.execution_room IS NULL OR r.in_execution <= room.execution_room)
+      AND (room.key_room IS NULL OR r.in_key <= room.key_room)
 ),
 -- Strays: a status none of NoETL's (hand-written rows). Claimed so they surface
 -- as Failed and get parked, instead of sitting unseen forever. Served by a
@@ -62,7 +218,10 @@ picked AS (
     UNION ALL
     SELECT execution_id, command_id, status FROM strays
     UNION ALL
-    SELECT execution_id, command_id, status FROM pending
+    (SELECT execution_id, command_id, status
+     FROM chosen
+     ORDER BY priority DESC, due_at, command_id
+     LIMIT {limit})
     LIMIT {limit}
 )
 UPDATE {command} AS c

@@ -1,0 +1,149 @@
+"""Flow control with real worker processes and real faults; the invariants
+are read from the tables: how many runs of one key overlapped (each run's
+start and end recorded by its tool), what was claimed after a pause."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+from typing import Any
+
+import psycopg
+import pytest
+
+import pgqueue
+from pgqueue import enqueue_many_sync
+from tests.acceptance.cli import Child, spawn
+from tests.acceptance.cli import pgqueue as pgqueue_cli
+from tests.fixtures.flow_tools import MOST_OVERLAPPING, RUNS_DDL
+from tests.helpers import status_counts, wait_until
+
+Conn = psycopg.Connection[Any]
+
+pytestmark = pytest.mark.slow
+
+
+def worker(dsn: str, worker_id: str, *extra: str) -> Child:
+    return spawn(
+        "worker",
+        "--dsn",
+        dsn,
+        "--tools",
+        "tests.fixtures.flow_tools",
+        "--worker-id",
+        worker_id,
+        "--poll-interval",
+        "0.2s",
+        *extra,
+    )
+
+
+def started(db: Conn) -> int:
+    return int(db.execute("SELECT count(*) FROM runs WHERE event = 'start'").fetchone()[0])  # type: ignore[index]
+
+
+def test_limits_hold_across_four_workers_through_kills_and_cut_connections(
+    dsn: str, db: Conn
+) -> None:
+    """4 worker processes of 50 slots; a key limited to 3, another to 1, and a
+    default of 2 for every execution. Workers are SIGKILLed (their leases run
+    out and are rescued) and backends terminated while it drains: the most
+    overlapping runs of each key never pass its limit, and all complete."""
+    db.execute(RUNS_DDL)
+    db.execute("CREATE TABLE killed (worker_id text PRIMARY KEY, at timestamptz NOT NULL)")
+    commands: list[dict[str, Any]] = []
+    for i in range(40):
+        commands.append({"concurrency_key": "three", "input": {"seconds": 0.15}})
+        commands.append({"concurrency_key": "one", "input": {"seconds": 0.05}} if i < 20 else {})
+    for execution in range(1, 6):  # five executions of 12 commands each
+        commands += [{"execution_id": execution, "input": {"seconds": 0.1}}] * 12
+    enqueue_many_sync(
+        db,
+        [{"step": "s", "tool_kind": "timed", "input": {}, **c} for c in commands if c],
+    )
+    total = sum(1 for c in commands if c)
+    pgqueue.set_limit_sync(db, key="three", max_running=3)
+    pgqueue.set_limit_sync(db, key="one", max_running=1)
+    pgqueue.set_limit_sync(db, every_execution=True, max_running=2)
+
+    lease = ("--lease", "3s", "--concurrency", "50")
+    workers = {f"w{n}": worker(dsn, f"w{n}", *lease) for n in range(4)}
+    rng = random.Random(7)
+    try:
+        for round_ in range(2):
+            # a while into the drain, SIGKILL one worker and start another
+            wait_until(lambda r=round_: started(db) >= 20 * (r + 1), what="runs to start")
+            victim = rng.choice(sorted(workers))
+            os.kill(workers[victim].pid, signal.SIGKILL)
+            workers[victim].wait(timeout=30)
+            db.execute("INSERT INTO killed VALUES (%s, clock_timestamp())", (victim,))
+            workers.pop(victim).__exit__(None, None, None)
+            fresh = f"w{4 + round_}"
+            workers[fresh] = worker(dsn, fresh, *lease)
+            # and cut every worker's connections once
+            db.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        wait_until(
+            lambda: status_counts(db) == {"COMPLETED": total},
+            timeout=240,
+            what="every command to complete",
+        )
+    finally:
+        for proc in workers.values():
+            proc.send_signal(signal.SIGTERM)
+        for proc in workers.values():
+            proc.communicate(timeout=60)
+    most = dict(db.execute(MOST_OVERLAPPING).fetchall())
+    assert most["key three"] == 3, most  # full, never over
+    assert most["key one"] == 1, most
+    executions = {k: v for k, v in most.items() if k.startswith("execution ")}
+    assert max(executions[f"execution {e}"] for e in range(1, 6)) == 2, most
+    assert all(v <= 2 for v in executions.values()), most
+    assert db.execute("SELECT count(*) FROM killed").fetchone() == (2,)
+
+
+def test_a_pause_stops_claims_at_once_running_ones_finish_and_resume_drains(
+    dsn: str, db: Conn
+) -> None:
+    db.execute(RUNS_DDL)
+    enqueue_many_sync(db, [{"step": "s", "tool_kind": "timed", "input": {"seconds": 0.02}}] * 500)
+    with (
+        worker(dsn, "p1", "--concurrency", "20") as w1,
+        worker(dsn, "p2", "--concurrency", "20") as w2,
+    ):
+        wait_until(lambda: started(db) >= 100, what="the drain to be under way")
+        pgqueue.pause_sync(db, "timed", reason="incident 7")  # autocommit: committed here
+        (after,) = db.execute("SELECT clock_timestamp()").fetchone()  # type: ignore[misc]
+        # what was claimed or running finishes; nothing more is claimed
+        wait_until(
+            lambda: set(status_counts(db)) <= {"COMPLETED", "PENDING"},
+            timeout=60,
+            what="the claimed and running commands to finish",
+        )
+        (claimed_after,) = db.execute(
+            "SELECT count(*) FROM noetl.command WHERE claimed_at > %s", (after,)
+        ).fetchone()  # type: ignore[misc]
+        assert claimed_after == 0
+        left = status_counts(db)["PENDING"]
+        assert left > 0
+        paused = pgqueue_cli("pause", "timed", "--dsn", dsn, "--reason", "incident 7")
+        assert paused.returncode == 0 and "paused timed" in paused.stdout, paused.stderr
+        shown = pgqueue_cli("status", "--dsn", dsn)
+        assert "incident 7" in shown.stdout and "paused tool kinds" in shown.stdout
+        resumed = pgqueue_cli("resume", "timed", "--dsn", dsn)
+        assert resumed.returncode == 0 and "resumed timed" in resumed.stdout
+        wait_until(
+            lambda: status_counts(db) == {"COMPLETED": 500},
+            timeout=120,
+            what="the rest to drain after the resume",
+        )
+        for proc in (w1, w2):
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=60)
+    # each command ran once
+    assert db.execute(
+        "SELECT count(DISTINCT command_id), count(*) FROM runs WHERE event = 'start'"
+    ).fetchone() == (500, 500)
