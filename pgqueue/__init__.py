@@ -45,6 +45,7 @@ from pgqueue.flow import (
     resume_sync,
     set_limit,
     set_limit_sync,
+    why,
 )
 from pgqueue.models import (
     AlreadyClaimed,
@@ -133,4 +134,5 @@ __all__ = [
     "set_limit_sync",
     "wait",
     "wait_sync",
+    "why",
 ]

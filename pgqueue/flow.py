@@ -29,6 +29,7 @@ import psycopg
 from pgqueue.db.table import QueueTable
 from pgqueue.errors import ConfigurationError
 from pgqueue.operations import Rows, _Op, _run, _run_sync
+from pgqueue.registry import STALE
 
 Scope = Literal["tool_kind", "key", "execution", "every_execution"]
 
@@ -174,7 +175,39 @@ def _paused_op(table: QueueTable | None) -> _Op[list[Pause]]:
     return _Op(table or QueueTable(), "pause_list", {}, lambda rows: [_pause(r) for r in rows])
 
 
+def _why_op(
+    command_id: int | str, execution_id: int | None, table: QueueTable | None
+) -> _Op[str | None]:
+    def waiting(rows: Rows) -> str | None:
+        if len(rows) != 1 or rows[0]["status"] != "PENDING":
+            return None
+        row = rows[0]
+        if row["later"]:
+            return "not due yet (a delay, or a retry's backoff)"
+        if row["held_back"]:
+            return f"held back: {row['held_back']}"
+        if row["unserved"]:
+            return "no live worker serves its tool kind (start one with a tool for it)"
+        return "due: the next claim of a worker that serves its kind takes it"
+
+    params = {"command_id": int(command_id), "execution_id": execution_id, "stale": STALE}
+    return _Op(table or QueueTable(), "command_why", params, waiting)
+
+
 # -- async ------------------------------------------------------------------------------
+
+
+async def why(
+    conn: psycopg.AsyncConnection[Any],
+    command_id: int | str,
+    *,
+    execution_id: int | None = None,
+    table: QueueTable | None = None,
+) -> str | None:
+    """Why a PENDING command is not running (``None`` for any other state): not
+    due yet, held back by a pause or a full limit (which), no live worker for its
+    kind, or due for the next claim."""
+    return await _run(conn, _why_op(command_id, execution_id, table))
 
 
 async def set_limit(

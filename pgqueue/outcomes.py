@@ -73,11 +73,13 @@ class TargetVerdict:
     due_at: datetime | None = None
     tool_kind: str | None = None
     matches: int = 0
+    #: what flow control holds a due PENDING row back by (a pause, a full limit)
+    reason: str | None = None
 
     @classmethod
     def from_rows(cls, rows: Sequence[tuple[Any, ...]]) -> TargetVerdict:
         """The verdict in the rows of ``claim_target.sql``: ``verdict``, then a
-        claimed row's columns, then ``due_at``."""
+        claimed row's columns, then ``due_at`` and ``reason``."""
         if not rows:
             return cls("missing")
         first = rows[0]
@@ -86,9 +88,10 @@ class TargetVerdict:
         return cls(
             first[0],
             status=first[CLAIMED_COLUMNS],
-            due_at=first[-1],
+            due_at=first[-2],
             tool_kind=first[4],
             matches=len(rows),
+            reason=first[-1],
         )
 
 
@@ -166,6 +169,8 @@ def target_outcome(
     if status == Status.PENDING:
         if not_served:
             return RetryLater(f"{where} has tool kind {verdict.tool_kind!r}, not served here")
+        if verdict.reason:
+            return RetryLater(f"{where} is held back: {verdict.reason}")
         due = verdict.due_at.isoformat() if verdict.due_at else "later"
         return RetryLater(f"{where} is not due until {due}")
     return Failed(f"{where} has unknown status {status!r}")

@@ -10,6 +10,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from pgqueue import flow
 from pgqueue.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -25,7 +26,7 @@ from pgqueue.operations import CommandNotFound, CommandState, get
 HISTORY = ("created_at", "due_at", "claimed_at", "started_at", "completed_at", "updated_at")
 
 
-def render(state: CommandState) -> Table:
+def render(state: CommandState, waiting: str | None = None) -> Table:
     table = Table(show_header=False, title=f"command {state.command_id}", title_justify="left")
     table.add_column(style="bold")
     table.add_column(overflow="fold")
@@ -34,6 +35,8 @@ def render(state: CommandState) -> Table:
         ("step", state.step_name),
         ("tool kind", state.tool_kind),
         ("status", state.status),
+        # a PENDING command: why it is not running (`pgqueue.flow.why`)
+        ("waiting", waiting),
         # `attempts` counts the attempts that failed: a command done at its first
         # try shows 0, which "attempts spent" made look like it never ran
         ("failed attempts", f"{state.attempts} (of {state.max_attempts} allowed)"),
@@ -58,12 +61,16 @@ async def show(args: argparse.Namespace, console: Console) -> int:
             state = await get(conn, args.id, execution_id=args.execution_id, table=table_of(args))
         except CommandNotFound as exc:
             raise CliError(str(exc), EXIT_FAILED) from None
+        waiting = await flow.why(
+            conn, args.id, execution_id=state.execution_id, table=table_of(args)
+        )
     if args.json:
         data = {k: getattr(state, k) for k in state.__dataclass_fields__}
         data["command_id"] = str(state.command_id)
+        data["waiting"] = waiting
         print(json.dumps(data, indent=2, default=str))
     else:
-        console.print(render(state))
+        console.print(render(state, waiting))
     return EXIT_OK
 
 

@@ -250,7 +250,8 @@ class Gateway:
         lease_for: timedelta,
         tool_kinds: Sequence[str] | None,
     ) -> TargetVerdict:
-        rows = await self.fetch(
+        # under the claim lock, as a scan claim: a limit's room is exact here too
+        _, rows = await self._run(
             "claim_target",
             {
                 "worker_id": worker_id,
@@ -262,6 +263,7 @@ class Gateway:
             },
             role="claim",
             binary=True,
+            lead="claim_lock",
         )
         return TargetVerdict.from_rows(rows)
 

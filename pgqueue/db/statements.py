@@ -42,6 +42,7 @@ PARTS = (
     "mark_running",
     "nack",
     "unserved",
+    "held_back",
 )
 
 

@@ -4,6 +4,7 @@ start and end recorded by its tool), what was claimed after a pause."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -133,6 +134,13 @@ def test_a_pause_stops_claims_at_once_running_ones_finish_and_resume_drains(
         assert paused.returncode == 0 and "paused timed" in paused.stdout, paused.stderr
         shown = pgqueue_cli("status", "--dsn", dsn)
         assert "incident 7" in shown.stdout and "paused tool kinds" in shown.stdout
+        (waiting,) = db.execute(
+            "SELECT command_id::text FROM noetl.command WHERE status = 'PENDING' LIMIT 1"
+        ).fetchone()  # type: ignore[misc]
+        one = pgqueue_cli("show", waiting, "--dsn", dsn, "--json")
+        assert json.loads(one.stdout)["waiting"] == (
+            "held back: its tool kind timed is paused: incident 7"
+        )
         resumed = pgqueue_cli("resume", "timed", "--dsn", dsn)
         assert resumed.returncode == 0 and "resumed timed" in resumed.stdout
         wait_until(

@@ -198,3 +198,62 @@ def test_enqueue_stores_the_concurrency_key(db: Conn) -> None:
     ).fetchone() == ("tenant-9",)
     with pytest.raises(ValidationError, match="concurrency_key"):
         pgqueue.enqueue_sync(db, step="s", tool_kind="noop", input={}, concurrency_key="")
+
+
+async def test_a_targeted_claim_obeys_pauses_and_limits_and_says_why(pool: Pool, db: Conn) -> None:
+    from pgqueue import PgCommandSource, RetryLater
+
+    add(db, 3, execution=5)
+    async with PgCommandSource(pool, worker_id="w", wait=False) as source:
+        pgqueue.pause_sync(db, "noop", reason="INC-7")
+        held = await source.claim(1, execution_id=5)
+        assert isinstance(held.outcome, RetryLater)
+        assert held.outcome.reason == (
+            "command 1 of execution 5 is held back: its tool kind noop is paused: INC-7"
+        )
+        pgqueue.resume_sync(db, "noop")
+        pgqueue.set_limit_sync(db, execution_id=5, max_running=1)
+        first = await source.claim(1, execution_id=5)
+        assert first.outcome.__class__.__name__ == "Claimed"
+        second = await source.claim(2, execution_id=5)
+        assert isinstance(second.outcome, RetryLater)
+        assert second.outcome.reason == (
+            "command 2 of execution 5 is held back: limit full: execution 5, 1 running of at most 1"
+        )
+        await source.ack(first.ack)
+    assert db.execute("SELECT count(*) FROM noetl.command WHERE status = 'CLAIMED'").fetchone() == (
+        1,
+    )
+
+
+async def test_why_says_what_holds_a_pending_command(pool: Pool, dsn: str, db: Conn) -> None:
+    add(db, 2, execution=5)
+    db.execute("UPDATE noetl.command SET due_at = now() + interval '1 hour' WHERE command_id = 2")
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        # no worker in the registry: nobody serves noop
+        assert await pgqueue.why(conn, 1) == (
+            "no live worker serves its tool kind (start one with a tool for it)"
+        )
+        assert await pgqueue.why(conn, 2) == "not due yet (a delay, or a retry's backoff)"
+        db.execute(
+            "INSERT INTO noetl.pgqueue_worker (worker_id, host, pid, tool_kinds, concurrency)"
+            " VALUES ('w', 'h', 1, '{noop}', 1)"
+        )
+        assert await pgqueue.why(conn, 1) == (
+            "due: the next claim of a worker that serves its kind takes it"
+        )
+        await pgqueue.pause(conn, "noop", reason="INC-9")
+        assert await pgqueue.why(conn, 1) == "held back: its tool kind noop is paused: INC-9"
+        await pgqueue.resume(conn, "noop")
+        await pgqueue.set_limit(conn, every_execution=True, max_running=1)
+        db.execute(
+            "INSERT INTO noetl.command (execution_id, command_id, step_name, tool_kind, status,"
+            " context, lease_expires_at) VALUES (5, 9, 's', 'noop', 'RUNNING', '{}',"
+            " now() + interval '1 minute')"
+        )
+        assert await pgqueue.why(conn, 1) == (
+            "held back: limit full: every execution (execution 5), 1 running of at most 1"
+        )
+        await pgqueue.set_limit(conn, execution_id=5, max_running=3)  # its own comes first
+        assert (await pgqueue.why(conn, 1) or "").startswith("due:")
+        assert await pgqueue.why(conn, 9) is None  # running: nothing to explain

@@ -20,8 +20,15 @@ taken AS (
     WHERE c.execution_id = t.execution_id
       AND c.command_id = t.command_id
       AND (SELECT count(*) FROM target) = 1
-      AND ((t.status = 'PENDING' AND t.due_at <= now())
-           OR (t.status IN ('CLAIMED', 'RUNNING') AND t.lease_expires_at < now())
+      -- due, and held back by no pause and no full limit (claim_lock.sql ran
+      -- first: while a limit exists, only under its exclusive lock)
+      AND ((t.status = 'PENDING' AND t.due_at <= now()
+            AND ({held_back}) IS NULL
+            AND (NOT EXISTS (SELECT 1 FROM {limits})
+                 OR current_setting('pgqueue.claim_lock', true) = 'exclusive'))
+           -- a rescue needs no room (its row holds its place), but waits out a pause
+           OR (t.status IN ('CLAIMED', 'RUNNING') AND t.lease_expires_at < now()
+               AND NOT EXISTS (SELECT 1 FROM {pauses} AS p WHERE p.tool_kind = c.tool_kind))
            -- a stray status: taken, to be parked as Failed
            OR t.status IS NULL
            OR t.status NOT IN ('PENDING', 'CLAIMED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'))
@@ -29,22 +36,29 @@ taken AS (
       AND ({any_kind} OR c.tool_kind = ANY({tool_kinds}) OR coalesce(c.tool_kind, '') = '')
     RETURNING {claimed_row}, t.status AS previous_status
 )
--- 'taken': ours. 'seen': locked by us but not claimable (the caller reads why).
+-- 'taken': ours. 'seen': locked by us but not claimable (the caller reads why,
+-- and `reason` says what flow control holds back: a pause, a full limit).
 -- 'busy': the row exists but another transaction holds its lock.
 SELECT 'taken' AS verdict, execution_id, command_id, step_name, tool_kind, context,
        attempts, max_attempts, claim_token, meta, loop_event_id, iter_index,
        previous_status AS status,
-       NULL::timestamptz AS due_at
+       NULL::timestamptz AS due_at, NULL::text AS reason
 FROM taken
 UNION ALL
 SELECT 'seen', t.execution_id, t.command_id, NULL, c.tool_kind, NULL, NULL, NULL, NULL,
-       NULL, NULL, NULL, t.status, t.due_at
+       NULL, NULL, NULL, t.status, t.due_at,
+       CASE WHEN t.status = 'PENDING' THEN coalesce(
+           ({held_back}),
+           CASE WHEN EXISTS (SELECT 1 FROM {limits})
+                     AND current_setting('pgqueue.claim_lock', true) IS DISTINCT FROM 'exclusive'
+                THEN 'a concurrency limit was just set: claim it again' END)
+       END
 FROM target AS t
 JOIN {command} AS c ON c.execution_id = t.execution_id AND c.command_id = t.command_id
 WHERE NOT EXISTS (SELECT 1 FROM taken)
 UNION ALL
 SELECT 'busy', execution_id, command_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       status, NULL
+       status, NULL, NULL
 FROM {command}
 WHERE command_id = %(command_id)s
   AND (%(execution_id)s::bigint IS NULL OR execution_id = %(execution_id)s::bigint)
