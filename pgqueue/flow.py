@@ -121,7 +121,8 @@ def _kinds(tool_kinds: Sequence[str] | str) -> list[str]:
     return kinds
 
 
-def _limit(row: dict[str, Any]) -> Limit:
+def limit_of(row: dict[str, Any]) -> Limit:
+    """A row of ``limit_list.sql`` (or of a limit's write) as a `Limit`."""
     return Limit(
         scope=row["scope"],
         key=row["key"],
@@ -144,19 +145,19 @@ def _pause(row: dict[str, Any]) -> Pause:
 
 def _set(scope: tuple[Scope, str], max_running: object, table: QueueTable | None) -> _Op[Limit]:
     params = {"scope": scope[0], "key": scope[1], "max_running": _max_running(max_running)}
-    return _Op(table or QueueTable(), "limit_set", params, lambda rows: _limit(rows[0]))
+    return _Op(table or QueueTable(), "limit_set", params, lambda rows: limit_of(rows[0]))
 
 
 def _clear(scope: tuple[Scope, str], table: QueueTable | None) -> _Op[Limit | None]:
     def removed(rows: Rows) -> Limit | None:
-        return _limit(rows[0]) if rows else None
+        return limit_of(rows[0]) if rows else None
 
     params = {"scope": scope[0], "key": scope[1]}
     return _Op(table or QueueTable(), "limit_clear", params, removed)
 
 
 def _list(table: QueueTable | None) -> _Op[list[Limit]]:
-    return _Op(table or QueueTable(), "limit_list", {}, lambda rows: [_limit(r) for r in rows])
+    return _Op(table or QueueTable(), "limit_list", {}, lambda rows: [limit_of(r) for r in rows])
 
 
 def _pause_op(

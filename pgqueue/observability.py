@@ -5,7 +5,9 @@ line per command lifecycle event.
 outcome and their tools' run time; the claim and completion statements'
 latency; slots busy, read-ahead depth, the claim outage; and the queue itself
 (pending and due by tool kind, the oldest due command's age, leased and failed
-commands), read once per scrape. `Probe` serves
+commands) and its flow control (each limit's places and holders, the due
+commands held back by a full limit or a pause, the paused kinds), read once
+per scrape. `Probe` serves
 them on ``--metrics-port``: ``/metrics``, ``/healthz`` (live: the worker's loop
 answers) and ``/readyz`` (ready: it is claiming; 503 while it cannot, is paused
 by a report backlog, or is stopping).
@@ -27,6 +29,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from pgqueue import flow
 from pgqueue.db.gateway import Gateway
 from pgqueue.errors import DatabaseError
 from pgqueue.models import Command, log_id
@@ -91,6 +94,27 @@ class Metrics:
         )
         self.leased = Gauge("pgqueue_queue_leased", "CLAIMED or RUNNING commands", registry=r)
         self.failed = Gauge("pgqueue_queue_failed", "FAILED commands", registry=r)
+        # flow control, read per scrape too (pgqueue limit list, pgqueue status)
+        self.limit_max = Gauge(
+            "pgqueue_limit_max_running", "A concurrency limit", ["limit"], registry=r
+        )
+        self.limit_running = Gauge(
+            "pgqueue_limit_running", "Commands holding a limit's places", ["limit"], registry=r
+        )
+        self.held_back = Gauge(
+            "pgqueue_held_back",
+            "Due commands held back, by what: a full limit, or a paused kind",
+            ["reason"],
+            registry=r,
+        )
+        self.paused = Gauge(
+            "pgqueue_paused",
+            "A paused tool kind (1), with its reason",
+            ["tool_kind", "reason"],
+            registry=r,
+        )
+        self._limits: set[str] = set()
+        self._pauses: set[tuple[str, str]] = set()
         self._kinds: set[str] = set()
 
     def count(
@@ -125,6 +149,34 @@ class Metrics:
         self.oldest_due.set(oldest)
         self.leased.set(sum(int(r["leased"]) for r in rows))
         self.failed.set(sum(int(r["failed"]) for r in rows))
+
+    def flow(self, limits: list[dict[str, Any]], pauses: list[dict[str, Any]]) -> None:
+        """The flow-control gauges from ``limit_list.sql`` and ``pause_list.sql``:
+        each limit's places and holders (not the default for every execution,
+        which has no one count), and the due commands held back."""
+        seen: set[str] = set()
+        held = 0
+        for row in limits:
+            limit = flow.limit_of(row)
+            if limit.scope == "every_execution":
+                continue
+            seen.add(limit.name)
+            self.limit_max.labels(limit.name).set(limit.max_running)
+            self.limit_running.labels(limit.name).set(limit.running or 0)
+            if (limit.running or 0) >= limit.max_running:
+                held += limit.waiting or 0
+        for name in self._limits - seen:
+            self.limit_max.remove(name)
+            self.limit_running.remove(name)
+        self._limits = seen
+        self.held_back.labels("limit").set(held)
+        paused = {(row["tool_kind"], row["reason"] or "") for row in pauses}
+        for kind, reason in paused:
+            self.paused.labels(kind, reason).set(1)
+        for lifted in self._pauses - paused:
+            self.paused.remove(*lifted)
+        self._pauses = paused
+        self.held_back.labels("pause").set(sum(int(row["waiting"]) for row in pauses))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -173,6 +225,9 @@ class Probe:
                 with contextlib.suppress(DatabaseError, TimeoutError):
                     rows = await asyncio.wait_for(self.gateway.read("metrics_queue"), 5)
                     self.metrics.queue(rows)
+                    limits = await asyncio.wait_for(self.gateway.read("limit_list"), 5)
+                    pauses = await asyncio.wait_for(self.gateway.read("pause_list"), 5)
+                    self.metrics.flow(limits, pauses)
             status, body, kind = self._answer(path)
             head = (
                 f"HTTP/1.1 {status}\r\nContent-Type: {kind}\r\n"

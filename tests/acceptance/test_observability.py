@@ -16,6 +16,7 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg.conninfo import make_conninfo
 
+import pgqueue
 from pgqueue import enqueue_many_sync
 from tests.acceptance.cli import spawn
 from tests.helpers import status_counts, wait_until
@@ -106,6 +107,24 @@ def test_metrics_probes_and_lifecycle_lines_tell_what_the_worker_did(
         assert value("pgqueue_queue_due", tool_kind="later") == 3
         assert value("pgqueue_queue_failed") == 2
         assert value("pgqueue_queue_oldest_due_seconds") > 0
+        # flow control: a paused kind, and a limit that is full
+        pgqueue.pause_sync(db, "later", reason="INC-1")
+        pgqueue.set_limit_sync(db, tool_kind="later", max_running=1)
+        db.execute(
+            "INSERT INTO noetl.command (execution_id, command_id, step_name, tool_kind, status,"
+            " context, lease_expires_at) VALUES (1, 1, 's', 'later', 'RUNNING', '{}',"
+            " now() + interval '1 hour')"
+        )
+        flow = samples(get(port, "/metrics")[1])
+        assert flow[("pgqueue_paused", (("reason", "INC-1"), ("tool_kind", "later")))] == 1
+        assert flow[("pgqueue_held_back", (("reason", "pause"),))] == 3
+        assert flow[("pgqueue_limit_max_running", (("limit", "tool kind later"),))] == 1
+        assert flow[("pgqueue_limit_running", (("limit", "tool kind later"),))] == 1
+        assert flow[("pgqueue_held_back", (("reason", "limit"),))] == 3
+        pgqueue.resume_sync(db, "later")
+        flow = samples(get(port, "/metrics")[1])
+        assert ("pgqueue_paused", (("reason", "INC-1"), ("tool_kind", "later"))) not in flow
+        assert flow[("pgqueue_held_back", (("reason", "pause"),))] == 0
         assert get(port, "/healthz") == (200, "live\n")
         assert get(port, "/readyz") == (200, "ready\n")
 
