@@ -99,52 +99,67 @@ def render(
     values["queue_name"] = sql.Literal(f"{schema}.{table}")
     for part in PARTS:
         values[part] = sql.SQL(text(f"part_{part}").rstrip()).format(**values)
-    values["kind_scans"], values["pending_rows"] = _kind_scans(dict(literals), values)
+    plain = sql.SQL(text("part_plain_filter").rstrip())
+    values["kind_scans"], values["pending_rows"] = _kind_scans(dict(literals), values, plain)
+    limited = sql.SQL(text("part_limited_filter").rstrip())
+    scans, _ = _kind_scans(dict(literals), values, limited, merged=False)
+    values["limited_scans"] = scans
     return sql.SQL(text(name, package)).format(**values)
 
 
 def _kind_scans(
-    literals: dict[str, Hashable], values: dict[str, sql.Composable]
+    literals: dict[str, Hashable],
+    values: dict[str, sql.Composable],
+    scan_filter: sql.SQL,
+    *,
+    merged: bool = True,
 ) -> tuple[sql.Composed, sql.Composed]:
-    """The scan claim's CTEs of pending rows, and the select of them its
-    ``picked`` takes: one scan per kind a worker names, and one of rows with no
-    kind (``kindless``), when its kinds are literals; else one scan of every
-    kind (or of the kinds a parameter names). A single scan is taken as it
-    comes, in its index's order; several are merged in claim order."""
+    """A scan claim's CTEs of pending rows under ``scan_filter``: one scan per
+    kind a worker names, and one of rows with no kind (``kindless``), when its
+    kinds are literals; else one scan of every kind (or of the kinds a
+    parameter names). With ``merged``, also the select ``picked`` takes of
+    them: a single scan as it comes, in its index's order, several merged in
+    claim order; without, the CTEs end with ``pending``, all of them."""
     kinds = literals.get("tool_kinds")
     if literals.get("any_kind") is False and isinstance(kinds, tuple):
-        names = [f"pending_{n}" for n in range(len(kinds))]
+        named = [(f"pending_{n}", kind) for n, kind in enumerate(kinds)]
+        named.append(("kindless", ""))
         scans = [
             sql.SQL(text("part_kind_scan")).format(
-                **values, name=sql.Identifier(name), kind=sql.Literal(kind)
+                **values,
+                name=sql.Identifier(name),
+                kind=sql.Literal(kind),
+                scan_filter=scan_filter.format(**values, kind_test=sql.Literal(kind)),
             )
-            for name, kind in zip(names, kinds, strict=True)
+            for name, kind in named
         ]
-        scans.append(
-            sql.SQL(text("part_kind_scan")).format(
-                **values, name=sql.Identifier("kindless"), kind=sql.Literal("")
-            )
-        )
-        names.append("kindless")
+        names = [name for name, _ in named]
     else:
         names = ["pending_0"]
         scan = sql.SQL(text("part_any_kind_scan"))
-        scans = [scan.format(**values, name=sql.Identifier(names[0]))]
+        scans = [
+            scan.format(
+                **values,
+                name=sql.Identifier(names[0]),
+                scan_filter=scan_filter.format(
+                    **values, kind_test=sql.SQL("coalesce(c.tool_kind, '')")
+                ),
+            )
+        ]
+    union = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT * FROM {}").format(sql.Identifier(name)) for name in names
+    )
+    if not merged:
+        return sql.Composed([*scans, sql.SQL("pending AS ({}),").format(union)]), sql.Composed([])
     columns = sql.SQL("SELECT execution_id, command_id, status FROM {}")
     if len(names) == 1:
         return sql.Composed(scans), columns.format(sql.Identifier(names[0]))
-    merged = sql.SQL(
-        "(SELECT execution_id, command_id, status FROM ({}) AS pending"
-        " ORDER BY priority DESC, due_at, command_id LIMIT {})"
-    ).format(
-        sql.SQL(" UNION ALL ").join(
-            sql.SQL("SELECT * FROM {}").format(sql.Identifier(name)) for name in names
-        ),
-        values["limit"],
-    )
     # one kind and the kindless probe: the probe's rows first, as strays are
     if len(names) == 2:
         return sql.Composed(scans), sql.SQL(" UNION ALL ").join(
             columns.format(sql.Identifier(name)) for name in reversed(names)
         )
-    return sql.Composed(scans), merged
+    return sql.Composed(scans), sql.SQL(
+        "(SELECT execution_id, command_id, status FROM ({}) AS pending"
+        " ORDER BY priority DESC, due_at, command_id LIMIT {})"
+    ).format(union, values["limit"])

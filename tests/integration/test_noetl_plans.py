@@ -104,11 +104,14 @@ def run(conn: Conn, name: str, params: dict[str, Any], literals: statements.Lite
     """``name`` run for real under its role's settings; its plan, rolled back."""
     with conn.transaction(force_rollback=True), conn.cursor() as cur:
         use_packed_arrays(cur)
+        scan = name in ("claim_batch", "claim_limited")
         cur.execute(
             statements.render("set_limits", "", ""),
             # as the gateway sets them: the scan claim reads its index's order
-            limit_params(DEFAULT_DEADLINES.claim, "claim", presorted=name == "claim_batch"),
+            limit_params(DEFAULT_DEADLINES.claim, "claim", presorted=scan),
         )
+        if scan:  # and takes the claim lock first, in its transaction
+            cur.execute(statements.render("claim_lock", "noetl", "command", literals))
         statement = sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + statements.render(
             name, "noetl", "command", literals
         )
@@ -134,6 +137,17 @@ def test_keyed_statements_read_only_the_rows_they_name(noetl_db: str, state: str
         read = rows_read(plan)
         # the partial index's first rows of each partition, and the claimed ones
         assert read <= 3 * BATCH + 16 * 4, (state, "claim_batch", read, json.dumps(plan)[:3000])
+        # under limits (one on every execution, one on the kind): the same rows,
+        # and the held ones the counts read (none here)
+        conn.execute(
+            "INSERT INTO noetl.pgqueue_limit (scope, key, max_running)"
+            " VALUES ('every_execution', '', 5), ('tool_kind', 'python', 1000)"
+        )
+        plan = run(conn, "claim_limited", {}, claim_literals)
+        conn.execute("DELETE FROM noetl.pgqueue_limit")
+        read = rows_read(plan)
+        assert plan["Actual Rows"] == BATCH, (state, "claim_limited")
+        assert read <= 3 * BATCH + 16 * 4, (state, "claim_limited", read, json.dumps(plan)[:3000])
 
         keys = conn.execute(
             """

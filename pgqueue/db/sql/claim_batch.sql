@@ -51,7 +51,7 @@ strays AS MATERIALIZED (
     FOR UPDATE SKIP LOCKED
 ),
 -- Rescued rows first, then strays and rows with no kind, then pending ones
--- ({pending_rows}: a single scan as it comes, in its index's order; several
+-- (the pending rows: a single scan as it comes, in its index's order; several
 -- kinds' merged in claim order), {limit} in all. When a rescue took some
 -- places, the pending rows left over stay locked only until this statement
 -- ends, untouched.

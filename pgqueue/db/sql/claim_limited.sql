@@ -27,6 +27,9 @@ held AS MATERIALIZED (
     WHERE status IN ('CLAIMED', 'RUNNING')
       AND lease_expires_at IS NOT NULL
       AND EXISTS (SELECT 1 FROM lim)
+    -- the lease index's order: with sorting priced out no plan reads another
+    -- index (NoETL's (execution_id, status)) and filters every row it holds
+    ORDER BY lease_expires_at
 ),
 -- The limits and what holds a place under each, as two maps from
 -- '<scope>:<key>' ('tool_kind:http', 'execution:42', 'key:tenant-9',
@@ -97,64 +100,11 @@ rescued AS MATERIALIZED (
     FOR UPDATE SKIP LOCKED
 ),
 -- Then due PENDING rows, highest priority first, oldest due first, then by id
--- for a stable order. A worker that names its kinds reads each kind's rows
--- from the kind's own index (however many rows of other kinds wait), none of
--- a paused or full kind, and skips the rows of a full execution or key; a
--- worker of every kind walks the kind-less index. Every filter sits before the
--- LIMIT so the index does the work. The LIMIT is the claim's size (not "what
--- the rescue left"): an expression there hides the row count from the
--- planner, which then hash-joins the whole table below.
-kinds AS MATERIALIZED (
-    SELECT k.kind
-    FROM unnest({tool_kinds}::text[] || '{{""}}'::text[]) AS k(kind)
-    WHERE NOT {any_kind}
-      AND k.kind NOT IN (SELECT key FROM full_kinds)
-      AND (NOT EXISTS (SELECT 1 FROM lim)
-           OR current_setting('pgqueue.claim_lock', true) = 'exclusive')
-),
-by_kind AS MATERIALIZED (
-    SELECT p.execution_id, p.command_id, p.status, p.priority, p.due_at, p.tool_kind,
-           p.concurrency_key
-    FROM kinds AS k
-    CROSS JOIN LATERAL (
-        SELECT c.execution_id, c.command_id, c.status, c.priority, c.due_at, c.tool_kind,
-               c.concurrency_key
-        FROM {command} AS c
-        WHERE c.status = 'PENDING'
-          -- (the kind index's own expression: a row with no tool kind is in
-          -- it under '', which every worker reads, to park such rows as Failed)
-          AND coalesce(c.tool_kind, '') = k.kind
-          AND c.due_at <= now()
-          AND c.execution_id <> ALL ((SELECT executions FROM full_groups)::bigint[])
-          AND (c.concurrency_key IS NULL
-               OR c.concurrency_key <> ALL ((SELECT keys FROM full_groups)::text[]))
-        ORDER BY c.priority DESC, c.due_at, c.command_id
-        LIMIT {limit}
-        FOR UPDATE SKIP LOCKED
-    ) AS p
-),
-any_kind AS MATERIALIZED (
-    SELECT c.execution_id, c.command_id, c.status, c.priority, c.due_at, c.tool_kind,
-           c.concurrency_key
-    FROM {command} AS c
-    WHERE {any_kind}
-      AND (NOT EXISTS (SELECT 1 FROM lim)
-           OR current_setting('pgqueue.claim_lock', true) = 'exclusive')
-      AND c.status = 'PENDING'
-      AND c.due_at <= now()
-      AND coalesce(c.tool_kind, '') NOT IN (SELECT key FROM full_kinds)
-      AND c.execution_id <> ALL ((SELECT executions FROM full_groups)::bigint[])
-      AND (c.concurrency_key IS NULL
-           OR c.concurrency_key <> ALL ((SELECT keys FROM full_groups)::text[]))
-    ORDER BY c.priority DESC, c.due_at, c.command_id
-    LIMIT {limit}
-    FOR UPDATE SKIP LOCKED
-),
-pending AS (
-    SELECT * FROM by_kind
-    UNION ALL
-    SELECT * FROM any_kind
-),
+-- for a stable order: a worker that names its kinds reads each kind's rows
+-- from the kind's own index (part_kind_scan.sql, one CTE per kind), none of a
+-- paused or full kind, and skips the rows of a full execution or key
+-- (part_limited_filter.sql); a worker of every kind walks the kind-less index.
+{limited_scans}
 -- The pending rows this claim takes: with no limit, the first {limit} in claim
 -- order. With limits, a row is taken only while every limit it falls under has
 -- room: its rank among the candidates of its kind, of its execution and of its
