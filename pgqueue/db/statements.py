@@ -43,6 +43,8 @@ PARTS = (
     "nack",
     "unserved",
     "held_back",
+    "rescued",
+    "strays",
 )
 
 

@@ -8,23 +8,9 @@
 -- its generic plan from its first run instead of after five custom plans:
 -- each connection plans it once (docs/performance.md has the figures).
 WITH
--- Rescue first: CLAIMED or RUNNING rows whose lease ran out (their worker died
--- or stopped heartbeating). They are few and the oldest work in the queue, so
--- they go before fresh rows. Served by the partial index on lease_expires_at.
+-- Rescue first (part_rescued.sql).
 rescued AS MATERIALIZED (
-    SELECT execution_id, command_id, status
-    FROM {command}
-    WHERE status IN ('CLAIMED', 'RUNNING')
-      AND lease_expires_at < now()
-      -- only tool kinds this worker can run; a row with no tool kind matches
-      -- every worker so that it surfaces as Failed instead of waiting forever
-      AND ({any_kind} OR tool_kind = ANY({tool_kinds}) OR coalesce(tool_kind, '') = '')
-      -- a paused kind's rows wait for the resume
-      AND NOT EXISTS (SELECT 1 FROM {pauses} AS z WHERE z.tool_kind = {command}.tool_kind)
-    ORDER BY lease_expires_at
-    LIMIT {limit}
-    -- a row another claimer is locking right now is not ours: skip, don't wait
-    FOR UPDATE SKIP LOCKED
+{rescued}
 ),
 -- Then due PENDING rows, highest priority first, oldest due first, then by id
 -- for a stable order, in the CTEs below (part_kind_scan.sql): for a worker that
@@ -35,20 +21,9 @@ rescued AS MATERIALIZED (
 -- limit exists this statement takes no pending row: the worker claims with
 -- claim_limited.sql instead, which counts them (see claim_lock.sql).
 {kind_scans}
--- Strays: a status none of NoETL's (hand-written rows). Claimed so they surface
--- as Failed and get parked, instead of sitting unseen forever. Served by a
--- partial index that is normally empty: one cheap probe per claim.
+-- Strays, parked as Failed (part_strays.sql).
 strays AS MATERIALIZED (
-    SELECT execution_id, command_id, status
-    FROM {command}
-    WHERE status IS NULL
-       OR status NOT IN ('PENDING', 'CLAIMED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED')
-    -- in the index's order: on a table not analyzed yet (a new queue's first
-    -- burst) the planner otherwise expects strays everywhere and scans the
-    -- whole table for the first {limit}, in every claim
-    ORDER BY command_id
-    LIMIT {limit}
-    FOR UPDATE SKIP LOCKED
+{strays}
 ),
 -- Rescued rows first, then strays and rows with no kind, then pending ones
 -- (the pending rows: a single scan as it comes, in its index's order; several

@@ -80,24 +80,9 @@ full_groups AS MATERIALIZED (
           AND coalesce(((SELECT m FROM counts) ->> ('key:' || l.key))::int, 0) >= l.max_running
     ) AS g
 ),
--- Rescue first: CLAIMED or RUNNING rows whose lease ran out (their worker died
--- or stopped heartbeating). They are few and the oldest work in the queue, so
--- they go before fresh rows. Served by the partial index on lease_expires_at.
--- A rescue needs no room (its row is counted already), but a paused kind's
--- rows wait for the resume.
+-- Rescue first (part_rescued.sql): a rescue needs no room.
 rescued AS MATERIALIZED (
-    SELECT execution_id, command_id, status
-    FROM {command}
-    WHERE status IN ('CLAIMED', 'RUNNING')
-      AND lease_expires_at < now()
-      -- only tool kinds this worker can run; a row with no tool kind matches
-      -- every worker so that it surfaces as Failed instead of waiting forever
-      AND ({any_kind} OR tool_kind = ANY({tool_kinds}) OR coalesce(tool_kind, '') = '')
-      AND NOT EXISTS (SELECT 1 FROM {pauses} AS p WHERE p.tool_kind = {command}.tool_kind)
-    ORDER BY lease_expires_at
-    LIMIT {limit}
-    -- a row another claimer is locking right now is not ours: skip, don't wait
-    FOR UPDATE SKIP LOCKED
+{rescued}
 ),
 -- Then due PENDING rows, highest priority first, oldest due first, then by id
 -- for a stable order: a worker that names its kinds reads each kind's rows
@@ -145,20 +130,9 @@ chosen AS (
       AND (room.execution_room IS NULL OR r.in_execution <= room.execution_room)
       AND (room.key_room IS NULL OR r.in_key <= room.key_room)
 ),
--- Strays: a status none of NoETL's (hand-written rows). Claimed so they surface
--- as Failed and get parked, instead of sitting unseen forever. Served by a
--- partial index that is normally empty: one cheap probe per claim.
+-- Strays, parked as Failed (part_strays.sql).
 strays AS MATERIALIZED (
-    SELECT execution_id, command_id, status
-    FROM {command}
-    WHERE status IS NULL
-       OR status NOT IN ('PENDING', 'CLAIMED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED')
-    -- in the index's order: on a table not analyzed yet (a new queue's first
-    -- burst) the planner otherwise expects strays everywhere and scans the
-    -- whole table for the first {limit}, in every claim
-    ORDER BY command_id
-    LIMIT {limit}
-    FOR UPDATE SKIP LOCKED
+{strays}
 ),
 -- Rescued rows first, then strays, then pending ones, {limit} in all. When a rescue took
 -- some places, the pending rows left over stay locked only until this
