@@ -15,8 +15,9 @@ import pytest
 
 import pgqueue
 from pgqueue import enqueue_many_sync
-from tests.acceptance.cli import Child, spawn
+from tests.acceptance.cli import Child
 from tests.acceptance.cli import pgqueue as pgqueue_cli
+from tests.acceptance.test_worker_processes import worker as worker_process
 from tests.fixtures.flow_tools import MOST_OVERLAPPING, RUNS_DDL
 from tests.helpers import status_counts, wait_until
 
@@ -26,18 +27,8 @@ pytestmark = pytest.mark.slow
 
 
 def worker(dsn: str, worker_id: str, *extra: str) -> Child:
-    return spawn(
-        "worker",
-        "--dsn",
-        dsn,
-        "--tools",
-        "tests.fixtures.flow_tools",
-        "--worker-id",
-        worker_id,
-        "--poll-interval",
-        "0.2s",
-        *extra,
-    )
+    child: Child = worker_process(dsn, worker_id, *extra, tools="tests.fixtures.flow_tools")
+    return child
 
 
 def started(db: Conn) -> int:
@@ -97,6 +88,13 @@ def test_limits_hold_across_four_workers_through_kills_and_cut_connections(
             proc.send_signal(signal.SIGTERM)
         for proc in workers.values():
             proc.communicate(timeout=60)
+    # every run ended, or its worker was killed: none is left open in the measure
+    assert db.execute(
+        "SELECT count(*) FROM runs AS s WHERE s.event = 'start'"
+        " AND NOT EXISTS (SELECT 1 FROM runs AS e WHERE e.event = 'end'"
+        "   AND (e.command_id, e.worker_id, e.attempts) = (s.command_id, s.worker_id, s.attempts))"
+        " AND NOT EXISTS (SELECT 1 FROM killed AS k WHERE k.worker_id = s.worker_id)"
+    ).fetchone() == (0,)
     most = dict(db.execute(MOST_OVERLAPPING).fetchall())
     assert most["key three"] == 3, most  # full, never over
     assert most["key one"] == 1, most

@@ -20,13 +20,13 @@ Conn = psycopg.Connection[Any]
 pytestmark = pytest.mark.slow
 
 
-def worker(dsn: str, worker_id: str, *extra: str) -> Any:
+def worker(dsn: str, worker_id: str, *extra: str, tools: str = "tests.fixtures.tools") -> Any:
     return spawn(
         "worker",
         "--dsn",
         dsn,
         "--tools",
-        "tests.fixtures.tools",
+        tools,
         "--worker-id",
         worker_id,
         "--poll-interval",
