@@ -17,12 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Generic, TypeVar
 
 from pgqueue.listener import Listener
 from pgqueue.models import Pulled, RetryLater
+
+#: how long after a rate's window opens (by this host's clock) an idle caller
+#: claims again: the database's clock decides, and a claim a moment early
+#: finds the window still full
+RATE_MARGIN = 0.005
 
 H = TypeVar("H")
 
@@ -47,6 +53,9 @@ class Coalescer(Generic[H]):
     :param listener: what wakes an idle caller besides the poll.
     :param due_soon: for a source that does not wait: seconds until a row falls
         due soon enough to wait for (``None``: none does, the source is drained).
+    :param next_start: when (`time.monotonic`) a rate that held the last claim
+        back lets a command start again (``None``: no rate does): an idle
+        caller wakes then rather than at the poll.
     """
 
     def __init__(
@@ -61,9 +70,11 @@ class Coalescer(Generic[H]):
         listener: Listener | None,
         fresh: Callable[[Pulled[H]], bool] | None = None,
         due_soon: Callable[[], Awaitable[float | None]] | None = None,
+        next_start: Callable[[], float | None] | None = None,
     ) -> None:
         self._claim_batch = claim
         self._due_soon = due_soon
+        self._next_start = next_start
         self._failed = failed
         #: whether a row claimed ahead may still be handed out (its lease holds)
         self._fresh = fresh
@@ -315,14 +326,19 @@ class Coalescer(Generic[H]):
         if self._listener is not None:
             self._listener.start()
 
+    def _rate_wait(self) -> float | None:
+        """Seconds until a full rate lets a command start again, if one is full."""
+        at = self._next_start() if self._next_start is not None else None
+        return None if at is None else max(at - time.monotonic(), 0.0) + RATE_MARGIN
+
     async def _idle(self) -> None:
         waiters = [asyncio.ensure_future(self._closed.wait())]
         if self._listener is not None:
             waiters.append(asyncio.ensure_future(self._listener.event.wait()))
+        rate = self._rate_wait()
+        timeout = self.poll_interval if rate is None else min(rate, self.poll_interval)
         try:
-            await asyncio.wait(
-                waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
-            )
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waiters:
                 waiter.cancel()

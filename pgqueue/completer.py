@@ -21,7 +21,8 @@ from datetime import UTC, timedelta
 
 from pgqueue.backoff import RetryPolicy
 from pgqueue.batching import Batcher, Notify
-from pgqueue.db.gateway import ClaimKey, Gateway
+from pgqueue.db.gateway import Gateway
+from pgqueue.db.wire import ClaimKey
 from pgqueue.errors import CommandCancelled, DatabaseError, LeaseLost
 from pgqueue.outcomes import ClaimedRow, CommandKey, NackResult
 from pgqueue.reporting import Ending, Reporter, outbox_item

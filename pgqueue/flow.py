@@ -1,18 +1,21 @@
-"""Flow control from Python: concurrency limits and paused tool kinds, on the
-caller's own connection (in its transaction, like `pgqueue.enqueue`), with
-``_sync`` twins for a sync psycopg connection.
+"""Flow control from Python: concurrency limits, rate limits and paused tool
+kinds, on the caller's own connection (in its transaction, like
+`pgqueue.enqueue`), with ``_sync`` twins for a sync psycopg connection.
 
     await pgqueue.set_limit(conn, tool_kind="http", max_running=10)
+    await pgqueue.set_limit(conn, tool_kind="http", rate="50/1s")
     await pgqueue.set_limit(conn, key="tenant-42", max_running=3)
     await pgqueue.set_limit(conn, every_execution=True, max_running=5)
     await pgqueue.set_limit(conn, execution_id=1796125936902001, max_running=20)
     await pgqueue.clear_limit(conn, key="tenant-42")
+    await pgqueue.clear_limit(conn, tool_kind="http", lever="rate")   # keep max_running
     await pgqueue.pause(conn, ["http"], reason="the partner API is down")
     await pgqueue.resume(conn, ["http"])
 
 A limit holds at most ``max_running`` commands of its key CLAIMED or RUNNING
-at once, across every worker: the claim decides it in the database
-(``claim_limited.sql``), from the next claim after the change commits. A
+at once, and lets at most ``rate.count`` of them start (be claimed) in any
+window of ``rate.period``, across every worker: the claim decides it in the
+database (``claim_limited.sql``), from the next claim after the change commits. A
 paused kind's commands stay PENDING; running ones finish. Each operation is an
 `_Op` of `pgqueue.operations`: the async and sync forms only run it.
 """
@@ -20,139 +23,58 @@ paused kind's commands stay PENDING; running ones finish. Each operation is an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 import psycopg
 
 from pgqueue.db.table import QueueTable
-from pgqueue.errors import ConfigurationError
+from pgqueue.levers import (
+    FairShare,
+    InvalidLimit,
+    Lever,
+    Limit,
+    Pause,
+    Rate,
+    Scope,
+    fair_share_of,
+    kinds_of,
+    limit_of,
+    limit_scope,
+    max_running_of,
+    pause_of,
+    rate_of,
+)
 from pgqueue.operations import Rows, _Op, _run, _run_sync
 from pgqueue.registry import STALE
-
-Scope = Literal["tool_kind", "key", "execution", "every_execution"]
-
-
-class InvalidLimit(ConfigurationError, ValueError):
-    """A limit or a pause asked for something that cannot be (the message names
-    the field)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Limit:
-    """One concurrency limit, and how it stands (`limits` fills ``running`` and
-    ``waiting``; `set_limit` and `clear_limit` leave them ``None``)."""
-
-    scope: Scope
-    key: str
-    max_running: int
-    running: int | None = None
-    waiting: int | None = None
-    updated_at: datetime | None = None
-
-    @property
-    def name(self) -> str:
-        """As the CLI names it: ``tool kind http``, ``key tenant-42``…"""
-        match self.scope:
-            case "every_execution":
-                return "every execution"
-            case "tool_kind":
-                return f"tool kind {self.key}"
-            case _:
-                return f"{self.scope} {self.key}"
-
-
-@dataclass(frozen=True, slots=True)
-class Pause:
-    """A paused tool kind (`paused` fills ``waiting``)."""
-
-    tool_kind: str
-    reason: str | None
-    paused_at: datetime
-    waiting: int | None = None
-
-
-def limit_scope(
-    *,
-    tool_kind: str | None = None,
-    key: str | None = None,
-    execution_id: int | str | None = None,
-    every_execution: bool = False,
-) -> tuple[Scope, str]:
-    """The ``(scope, key)`` of a limit from exactly one of its four forms."""
-    given: list[tuple[Scope, str]] = []
-    if tool_kind is not None:
-        if not tool_kind.strip():
-            raise InvalidLimit("tool_kind: must not be blank")
-        given.append(("tool_kind", tool_kind))
-    if key is not None:
-        if not key.strip():
-            raise InvalidLimit("key: must not be blank")
-        given.append(("key", key))
-    if execution_id is not None:
-        try:
-            execution = int(execution_id)
-        except ValueError:
-            raise InvalidLimit(f"execution_id: {execution_id!r} is not an integer") from None
-        given.append(("execution", str(execution)))
-    if every_execution:
-        given.append(("every_execution", ""))
-    if len(given) != 1:
-        raise InvalidLimit(
-            "a limit names exactly one of tool_kind, key, execution_id or every_execution"
-        )
-    return given[0]
-
-
-def _max_running(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidLimit(f"max_running: must be a positive integer, not {value!r}")
-    return value
-
-
-def _kinds(tool_kinds: Sequence[str] | str) -> list[str]:
-    kinds = [tool_kinds] if isinstance(tool_kinds, str) else list(tool_kinds)
-    if not kinds:
-        raise InvalidLimit("tool_kinds: name at least one tool kind")
-    for kind in kinds:
-        if not isinstance(kind, str) or not kind.strip():
-            raise InvalidLimit(f"tool_kinds: {kind!r} is not a tool kind")
-    return kinds
-
-
-def limit_of(row: dict[str, Any]) -> Limit:
-    """A row of ``limit_list.sql`` (or of a limit's write) as a `Limit`."""
-    return Limit(
-        scope=row["scope"],
-        key=row["key"],
-        max_running=int(row["max_running"]),
-        running=None if row.get("running") is None else int(row["running"]),
-        waiting=None if row.get("waiting") is None else int(row["waiting"]),
-        updated_at=row.get("updated_at"),
-    )
-
-
-def _pause(row: dict[str, Any]) -> Pause:
-    waiting = row.get("waiting")
-    return Pause(
-        row["tool_kind"], row["reason"], row["paused_at"], None if waiting is None else int(waiting)
-    )
-
 
 # -- the operations, once ---------------------------------------------------------------
 
 
-def _set(scope: tuple[Scope, str], max_running: object, table: QueueTable | None) -> _Op[Limit]:
-    params = {"scope": scope[0], "key": scope[1], "max_running": _max_running(max_running)}
+def _set(
+    scope: tuple[Scope, str], max_running: object, rate: object, table: QueueTable | None
+) -> _Op[Limit]:
+    at_most, every = max_running_of(max_running), rate_of(rate)
+    if at_most is None and every is None:
+        raise InvalidLimit("a limit sets max_running, rate, or both")
+    params = {
+        "scope": scope[0],
+        "key": scope[1],
+        "max_running": at_most,
+        "rate_count": None if every is None else every.count,
+        "rate_period": None if every is None else every.period,
+    }
     return _Op(table or QueueTable(), "limit_set", params, lambda rows: limit_of(rows[0]))
 
 
-def _clear(scope: tuple[Scope, str], table: QueueTable | None) -> _Op[Limit | None]:
+def _clear(
+    scope: tuple[Scope, str], lever: Lever | None, table: QueueTable | None
+) -> _Op[Limit | None]:
     def removed(rows: Rows) -> Limit | None:
         return limit_of(rows[0]) if rows else None
 
-    params = {"scope": scope[0], "key": scope[1]}
+    if lever not in (None, "max_running", "rate"):
+        raise InvalidLimit(f"lever: 'max_running' or 'rate' (or None for both), not {lever!r}")
+    params = {"scope": scope[0], "key": scope[1], "lever": lever}
     return _Op(table or QueueTable(), "limit_clear", params, removed)
 
 
@@ -163,17 +85,17 @@ def _list(table: QueueTable | None) -> _Op[list[Limit]]:
 def _pause_op(
     kinds: Sequence[str] | str, reason: str | None, table: QueueTable | None
 ) -> _Op[list[Pause]]:
-    params = {"tool_kinds": _kinds(kinds), "reason": reason}
-    return _Op(table or QueueTable(), "pause", params, lambda rows: [_pause(r) for r in rows])
+    params = {"tool_kinds": kinds_of(kinds), "reason": reason}
+    return _Op(table or QueueTable(), "pause", params, lambda rows: [pause_of(r) for r in rows])
 
 
 def _resume_op(kinds: Sequence[str] | str, table: QueueTable | None) -> _Op[list[Pause]]:
-    params = {"tool_kinds": _kinds(kinds)}
-    return _Op(table or QueueTable(), "resume", params, lambda rows: [_pause(r) for r in rows])
+    params = {"tool_kinds": kinds_of(kinds)}
+    return _Op(table or QueueTable(), "resume", params, lambda rows: [pause_of(r) for r in rows])
 
 
 def _paused_op(table: QueueTable | None) -> _Op[list[Pause]]:
-    return _Op(table or QueueTable(), "pause_list", {}, lambda rows: [_pause(r) for r in rows])
+    return _Op(table or QueueTable(), "pause_list", {}, lambda rows: [pause_of(r) for r in rows])
 
 
 def _why_op(
@@ -195,6 +117,20 @@ def _why_op(
     return _Op(table or QueueTable(), "command_why", params, waiting)
 
 
+def _fair_set(value: object, table: QueueTable | None) -> _Op[FairShare | None]:
+    params = {"value": fair_share_of(value)}
+    return _Op(table or QueueTable(), "fair_share_set", params, lambda rows: rows[0]["value"])
+
+
+def _fair_get(table: QueueTable | None) -> _Op[FairShare | None]:
+    return _Op(
+        table or QueueTable(),
+        "fair_share_get",
+        {},
+        lambda rows: rows[0]["value"] if rows else None,
+    )
+
+
 # -- async ------------------------------------------------------------------------------
 
 
@@ -206,7 +142,8 @@ async def why(
     table: QueueTable | None = None,
 ) -> str | None:
     """Why a PENDING command is not running (``None`` for any other state): not
-    due yet, held back by a pause or a full limit (which), no live worker for its
+    due yet, held back by a pause, a full limit or a full rate (which, and when
+    its next start is allowed), no live worker for its
     kind, or due for the next claim."""
     return await _run(conn, _why_op(command_id, execution_id, table))
 
@@ -214,7 +151,8 @@ async def why(
 async def set_limit(
     conn: psycopg.AsyncConnection[Any],
     *,
-    max_running: int,
+    max_running: int | None = None,
+    rate: Rate | str | None = None,
     tool_kind: str | None = None,
     key: str | None = None,
     execution_id: int | str | None = None,
@@ -222,12 +160,15 @@ async def set_limit(
     table: QueueTable | None = None,
 ) -> Limit:
     """At most ``max_running`` commands of one key CLAIMED or RUNNING at once,
-    across every worker: a tool kind, a concurrency key (set at enqueue), one
-    execution, or (``every_execution=True``) each execution without its own."""
+    and at most ``rate`` (``"50/1s"``, or a `Rate`) of them starting in any
+    window of its period, across every worker. The key: a tool kind, a
+    concurrency key (set at enqueue), one execution, or
+    (``every_execution=True``) each execution without its own. A lever not
+    given keeps its value on a limit already set."""
     scope = limit_scope(
         tool_kind=tool_kind, key=key, execution_id=execution_id, every_execution=every_execution
     )
-    return await _run(conn, _set(scope, max_running, table))
+    return await _run(conn, _set(scope, max_running, rate, table))
 
 
 async def clear_limit(
@@ -237,13 +178,16 @@ async def clear_limit(
     key: str | None = None,
     execution_id: int | str | None = None,
     every_execution: bool = False,
+    lever: Lever | None = None,
     table: QueueTable | None = None,
 ) -> Limit | None:
-    """Remove a limit; the one removed, or ``None`` if it was not set."""
+    """Remove a limit, or only one of its levers (``lever="rate"`` or
+    ``"max_running"``; a limit left with none goes); the limit as it was, or
+    ``None`` if it (or that lever) was not set."""
     scope = limit_scope(
         tool_kind=tool_kind, key=key, execution_id=execution_id, every_execution=every_execution
     )
-    return await _run(conn, _clear(scope, table))
+    return await _run(conn, _clear(scope, lever, table))
 
 
 async def limits(
@@ -281,13 +225,33 @@ async def paused(
     return await _run(conn, _paused_op(table))
 
 
+async def set_fair_share(
+    conn: psycopg.AsyncConnection[Any],
+    over: FairShare | Literal["off"] | None,
+    *,
+    table: QueueTable | None = None,
+) -> FairShare | None:
+    """Spread each claim round-robin over executions (``"execution"``) or
+    concurrency keys (``"key"``), for the whole fleet from its next claims;
+    ``None`` or ``"off"``: claim order alone. Returns what is now set."""
+    return await _run(conn, _fair_set(over, table))
+
+
+async def fair_share(
+    conn: psycopg.AsyncConnection[Any], *, table: QueueTable | None = None
+) -> FairShare | None:
+    """The fleet's fair share: ``"execution"``, ``"key"`` or ``None`` (off)."""
+    return await _run(conn, _fair_get(table))
+
+
 # -- sync twins -------------------------------------------------------------------------
 
 
 def set_limit_sync(
     conn: psycopg.Connection[Any],
     *,
-    max_running: int,
+    max_running: int | None = None,
+    rate: Rate | str | None = None,
     tool_kind: str | None = None,
     key: str | None = None,
     execution_id: int | str | None = None,
@@ -298,7 +262,7 @@ def set_limit_sync(
     scope = limit_scope(
         tool_kind=tool_kind, key=key, execution_id=execution_id, every_execution=every_execution
     )
-    return _run_sync(conn, _set(scope, max_running, table))
+    return _run_sync(conn, _set(scope, max_running, rate, table))
 
 
 def clear_limit_sync(
@@ -308,13 +272,14 @@ def clear_limit_sync(
     key: str | None = None,
     execution_id: int | str | None = None,
     every_execution: bool = False,
+    lever: Lever | None = None,
     table: QueueTable | None = None,
 ) -> Limit | None:
     """`clear_limit` on a sync connection."""
     scope = limit_scope(
         tool_kind=tool_kind, key=key, execution_id=execution_id, every_execution=every_execution
     )
-    return _run_sync(conn, _clear(scope, table))
+    return _run_sync(conn, _clear(scope, lever, table))
 
 
 def limits_sync(conn: psycopg.Connection[Any], *, table: QueueTable | None = None) -> list[Limit]:
@@ -346,3 +311,62 @@ def resume_sync(
 def paused_sync(conn: psycopg.Connection[Any], *, table: QueueTable | None = None) -> list[Pause]:
     """`paused` on a sync connection."""
     return _run_sync(conn, _paused_op(table))
+
+
+def why_sync(
+    conn: psycopg.Connection[Any],
+    command_id: int | str,
+    *,
+    execution_id: int | None = None,
+    table: QueueTable | None = None,
+) -> str | None:
+    """`why` on a sync connection."""
+    return _run_sync(conn, _why_op(command_id, execution_id, table))
+
+
+def set_fair_share_sync(
+    conn: psycopg.Connection[Any],
+    over: FairShare | Literal["off"] | None,
+    *,
+    table: QueueTable | None = None,
+) -> FairShare | None:
+    """`set_fair_share` on a sync connection."""
+    return _run_sync(conn, _fair_set(over, table))
+
+
+def fair_share_sync(
+    conn: psycopg.Connection[Any], *, table: QueueTable | None = None
+) -> FairShare | None:
+    """`fair_share` on a sync connection."""
+    return _run_sync(conn, _fair_get(table))
+
+
+__all__ = [
+    "FairShare",
+    "InvalidLimit",
+    "Lever",
+    "Limit",
+    "Pause",
+    "Rate",
+    "Scope",
+    "clear_limit",
+    "clear_limit_sync",
+    "fair_share",
+    "fair_share_sync",
+    "limit_of",
+    "limit_scope",
+    "limits",
+    "limits_sync",
+    "pause",
+    "pause_sync",
+    "paused",
+    "paused_sync",
+    "resume",
+    "resume_sync",
+    "set_fair_share",
+    "set_fair_share_sync",
+    "set_limit",
+    "set_limit_sync",
+    "why",
+    "why_sync",
+]

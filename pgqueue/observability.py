@@ -6,7 +6,7 @@ outcome and their tools' run time; the claim and completion statements'
 latency; slots busy, read-ahead depth, the claim outage; and the queue itself
 (pending and due by tool kind, the oldest due command's age, leased and failed
 commands) and its flow control (each limit's places and holders, the due
-commands held back by a full limit or a pause, the paused kinds), read once
+commands held back by a full limit, a full rate or a pause, the paused kinds), read once
 per scrape. `Probe` serves
 them on ``--metrics-port``: ``/metrics``, ``/healthz`` (live: the worker's loop
 answers) and ``/readyz`` (ready: it is claiming; 503 while it cannot, is paused
@@ -101,9 +101,24 @@ class Metrics:
         self.limit_running = Gauge(
             "pgqueue_limit_running", "Commands holding a limit's places", ["limit"], registry=r
         )
+        self.rate_max = Gauge(
+            "pgqueue_limit_rate_max_starts",
+            "Starts a rate allows in any window of its period",
+            ["limit"],
+            registry=r,
+        )
+        self.rate_period = Gauge(
+            "pgqueue_limit_rate_period_seconds", "A rate's window", ["limit"], registry=r
+        )
+        self.rate_started = Gauge(
+            "pgqueue_limit_rate_started",
+            "Commands started within a rate's window now",
+            ["limit"],
+            registry=r,
+        )
         self.held_back = Gauge(
             "pgqueue_held_back",
-            "Due commands held back, by what: a full limit, or a paused kind",
+            "Due commands held back, by what: a full limit, a full rate, or a paused kind",
             ["reason"],
             registry=r,
         )
@@ -113,7 +128,8 @@ class Metrics:
             ["tool_kind", "reason"],
             registry=r,
         )
-        self._limits: set[str] = set()
+        #: each limit's name and the gauges it was last set in (to drop when gone)
+        self._limits: dict[str, tuple[Gauge, ...]] = {}
         self._pauses: set[tuple[str, str]] = set()
         self._kinds: set[str] = set()
 
@@ -154,22 +170,32 @@ class Metrics:
         """The flow-control gauges from ``limit_list.sql`` and ``pause_list.sql``:
         each limit's places and holders (not the default for every execution,
         which has no one count), and the due commands held back."""
-        seen: set[str] = set()
-        held = 0
+        seen: dict[str, tuple[Gauge, ...]] = {}
+        held = {"limit": 0, "rate": 0}
         for row in limits:
             limit = flow.limit_of(row)
             if limit.scope == "every_execution":
                 continue
-            seen.add(limit.name)
-            self.limit_max.labels(limit.name).set(limit.max_running)
-            self.limit_running.labels(limit.name).set(limit.running or 0)
-            if (limit.running or 0) >= limit.max_running:
-                held += limit.waiting or 0
-        for name in self._limits - seen:
-            self.limit_max.remove(name)
-            self.limit_running.remove(name)
+            gauges: tuple[Gauge, ...] = ()
+            if limit.max_running is not None:
+                self.limit_max.labels(limit.name).set(limit.max_running)
+                self.limit_running.labels(limit.name).set(limit.running or 0)
+                gauges += (self.limit_max, self.limit_running)
+            if limit.rate is not None:
+                self.rate_max.labels(limit.name).set(limit.rate.count)
+                self.rate_period.labels(limit.name).set(limit.rate.period.total_seconds())
+                self.rate_started.labels(limit.name).set(limit.started or 0)
+                gauges += (self.rate_max, self.rate_period, self.rate_started)
+            seen[limit.name] = gauges
+            # a command held by both counts once, under the concurrency limit
+            if limit.full:
+                held["rate" if not limit.running_full else "limit"] += limit.waiting or 0
+        for name, gauges in self._limits.items():
+            for gauge in set(gauges) - set(seen.get(name, ())):
+                gauge.remove(name)
         self._limits = seen
-        self.held_back.labels("limit").set(held)
+        for reason, count in held.items():
+            self.held_back.labels(reason).set(count)
         paused = {(row["tool_kind"], row["reason"] or "") for row in pauses}
         for kind, reason in paused:
             self.paused.labels(kind, reason).set(1)

@@ -58,7 +58,8 @@ class Relay(Loop):
     """Delivers the reports waiting in ``outbox`` through ``reporter``.
 
     :param backlog: past this many waiting reports the worker stops claiming.
-    :param batch: the most reports one round takes.
+    :param batch: the most reports one round takes: a report written meanwhile
+        waits for the round to end, so rounds are small (docs/noetl.md).
     :param idle: the longest a relay waits between rounds when there is nothing
         to send (a report this process writes wakes it at once, see `poke`).
     :param drain: on `stop`, how long the relay goes on delivering what is due.
@@ -72,7 +73,7 @@ class Relay(Loop):
         reporter: Reporter,
         *,
         backlog: int = 10_000,
-        batch: int = 64,
+        batch: int = 16,
         idle: float = 1.0,
         drain: float = 5.0,
         worker_id: str = "worker",

@@ -16,9 +16,9 @@ that event, not the row's status, is what stops an execution's work).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
-import queue
 import socket
 import threading
 import time
@@ -244,6 +244,28 @@ class Loop(Workflow):
             self._issue(conn, execution_id)
 
 
+class ByExecution(Workflow):
+    """Each execution its own workflow: those named in ``workflows``, else ``default``."""
+
+    def __init__(self, workflows: dict[int, Workflow], default: Workflow) -> None:
+        self.workflows = workflows
+        self.default = default
+
+    def _of(self, execution_id: int) -> Workflow:
+        return self.workflows.get(execution_id, self.default)
+
+    def start(self, conn: psycopg.Connection[Any], execution_id: int) -> None:
+        self._of(execution_id).start(conn, execution_id)
+
+    def advance(
+        self, conn: psycopg.Connection[Any], execution_id: int, step: str, payload: dict[str, Any]
+    ) -> None:
+        self._of(execution_id).advance(conn, execution_id, step, payload)
+
+    def issued_all(self, execution_id: int) -> bool:
+        return self._of(execution_id).issued_all(execution_id)
+
+
 class RepairingLoop(Loop):
     """A loop whose engine aggregates each ``call.done`` it processes and, like
     NoETL's engine, repairs its counter from the command table: after each
@@ -377,6 +399,41 @@ class ClaimingWorker:
                     pass
 
 
+class _ByExecution:
+    """A queue of batches: per execution in order, the executions in turn;
+    ``None`` (put by `close`) ends the engine once everything before it is out."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition()
+        self._queues: collections.OrderedDict[int, collections.deque[dict[str, Any]]] = (
+            collections.OrderedDict()
+        )
+        self._closed = False
+
+    def put(self, body: dict[str, Any] | None) -> None:
+        with self._ready:
+            if body is None:
+                self._closed = True
+            else:
+                execution = int(body["execution_id"])
+                self._queues.setdefault(execution, collections.deque()).append(body)
+            self._ready.notify()
+
+    def get(self) -> dict[str, Any] | None:
+        with self._ready:
+            while not self._queues and not self._closed:
+                self._ready.wait()
+            if not self._queues:
+                return None
+            # the execution first in turn gives one batch and goes to the back
+            execution, batches = next(iter(self._queues.items()))
+            body = batches.popleft()
+            self._queues.pop(execution)
+            if batches:
+                self._queues[execution] = batches
+            return body
+
+
 @dataclass
 class ControlPlane:
     dsn: str
@@ -402,8 +459,11 @@ class ControlPlane:
         self.port = 0
         self._conn = psycopg.connect(self.dsn, autocommit=True)
         # NoETL answers 202 once a batch's events are stored, and processes the
-        # batch afterwards, in order: so does this engine, on a thread of its own
-        self._batches: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        # batch afterwards, asynchronously: so does this engine, on a thread of
+        # its own, each execution's batches in the order they came and the
+        # executions in turn (one execution's backlog does not hold another's
+        # next step back behind it)
+        self._batches = _ByExecution()
         self._engine_thread = threading.Thread(target=self._process, daemon=True)
         self._engine_thread.start()
 

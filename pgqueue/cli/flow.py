@@ -1,5 +1,6 @@
-"""``pgqueue limit set|list|clear``, ``pgqueue pause`` and ``pgqueue resume``:
-flow control at runtime, no worker restarted (`pgqueue.flow`)."""
+"""``pgqueue limit set|list|clear``, ``pgqueue pause``, ``pgqueue resume`` and
+``pgqueue fair-share``: flow control at runtime, no worker restarted
+(`pgqueue.flow`)."""
 
 from __future__ import annotations
 
@@ -23,18 +24,22 @@ from pgqueue.cli.common import (
 )
 
 LIMIT_EPILOG = """\
-A limit holds at most N commands of its key CLAIMED or RUNNING at once, across
-every worker, from the next claim after it is set; a command under several
-limits is claimed only when all of them have room. Lowering one interrupts
-nothing: new claims wait until fewer run. A lease that runs out keeps its
-place for the command's rescue.
+A limit holds at most N commands of its key CLAIMED or RUNNING at once
+(--max-running), lets at most N of them start in any window of PERIOD
+(--rate N/PERIOD), or both, across every worker, from the next claim after it
+is set. A command under several limits is claimed only when all of them have
+room. Lowering one interrupts nothing: new claims wait until fewer run, or
+until the window has room. A lease that runs out keeps its place for the
+command's rescue; a rescue is a start, counted by a rate.
 
 examples:
   pgqueue limit set --tool-kind http --max-running 10
+  pgqueue limit set --tool-kind http --rate 50/1s          # keeps --max-running 10
   pgqueue limit set --key tenant-42 --max-running 3     # enqueue --concurrency-key tenant-42
   pgqueue limit set --every-execution --max-running 5
   pgqueue limit set --execution 1796125936902001 --max-running 20
   pgqueue limit list
+  pgqueue limit clear --tool-kind http --rate              # only the rate
   pgqueue limit clear --key tenant-42
 """
 
@@ -60,9 +65,14 @@ def add_limit(p: argparse.ArgumentParser, common: OneLineParser) -> None:
     setting.add_argument(
         "--max-running",
         type=_positive,
-        required=True,
         metavar="N",
         help="at most N commands of the key CLAIMED or RUNNING at once",
+    )
+    setting.add_argument(
+        "--rate",
+        type=_rate,
+        metavar="N/PERIOD",
+        help="at most N commands of the key start in any window of PERIOD (50/1s, 1000/1h)",
     )
     verbs.add_parser(
         "list",
@@ -74,6 +84,21 @@ def add_limit(p: argparse.ArgumentParser, common: OneLineParser) -> None:
         "clear", help="remove a limit", description="remove a limit", parents=[common]
     )
     _scope(clearing)
+    lever = clearing.add_mutually_exclusive_group()
+    lever.add_argument(
+        "--max-running",
+        dest="lever",
+        action="store_const",
+        const="max_running",
+        help="clear only the limit's --max-running (it goes if nothing else is left)",
+    )
+    lever.add_argument(
+        "--rate",
+        dest="lever",
+        action="store_const",
+        const="rate",
+        help="clear only the limit's --rate (it goes if nothing else is left)",
+    )
 
 
 def _scope(p: argparse.ArgumentParser) -> None:
@@ -102,6 +127,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _rate(text: str) -> flow.Rate:
+    try:
+        return flow.Rate.parse(text)
+    except flow.InvalidLimit as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("rate: ")) from None
+
+
 def _scope_of(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "tool_kind": args.tool_kind,
@@ -112,6 +144,8 @@ def _scope_of(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def limit(args: argparse.Namespace, console: Console) -> int:
+    if args.limit_verb == "set" and args.max_running is None and args.rate is None:
+        raise CliError("give --max-running N, --rate N/PERIOD or both", EXIT_USAGE)
     dsn = database_dsn(args)
     table = table_of(args)
     try:
@@ -119,15 +153,23 @@ async def limit(args: argparse.Namespace, console: Console) -> int:
             match args.limit_verb:
                 case "set":
                     done = await flow.set_limit(
-                        conn, max_running=args.max_running, table=table, **_scope_of(args)
+                        conn,
+                        max_running=args.max_running,
+                        rate=args.rate,
+                        table=table,
+                        **_scope_of(args),
                     )
-                    console.print(f"limit set: {done.name}, at most {done.max_running} running")
+                    console.print(f"limit set: {done.name}, {done.levers}", highlight=False)
                 case "clear":
-                    removed = await flow.clear_limit(conn, table=table, **_scope_of(args))
+                    removed = await flow.clear_limit(
+                        conn, lever=args.lever, table=table, **_scope_of(args)
+                    )
                     if removed is None:
-                        console.print("no such limit: nothing cleared")
+                        what = "limit" if args.lever is None else f"{args.lever} on that key"
+                        console.print(f"no such {what}: nothing cleared", highlight=False)
                         return EXIT_FAILED
-                    console.print(f"limit cleared: {removed.name}")
+                    lever = "" if args.lever is None else f" ({args.lever.replace('_', '-')})"
+                    console.print(f"limit cleared: {removed.name}{lever}", highlight=False)
                 case _:
                     _print_limits(console, await flow.limits(conn, table=table))
     except flow.InvalidLimit as exc:
@@ -139,14 +181,47 @@ def _print_limits(console: Console, limits: list[flow.Limit]) -> None:
     if not limits:
         console.print("no limits set")
         return
-    table = Table(title="concurrency limits", title_justify="left")
-    for column in ("limit", "max running", "running", "due, waiting"):
-        table.add_column(column, justify="left" if column == "limit" else "right")
-    for each in limits:
-        running = "·" if each.scope == "every_execution" else str(each.running)
-        waiting = "·" if each.scope == "every_execution" else str(each.waiting)
-        table.add_row(each.name, str(each.max_running), running, waiting)
-    console.print(table)
+    console.print(limits_table([limit_row(each) for each in limits]))
+
+
+def limit_row(each: flow.Limit) -> dict[str, Any]:
+    """One limit as `pgqueue status --json` and `limits_table` show it: what it
+    allows and, but for the default of every execution (which has no one
+    count), how it stands."""
+    row: dict[str, Any] = {
+        "limit": each.name,
+        "max_running": each.max_running,
+        "rate": None if each.rate is None else str(each.rate),
+    }
+    if each.scope != "every_execution":
+        row |= {"running": each.running, "waiting": each.waiting}
+        if each.rate is not None:
+            row |= {"started": each.started, "next_start": each.next_start}
+    return row
+
+
+def limits_table(rows: list[dict[str, Any]]) -> Table:
+    """The limits of `limit_row`, for a person: a dot where a lever is not set."""
+    table = Table(title="limits", title_justify="left")
+    columns = ("limit", "max running", "running", "rate", "started", "next start", "due, waiting")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("limit", "rate") else "right")
+    for row in rows:
+        next_start = row.get("next_start")
+        table.add_row(
+            row["limit"],
+            _dot(row["max_running"]),
+            _dot(row.get("running") if row["max_running"] is not None else None),
+            _dot(row["rate"]),
+            _dot(row.get("started")),
+            "·" if next_start is None else f"{next_start:%H:%M:%S.%f}"[:-3],
+            _dot(row.get("waiting")),
+        )
+    return table
+
+
+def _dot(value: object) -> str:
+    return "·" if value is None else str(value)
 
 
 def add_pause(p: argparse.ArgumentParser) -> None:
@@ -179,3 +254,44 @@ async def resume(args: argparse.Namespace, console: Console) -> int:
     if others:
         console.print("not paused: " + ", ".join(others), highlight=False)
     return EXIT_OK if lifted else EXIT_FAILED
+
+
+FAIR_SHARE_EPILOG = """\
+With fair share, one claim of N commands spreads them round-robin over the
+executions (or concurrency keys) with due commands, the one with the fewest
+running first, priority still first: an execution with 1,000 due commands
+gets no bigger share than one with a single command. For the whole fleet,
+from each worker's next claims. It costs claim speed (docs/performance.md):
+off by default.
+
+examples:
+  pgqueue fair-share execution
+  pgqueue fair-share key        # commands enqueued with --concurrency-key
+  pgqueue fair-share off
+  pgqueue fair-share            # what is set
+"""
+
+
+def add_fair_share(p: argparse.ArgumentParser) -> None:
+    p.epilog = FAIR_SHARE_EPILOG
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument(
+        "over",
+        nargs="?",
+        choices=("execution", "key", "off"),
+        help="what claims spread over (none: show what is set)",
+    )
+
+
+async def fair_share(args: argparse.Namespace, console: Console) -> int:
+    async with open_pool(database_dsn(args), max_size=1) as pool, pool.connection() as conn:
+        if args.over is None:
+            now = await flow.fair_share(conn, table=table_of(args))
+        else:
+            now = await flow.set_fair_share(conn, args.over, table=table_of(args))
+    if now is None:
+        console.print("fair share: off (claims take the oldest due commands first)")
+    else:
+        plural = "executions" if now == "execution" else "concurrency keys"
+        console.print(f"fair share: over {plural} (each claim round-robin, fewest running first)")
+    return EXIT_OK

@@ -93,7 +93,7 @@ VERBS = (
     ),
     Verb(
         "limit",
-        "concurrency limits by tool kind, concurrency key or execution: set, list, clear",
+        "concurrency and rate limits by tool kind, concurrency key or execution: set, list, clear",
         lambda p: None,  # its own verbs take the shared flags: see parser()
         flow.limit,
     ),
@@ -104,6 +104,12 @@ VERBS = (
         flow.pause,
     ),
     Verb("resume", "claim paused tool kinds again", flow.add_resume, flow.resume),
+    Verb(
+        "fair-share",
+        "spread each claim round-robin over executions or concurrency keys, or show it",
+        flow.add_fair_share,
+        flow.fair_share,
+    ),
     Verb(
         "prune",
         "delete finished commands older than a window",

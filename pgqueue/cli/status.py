@@ -21,6 +21,7 @@ from pgqueue.cli.common import (
     schema_of,
     table_of,
 )
+from pgqueue.cli.flow import limit_row, limits_table
 from pgqueue.db.gateway import Gateway
 from pgqueue.db.outbox import Outbox
 from pgqueue.registry import STALE
@@ -48,10 +49,12 @@ class StatusReport:
     workers: list[dict[str, Any]]
     #: tool kinds with PENDING work that no live worker serves
     unserved: list[dict[str, Any]]
-    #: concurrency limits with what runs under each and what waits
+    #: limits with what runs under each, what started in a rate's window, what waits
     limits: list[dict[str, Any]]
     #: paused tool kinds, their reason and what waits
     paused: list[dict[str, Any]]
+    #: what claims spread over (``execution``, ``key``), or ``None``: off
+    fair_share: str | None = None
 
     def total(self, status: str | None = None) -> int:
         return sum(r["commands"] for r in self.counts if status is None or r["status"] == status)
@@ -67,6 +70,9 @@ class StatusReport:
             parked["parked_at"] = parked["parked_at"].isoformat()
         for pause in data["paused"]:
             pause["paused_at"] = pause["paused_at"].isoformat()
+        for limit in data["limits"]:
+            if isinstance(limit.get("next_start"), datetime):
+                limit["next_start"] = limit["next_start"].isoformat()
         return data
 
 
@@ -96,15 +102,7 @@ async def report(gateway: Gateway, *, failures: int = 5) -> StatusReport:
         row["commands"] = int(row["commands"])
     for row in leases:
         row["next_expiry_seconds"] = _float(row["next_expiry_seconds"])
-    limits = [
-        {"limit": each.name, "max_running": each.max_running}
-        | (
-            {}
-            if each.scope == "every_execution"
-            else {"running": each.running, "waiting": each.waiting}
-        )
-        for each in await _flow(gateway, flow.limits)
-    ]
+    limits = [limit_row(each) for each in await _flow(gateway, flow.limits)]
     paused = [
         {
             "tool_kind": p.tool_kind,
@@ -127,7 +125,13 @@ async def report(gateway: Gateway, *, failures: int = 5) -> StatusReport:
         unserved=unserved,
         limits=limits,
         paused=paused,
+        fair_share=await _fair_share(gateway),
     )
+
+
+async def _fair_share(gateway: Gateway) -> str | None:
+    async with gateway.pool.connection() as conn:
+        return await flow.fair_share(conn, table=gateway.table)
 
 
 async def _flow(gateway: Gateway, read: Callable[..., Awaitable[list[T]]]) -> list[T]:
@@ -175,6 +179,8 @@ def render(status: StatusReport, *, title: str = "noetl.command") -> Group:
     backlog.add_row("due now", str(status.due))
     backlog.add_row("oldest due", _age(status.oldest_due_seconds))
     backlog.add_row("scheduled later", str(status.scheduled))
+    if status.fair_share is not None:
+        backlog.add_row("fair share", f"over {status.fair_share}s")
 
     parts: list[Any] = [by_state, backlog]
     if status.paused:
@@ -191,17 +197,7 @@ def render(status: StatusReport, *, title: str = "noetl.command") -> Group:
             )
         parts.append(paused)
     if status.limits:
-        limits = Table(title="concurrency limits", title_justify="left")
-        for column in ("limit", "max running", "running", "due, waiting"):
-            limits.add_column(column, justify="left" if column == "limit" else "right")
-        for each in status.limits:
-            limits.add_row(
-                each["limit"],
-                str(each["max_running"]),
-                str(each.get("running", "·")),
-                str(each.get("waiting", "·")),
-            )
-        parts.append(limits)
+        parts.append(limits_table(status.limits))
     if status.leases:
         leases = Table(title="leases by worker", title_justify="left")
         for column in ("worker", "claimed", "running", "expired", "next expiry"):

@@ -27,34 +27,16 @@ from pgqueue.db import statements
 from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadlines, Role, deadline, limit_params
 from pgqueue.db.table import QueueTable
 from pgqueue.db.translate import DRIVER_ERRORS, translate
-from pgqueue.db.wire import Int8Array, JsonbArray, UuidArray, use_binary_results, use_packed_arrays
+from pgqueue.db.wire import (
+    ClaimKey,
+    JsonbArray,
+    fenced_keys,
+    use_binary_results,
+    use_packed_arrays,
+)
 from pgqueue.outcomes import ClaimedRow, CommandKey, NackResult, TargetVerdict
 
 logger = logging.getLogger(__name__)
-
-#: a claim's identity for the fenced writes: key and token
-ClaimKey = tuple[int, int, uuid.UUID]
-
-
-def claim_keys(claims: Iterable[ClaimedRow]) -> dict[str, Any]:
-    """The packed key and token arrays of a fenced write on ``claims``."""
-    return _keys((c.execution_id, c.command_id, c.token) for c in claims)
-
-
-def _keys(items: Iterable[ClaimKey]) -> dict[str, Any]:
-    execution_ids: list[int] = []
-    command_ids: list[int] = []
-    tokens: list[uuid.UUID] = []
-    for execution_id, command_id, token in items:
-        execution_ids.append(execution_id)
-        command_ids.append(command_id)
-        tokens.append(token)
-    return {
-        "execution_ids": Int8Array(execution_ids),
-        "command_ids": Int8Array(command_ids),
-        "tokens": UuidArray(tokens),
-    }
-
 
 _row = ClaimedRow._make
 
@@ -74,8 +56,14 @@ class Gateway:
         deadlines: Deadlines = DEFAULT_DEADLINES,
     ) -> None:
         self.pool = pool
-        #: whether the last scan claim found a concurrency limit (claim_lock.sql)
+        #: whether the last scan claim found a limit, and a rate (claim_lock.sql)
         self._limited = False
+        self._rated = False
+        #: the fleet's fair share the last scan claim found (claim_lock.sql)
+        self._fair: str | None = None
+        #: when (`time.monotonic`) a rate that held back the last claim lets a
+        #: command start again (rate_next.sql); ``None``: no rate is full
+        self.next_start: float | None = None
         self.table = table or QueueTable()
         self.deadlines = deadlines
         #: told each statement's name and seconds (metrics), when set
@@ -117,7 +105,7 @@ class Gateway:
         hot: bool = False,
     ) -> list[tuple[Any, ...]]:
         """The rows of statement ``name`` (see `_run`)."""
-        _, rows = await self._run(
+        _, rows, _ = await self._run(
             name, params, role=role, packed=packed, binary=binary, literals=literals, hot=hot
         )
         return rows
@@ -133,11 +121,13 @@ class Gateway:
         literals: statements.Literals = (),
         hot: bool = False,
         lead: str | None = None,
+        trail: str | None = None,
         presorted: bool = False,
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """Run statement ``name`` under the deadline of ``role``; ``lead``: a
-        statement run first in the same transaction (rendered with the same
-        literals; its rows are returned first); ``presorted``: see `limit_params`;
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """Run statement ``name`` under the deadline of ``role``; ``lead`` and
+        ``trail``: statements run before and after it in the same transaction
+        (rendered with the same literals, without parameters); the rows of the
+        three, in order; ``presorted``: see `limit_params`;
         ``packed``: its parameters include `wire` arrays; ``binary``: rows come
         back in binary (for claimed rows, see `wire`); ``literals``: values
         written into the statement (`statements.literals`); ``hot``: a
@@ -146,7 +136,6 @@ class Gateway:
         psycopg prepares nothing on a connection whose ``prepare_threshold`` is
         ``None`` (how a transaction pooler's users turn preparing off), whatever
         ``prepare`` says; a test holds that."""
-        lead_rows: list[tuple[Any, ...]] = []
         limits = self.deadlines.of(role)
         began = time.monotonic()
         async with self._cursor() as cur:
@@ -154,28 +143,32 @@ class Gateway:
                 use_packed_arrays(cur)
             if binary:
                 use_binary_results(cur)
-            statement = statements.render(name, self.table.schema, self.table.table, literals)
+            where = (self.table.schema, self.table.table)
+            statement = statements.render(name, *where, literals)
             conn = cur.connection
-            async with deadline(conn, limits.client_seconds):
-                # the limits and the statement in one round trip and one implicit
-                # transaction: the limits end with it
-                leader = conn.cursor() if lead is not None else None
+            # the limits and the statement in one round trip and one implicit
+            # transaction: the limits end with it
+            async with (
+                deadline(conn, limits.client_seconds),
+                conn.cursor() as leader,
+                conn.cursor() as trailer,
+            ):
                 async with conn.pipeline(), conn.cursor() as setter:
                     settings = limit_params(limits, role, presorted=presorted)
                     await setter.execute(_limits(), settings, prepare=hot or None)
-                    if leader is not None and lead is not None:
-                        first = statements.render(
-                            lead, self.table.schema, self.table.table, literals
-                        )
+                    if lead is not None:
+                        first = statements.render(lead, *where, literals)
                         await leader.execute(first, params, prepare=hot or None)
                     await cur.execute(statement, params, binary=binary, prepare=hot or None)
-                if leader is not None:
-                    lead_rows = await leader.fetchall()
-                    await leader.close()
+                    if trail is not None:
+                        last = statements.render(trail, *where, literals)
+                        await trailer.execute(last, None, prepare=hot or None)
+                lead_rows = await leader.fetchall() if lead is not None else []
                 rows = await cur.fetchall() if cur.description else []
+                trail_rows = await trailer.fetchall() if trail is not None else []
         if self.observe is not None:
             self.observe(name, time.monotonic() - began)
-        return lead_rows, rows
+        return lead_rows, rows, trail_rows
 
     async def execute(
         self, query: Query, params: dict[str, Any] | None = None
@@ -213,20 +206,21 @@ class Gateway:
         self, *, worker_id: str, limit: int, lease_for: timedelta, tool_kinds: Sequence[str] | None
     ) -> list[ClaimedRow]:
         # every value a literal, none a parameter (see claim_batch.sql)
-        literals = statements.literals(
-            any_kind=tool_kinds is None,
-            lease=lease_for,
-            limit=limit,
-            tool_kinds=tuple(tool_kinds or ()),
-            worker_id=worker_id,
-        )
-        # the plain claim, or the one that counts limits: whichever the last
-        # claim's lock said (claim_lock.sql). A claim that finds it was the
-        # wrong one took no pending row; when it took nothing at all, the right
-        # one follows at once (else at the next claim)
+        # the plain claim, or the one that counts limits, fair or not:
+        # whichever the last claim's lock said (claim_lock.sql). A claim that
+        # finds it was the wrong one took no pending row; when it took nothing
+        # at all, the right one follows at once (else at the next claim)
         for _ in range(2):
-            limited = self._limited
-            lock, rows = await self._run(
+            limited, rated, fair = self._limited, self._rated, self._fair
+            literals = statements.literals(
+                any_kind=tool_kinds is None,
+                fair=fair,
+                lease=lease_for,
+                limit=limit,
+                tool_kinds=tuple(tool_kinds or ()),
+                worker_id=worker_id,
+            )
+            lock, rows, after = await self._run(
                 "claim_limited" if limited else "claim_batch",
                 None,
                 role="claim",
@@ -234,9 +228,17 @@ class Gateway:
                 literals=literals,
                 hot=True,
                 lead="claim_lock",
+                # under a rate: age out old starts, and learn when the next may come
+                trail="rate_next" if limited and rated else None,
                 presorted=True,
             )
             self._limited = lock[0][0] == "exclusive"
+            self._rated, self._fair = bool(lock[0][1]), lock[0][2]
+            if after:
+                wait = after[0][0]
+                self.next_start = None if wait is None else time.monotonic() + max(wait, 0.0)
+            elif not self._rated:
+                self.next_start = None
             if self._limited == limited or rows:
                 break
         return list(map(_row, rows))
@@ -251,7 +253,7 @@ class Gateway:
         tool_kinds: Sequence[str] | None,
     ) -> TargetVerdict:
         # under the claim lock, as a scan claim: a limit's room is exact here too
-        _, rows = await self._run(
+        _, rows, _ = await self._run(
             "claim_target",
             {
                 "worker_id": worker_id,
@@ -293,7 +295,7 @@ class Gateway:
         return NackResult(*rows[0]) if rows else None
 
     async def release(self, items: Iterable[ClaimKey], *, delay: timedelta = timedelta(0)) -> int:
-        params = _keys(items)
+        params = fenced_keys(items)
         if not params["tokens"]:
             return 0
         params["channel"] = self.table.channel
@@ -314,7 +316,7 @@ class Gateway:
     ) -> set[CommandKey]:
         """Mark RUNNING; ``reports`` (outbox items, see `pgqueue.reporting`) are
         written in the same statement for the rows marked."""
-        params = _keys(items)
+        params = fenced_keys(items)
         if not reports:
             return await self._fenced("mark_running", params)
         params["reports"] = JsonbArray(reports)
@@ -323,7 +325,7 @@ class Gateway:
     async def heartbeat(
         self, items: Iterable[ClaimKey], *, lease_for: timedelta
     ) -> set[CommandKey]:
-        params = _keys(items)
+        params = fenced_keys(items)
         params["lease"] = lease_for
         return await self._fenced("heartbeat", params, "heartbeat")
 
@@ -333,7 +335,7 @@ class Gateway:
         """Finish each command with its result (JSON text); ``reports`` (outbox
         items) are written in the same statement for the rows finished."""
         rows = list(items)
-        params = _keys(
+        params = fenced_keys(
             (execution_id, command_id, token) for execution_id, command_id, token, _ in rows
         )
         params["results"] = JsonbArray(result for *_, result in rows)

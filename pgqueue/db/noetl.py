@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from pgqueue.db.gateway import Gateway, claim_keys
+from pgqueue.db.gateway import Gateway
+from pgqueue.db.wire import claim_keys
 from pgqueue.outcomes import ClaimedRow, CommandKey
 
 

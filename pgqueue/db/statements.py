@@ -38,10 +38,18 @@ PARTS = (
     "claimed_row",
     "fence",
     "outbox_insert",
+    "outbox_next",
     "complete",
     "mark_running",
     "nack",
     "unserved",
+    "rate_counts",
+    "rate_periods",
+    "rate_window",
+    "rate_allowed",
+    "rate_used",
+    "rate_keys",
+    "rate_held",
     "held_back",
     "rescued",
     "strays",
@@ -58,6 +66,10 @@ def text(name: str, package: str = CORE) -> LiteralString:
 
 #: the slots a template may hold a value in: a parameter unless rendered as a literal
 VALUE_SLOTS = ("limit", "worker_id", "lease", "any_kind", "tool_kinds")
+
+#: literals that are no value but change how a scan claim is rendered:
+#: ``fair`` (``"execution"`` or ``"key"``): fair share over that group
+SWITCHES = ("fair",)
 
 #: values to write into a statement as literals: ``((slot, value), ...)``, sorted
 Literals = tuple[tuple[str, Hashable], ...]
@@ -81,6 +93,8 @@ def render(
     and every other value slot as its ``%(slot)s`` parameter."""
     values: dict[str, sql.Composable] = {slot: sql.Placeholder(slot) for slot in VALUE_SLOTS}
     for slot, value in literals:
+        if slot in SWITCHES:
+            continue
         if slot not in values:
             raise ValueError(f"{slot!r} is not a value slot of the statements: {VALUE_SLOTS}")
         values[slot] = sql.Literal(list(value) if isinstance(value, tuple) else value)
@@ -93,6 +107,8 @@ def render(
         registry=sql.Identifier(schema, "pgqueue_worker"),
         limits=sql.Identifier(schema, "pgqueue_limit"),
         pauses=sql.Identifier(schema, "pgqueue_pause"),
+        starts=sql.Identifier(schema, "pgqueue_start"),
+        settings=sql.Identifier(schema, "pgqueue_setting"),
         execution=sql.Identifier(schema, "execution"),
         event=sql.Identifier(schema, "event"),
         runtime=sql.Identifier(schema, "runtime"),
@@ -109,6 +125,10 @@ def render(
     return sql.SQL(text(name, package)).format(**values)
 
 
+#: the column a fair claim spreads over, by its ``fair`` switch
+FAIR_GROUPS = {"execution": "execution_id", "key": "concurrency_key"}
+
+
 def _kind_scans(
     literals: dict[str, Hashable],
     values: dict[str, sql.Composable],
@@ -116,12 +136,100 @@ def _kind_scans(
     *,
     merged: bool = True,
 ) -> tuple[sql.Composed, sql.Composed]:
-    """A scan claim's CTEs of pending rows under ``scan_filter``: one scan per
-    kind a worker names, and one of rows with no kind (``kindless``), when its
-    kinds are literals; else one scan of every kind (or of the kinds a
-    parameter names). With ``merged``, also the select ``picked`` takes of
-    them: a single scan as it comes, in its index's order, several merged in
-    claim order; without, the CTEs end with ``pending``, all of them."""
+    """A scan claim's CTEs of pending rows under ``scan_filter`` (`_plain_scans`,
+    and with the ``fair`` switch `_fair_scans`). With ``merged``, also the
+    select ``picked`` takes of them: a single scan as it comes, in its index's
+    order, several merged in claim order; without, the CTEs end with
+    ``pending``, all of them, each with its ``round`` (0 but in a fair claim)."""
+    scans, names = _plain_scans(literals, values, scan_filter)
+    fair = literals.get("fair")
+    if fair is not None:
+        return _fair_scans(literals, values, scan_filter, scans, names, str(fair), merged=merged)
+    union = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT * FROM {}").format(sql.Identifier(name)) for name in names
+    )
+    if not merged:
+        pending = sql.SQL("pending AS (SELECT *, 0 AS round FROM ({}) AS u),").format(union)
+        return sql.Composed([*scans, pending]), sql.Composed([])
+    columns = sql.SQL("SELECT execution_id, command_id, status FROM {}")
+    if len(names) == 1:
+        return sql.Composed(scans), columns.format(sql.Identifier(names[0]))
+    # one kind and the kindless probe: the probe's rows first, as strays are
+    if len(names) == 2:
+        return sql.Composed(scans), sql.SQL(" UNION ALL ").join(
+            columns.format(sql.Identifier(name)) for name in reversed(names)
+        )
+    return sql.Composed(scans), sql.SQL(
+        "(SELECT execution_id, command_id, status FROM ({}) AS pending"
+        " ORDER BY priority DESC, due_at, command_id LIMIT {})"
+    ).format(union, values["limit"])
+
+
+def _fair_scans(
+    literals: dict[str, Hashable],
+    values: dict[str, sql.Composable],
+    scan_filter: sql.SQL,
+    scans: list[sql.Composed],
+    names: list[str],
+    fair: str,
+    *,
+    merged: bool,
+) -> tuple[sql.Composed, sql.Composed]:
+    """The plain scans, and a fair scan (part_fair_scan.sql) per kind a
+    worker names (or one of every kind), merged with their round into the CTE
+    ``pending`` (part_fair_pending.sql); with ``merged``, also the select that
+    takes the claim's rows of it, round-robin."""
+    if fair not in FAIR_GROUPS:
+        raise ValueError(f"fair share is over {sorted(FAIR_GROUPS)}, not {fair!r}")
+    group = sql.Identifier(FAIR_GROUPS[fair])
+    kinds = literals.get("tool_kinds")
+    if literals.get("any_kind") is False and isinstance(kinds, tuple):
+        ranges = [
+            sql.SQL("coalesce(c.tool_kind, '') >= {k} AND coalesce(c.tool_kind, '') <= {k}").format(
+                k=sql.Literal(kind)
+            )
+            for kind in kinds
+        ]
+    else:
+        ranges = [
+            sql.SQL("({any_kind} OR coalesce(c.tool_kind, '') = ANY({tool_kinds}::text[]))").format(
+                **values
+            )
+        ]
+    fair_names = []
+    for n, kind_range in enumerate(ranges):
+        name = f"fair_{n}"
+        fair_names.append(name)
+        scans.append(
+            sql.SQL(text("part_fair_scan")).format(
+                **values,
+                name=sql.Identifier(name),
+                groups=sql.Identifier(f"fair_groups_{n}"),
+                group=group,
+                kind_range=kind_range,
+                scan_filter=scan_filter.format(**values, kind_test=sql.SQL("gr.kind")),
+            )
+        )
+    union = sql.SQL(" UNION ").join(
+        sql.SQL("SELECT * FROM {}").format(sql.Identifier(name)) for name in names + fair_names
+    )
+    scans.append(sql.SQL(text("part_fair_pending")).format(**values, group=group, union=union))
+    taken = sql.SQL(
+        "(SELECT execution_id, command_id, status FROM pending"
+        " ORDER BY priority DESC, round, due_at, command_id LIMIT {})"
+    ).format(values["limit"])
+    return sql.Composed(scans), taken if merged else sql.Composed([])
+
+
+def _plain_scans(
+    literals: dict[str, Hashable],
+    values: dict[str, sql.Composable],
+    scan_filter: sql.SQL,
+) -> tuple[list[sql.Composed], list[str]]:
+    """A scan claim's plain scans (part_kind_scan.sql) under ``scan_filter``:
+    one per kind a worker names and one of rows with no kind (``kindless``),
+    when its kinds are literals; else one scan of every kind (or of the kinds
+    a parameter names); with the CTE name of each."""
     kinds = literals.get("tool_kinds")
     if literals.get("any_kind") is False and isinstance(kinds, tuple):
         named = [(f"pending_{n}", kind) for n, kind in enumerate(kinds)]
@@ -148,20 +256,4 @@ def _kind_scans(
                 ),
             )
         ]
-    union = sql.SQL(" UNION ALL ").join(
-        sql.SQL("SELECT * FROM {}").format(sql.Identifier(name)) for name in names
-    )
-    if not merged:
-        return sql.Composed([*scans, sql.SQL("pending AS ({}),").format(union)]), sql.Composed([])
-    columns = sql.SQL("SELECT execution_id, command_id, status FROM {}")
-    if len(names) == 1:
-        return sql.Composed(scans), columns.format(sql.Identifier(names[0]))
-    # one kind and the kindless probe: the probe's rows first, as strays are
-    if len(names) == 2:
-        return sql.Composed(scans), sql.SQL(" UNION ALL ").join(
-            columns.format(sql.Identifier(name)) for name in reversed(names)
-        )
-    return sql.Composed(scans), sql.SQL(
-        "(SELECT execution_id, command_id, status FROM ({}) AS pending"
-        " ORDER BY priority DESC, due_at, command_id LIMIT {})"
-    ).format(union, values["limit"])
+    return scans, names

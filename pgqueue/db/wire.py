@@ -10,6 +10,9 @@ statement's ``::bigint[]`` cast is a no-op. The dumpers are registered on the
 cursor that sends them, for these private types only: no connection's or
 pool's adapters are touched, and no other value is dumped differently.
 
+The fenced writes name their rows by key and claim token, packed the same way
+(`claim_keys`, `fenced_keys`).
+
 Claimed rows come back in binary, and their ``jsonb`` context is parsed by the
 JSON module's C scanner directly (`use_binary_results`): psycopg's loader calls
 `json.loads` on bytes, which first detects the encoding and skips whitespace in
@@ -28,6 +31,8 @@ from typing import Any
 
 from psycopg import DataError, adapt, pq
 from psycopg.abc import AdaptContext, Buffer
+
+from pgqueue.outcomes import ClaimedRow
 
 # array_send's header: dimensions, has-nulls flag, element type; then per
 # dimension its length and lower bound (1). An empty array has no dimension.
@@ -132,3 +137,28 @@ class _JsonbLoader(adapt.Loader):
 def use_binary_results(context: AdaptContext) -> None:
     """Let ``context`` (a cursor) parse binary ``jsonb`` results with `_JsonbLoader`."""
     context.adapters.register_loader(_JSONB_OID, _JsonbLoader)
+
+
+#: a claim's identity for the fenced writes: key and token
+ClaimKey = tuple[int, int, uuid.UUID]
+
+
+def claim_keys(claims: Iterable[ClaimedRow]) -> dict[str, Any]:
+    """The packed key and token arrays of a fenced write on ``claims``."""
+    return fenced_keys((c.execution_id, c.command_id, c.token) for c in claims)
+
+
+def fenced_keys(items: Iterable[ClaimKey]) -> dict[str, Any]:
+    """The packed key and token arrays of a fenced write on ``items``."""
+    execution_ids: list[int] = []
+    command_ids: list[int] = []
+    tokens: list[uuid.UUID] = []
+    for execution_id, command_id, token in items:
+        execution_ids.append(execution_id)
+        command_ids.append(command_id)
+        tokens.append(token)
+    return {
+        "execution_ids": Int8Array(execution_ids),
+        "command_ids": Int8Array(command_ids),
+        "tokens": UuidArray(tokens),
+    }

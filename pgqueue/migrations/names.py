@@ -20,6 +20,10 @@ OUTBOX = "pgqueue_outbox"
 #: flow control (migration 0011): limits by key, and paused tool kinds
 LIMITS = "pgqueue_limit"
 PAUSES = "pgqueue_pause"
+#: rate limits (migration 0012): the recent starts of each rate-limited key
+STARTS = "pgqueue_start"
+#: the fleet's flow settings (migration 0012): fair share
+SETTINGS = "pgqueue_setting"
 #: pgqueue's alembic version table, in the queue's schema (never a host app's)
 VERSION_TABLE = "pgqueue_alembic_version"
 #: Marks objects pgqueue created, so a downgrade drops only those and never
@@ -75,6 +79,8 @@ class Names:
             "registry": sql.Identifier(self.schema, "pgqueue_worker"),
             "limits": sql.Identifier(self.schema, LIMITS),
             "pauses": sql.Identifier(self.schema, PAUSES),
+            "starts": sql.Identifier(self.schema, STARTS),
+            "settings": sql.Identifier(self.schema, SETTINGS),
             "snowflake": sql.Identifier(self.schema, "snowflake_id"),
             "sequence_name": sql.Literal(
                 _quote(sql.Identifier(self.schema, "pgqueue_snowflake_seq"))

@@ -43,12 +43,16 @@ def test_bench_runs_every_mode_and_verifies_exactly_once(dsn: str) -> None:
     result = json.loads(done.stdout)  # stdout is the JSON alone; progress went to stderr
     assert "burn-down x1: every command completed exactly once" in result["verified"]
     assert "burn-down x2: every command completed exactly once" in result["verified"]
+    assert "limited x2: every command completed exactly once" in result["verified"]
+    assert "fair x2: every command completed exactly once" in result["verified"]
     names = {f["name"] for f in result["figures"]}
     for expected in (
         "burn-down, 1 proc",
         "burn-down, 2 proc",
         "bulk enqueue",
         "claim rate, 3,000 finished",
+        "burn-down, 2 proc, a limit on every execution",
+        "burn-down, 2 proc, fair share over executions",
     ):
         assert expected in names
     assert any(n.startswith("idle 20/s enqueue→claim p50") for n in names)

@@ -18,7 +18,7 @@ from pgqueue import enqueue_many_sync
 from tests.acceptance.cli import Child
 from tests.acceptance.cli import pgqueue as pgqueue_cli
 from tests.acceptance.test_worker_processes import worker as worker_process
-from tests.fixtures.flow_tools import MOST_OVERLAPPING, RUNS_DDL
+from tests.fixtures.flow_tools import MOST_OVERLAPPING, MOST_STARTS_IN_A_WINDOW, RUNS_DDL
 from tests.helpers import status_counts, wait_until
 
 Conn = psycopg.Connection[Any]
@@ -108,7 +108,8 @@ def test_a_pause_stops_claims_at_once_running_ones_finish_and_resume_drains(
     dsn: str, db: Conn
 ) -> None:
     db.execute(RUNS_DDL)
-    enqueue_many_sync(db, [{"step": "s", "tool_kind": "timed", "input": {"seconds": 0.02}}] * 500)
+    # long enough that the pause lands mid-drain on a busy machine
+    enqueue_many_sync(db, [{"step": "s", "tool_kind": "timed", "input": {"seconds": 0.1}}] * 500)
     with (
         worker(dsn, "p1", "--concurrency", "20") as w1,
         worker(dsn, "p2", "--concurrency", "20") as w2,
@@ -153,3 +154,79 @@ def test_a_pause_stops_claims_at_once_running_ones_finish_and_resume_drains(
     assert db.execute(
         "SELECT count(DISTINCT command_id), count(*) FROM runs WHERE event = 'start'"
     ).fetchone() == (500, 500)
+
+
+def test_a_rate_holds_across_two_workers_and_keeps_pace_without_polling(dsn: str, db: Conn) -> None:
+    """``10/1s`` on a kind, 200 commands, 2 workers of 20 slots that poll only
+    every 5 s: no window of one second holds more than 10 starts, and the
+    drain keeps pace with the rate (about 20 s; polling would take 100 s),
+    as the workers sleep until the window opens."""
+    db.execute(RUNS_DDL)
+    pgqueue.set_limit_sync(db, tool_kind="timed", rate="10/1s")
+    enqueue_many_sync(db, [{"step": "s", "tool_kind": "timed", "input": {"seconds": 0.01}}] * 200)
+    slow_poll = ("--concurrency", "20", "--poll-interval", "5s")
+    with worker(dsn, "r1", *slow_poll) as w1, worker(dsn, "r2", *slow_poll) as w2:
+        wait_until(
+            lambda: status_counts(db) == {"COMPLETED": 200},
+            timeout=120,
+            what="every command to complete",
+        )
+        for proc in (w1, w2):
+            proc.send_signal(signal.SIGTERM)
+        for proc in (w1, w2):
+            proc.communicate(timeout=60)
+    by_claim, by_tool = db.execute(MOST_STARTS_IN_A_WINDOW, {"window": "1 second"}).fetchone()  # type: ignore[misc]
+    (span,) = db.execute(  # type: ignore[misc]
+        "SELECT extract(epoch FROM max(claimed_at) - min(claimed_at))::float8 FROM runs"
+        " WHERE event = 'start'"
+    ).fetchone()
+    print(
+        f"most starts in 1 s: {by_claim} by claim, {by_tool} by the tool's clock; "
+        f"200 starts over {span:.1f} s"
+    )
+    assert started(db) == 200
+    assert by_claim == 10  # the rate used, and never passed
+    # about 20 s (the first 10 at once, the last 10 nineteen windows later);
+    # woken only by the poll it would be about 100 s
+    assert 19 <= span < 40
+
+
+def test_fair_share_lets_short_executions_finish_beside_a_long_one(dsn: str, db: Conn) -> None:
+    """One execution of 2,000 due commands enqueued first, then 20 of 3 each;
+    2 workers of 20 slots, fair share over executions: each short execution's
+    last command completes within the first 10 % of the burn-down (by the
+    completions before it). Without fair share each finishes at its end."""
+    db.execute(RUNS_DDL)
+    command = {"step": "s", "tool_kind": "timed", "input": {"seconds": 0.005}}
+    enqueue_many_sync(db, [{**command, "execution_id": 1}] * 2000)
+    for execution in range(2, 22):
+        enqueue_many_sync(db, [{**command, "execution_id": execution}] * 3)
+    pgqueue.set_fair_share_sync(db, "execution")
+    slots = ("--concurrency", "20")
+    with worker(dsn, "f1", *slots) as w1, worker(dsn, "f2", *slots) as w2:
+        wait_until(
+            lambda: status_counts(db) == {"COMPLETED": 2060},
+            timeout=240,
+            what="every command to complete",
+        )
+        for proc in (w1, w2):
+            proc.send_signal(signal.SIGTERM)
+        for proc in (w1, w2):
+            proc.communicate(timeout=60)
+    # each short execution's last completion, as the share of all completions
+    # up to it (a batch's completions share a time: all of them count)
+    finished = dict(
+        db.execute(
+            """
+            SELECT c.execution_id,
+                   (SELECT count(*) FROM noetl.command AS o
+                    WHERE o.completed_at <= max(c.completed_at))::float8 / 2060
+            FROM noetl.command AS c
+            WHERE c.execution_id <> 1
+            GROUP BY c.execution_id
+            """
+        ).fetchall()
+    )
+    print(f"short executions finished by: {max(finished.values()):.1%} of the burn-down (worst)")
+    assert len(finished) == 20
+    assert max(finished.values()) <= 0.10, finished

@@ -55,8 +55,9 @@ def claim_plan(db: Conn) -> tuple[str, dict[str, Any], int]:
         lock = cur.fetchone()
         assert lock is not None
         name = "claim_limited" if lock[0] == "exclusive" else "claim_batch"
+        literals = tuple(sorted((*LITERALS, ("fair", lock[2])))) if lock[2] else LITERALS
         statement = sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + statements.render(
-            name, "noetl", "command", LITERALS
+            name, "noetl", "command", literals
         )
         cur.execute(statement)
         found = cur.fetchone()
@@ -85,9 +86,16 @@ def test_a_claim_reads_only_its_own_kinds_whatever_waits_of_another(db: Conn) ->
     add(db, OTHERS + 1, 3 * BATCH, "ab")
     _, plan, _ = claim_plan(db)
     alone = rows_read(plan)  # kinds a and b, nothing else waiting
+    pgqueue.set_fair_share_sync(db, "execution")
+    _, plan, _ = claim_plan(db)
+    alone_fair = rows_read(plan)
+    pgqueue.set_fair_share_sync(db, None)
     add(db, 1, OTHERS, "c", age="1h")  # older: first in claim order
     cases = {}
     cases["plain"] = claim_plan(db)
+    pgqueue.set_fair_share_sync(db, "execution")
+    fair = claim_plan(db)
+    pgqueue.set_fair_share_sync(db, None)
     pgqueue.pause_sync(db, "c", reason="c's API is down")
     cases["c paused"] = claim_plan(db)
     pgqueue.resume_sync(db, "c")
@@ -100,6 +108,10 @@ def test_a_claim_reads_only_its_own_kinds_whatever_waits_of_another(db: Conn) ->
     cases["c limited and full"] = claim_plan(db)
     pgqueue.set_limit_sync(db, every_execution=True, max_running=5)
     cases["every execution limited too"] = claim_plan(db)
+    # c's rate spent: its window holds its one start
+    pgqueue.set_limit_sync(db, tool_kind="c", rate="1/1h")
+    db.execute("INSERT INTO noetl.pgqueue_start VALUES ('tool_kind:c', now())")
+    cases["c's rate spent"] = claim_plan(db)
     # each kind's scan reads at most a batch, and the update reads what it
     # claims: whatever waits of kind c, the same rows as with none of it
     assert alone <= 3 * BATCH
@@ -107,5 +119,12 @@ def test_a_claim_reads_only_its_own_kinds_whatever_waits_of_another(db: Conn) ->
         read = rows_read(plan)
         assert claimed == BATCH, (case, claimed)
         assert read <= alone + 20, (case, name, read, alone, json.dumps(plan)[:2000])
+    # a fair claim reads more (a probe per group, and the first rows of each:
+    # here each row its own execution), but no more for c's million
+    name, plan, claimed = fair
+    assert claimed == BATCH
+    assert alone_fair <= alone + 2 * 2 * 2 * BATCH  # two kinds, 2B groups, a probe and a row each
+    print(f"rows read: plain {alone}, fair {alone_fair}, fair with c waiting {rows_read(plan)}")
+    assert rows_read(plan) <= alone_fair + 20, (rows_read(plan), alone_fair)
     assert cases["plain"][0] == "claim_batch"
     assert cases["c limited and full"][0] == "claim_limited"

@@ -148,6 +148,14 @@ def test_keyed_statements_read_only_the_rows_they_name(noetl_db: str, state: str
         read = rows_read(plan)
         assert plan["Actual Rows"] == BATCH, (state, "claim_limited")
         assert read <= 3 * BATCH + 16 * 4, (state, "claim_limited", read, json.dumps(plan)[:3000])
+        # fair share over executions: a probe per execution with due rows (up
+        # to twice the batch), the first rows of each, and the claim's window
+        fair = tuple(sorted((*claim_literals, ("fair", "execution"))))
+        plan = run(conn, "claim_batch", {}, fair)
+        read = rows_read(plan)
+        print(f"{state}: a fair claim read {read} rows")
+        assert plan["Actual Rows"] == BATCH, (state, "fair claim_batch")
+        assert read <= 3 * BATCH + 16 * 4 + 2 * BATCH * (16 + 2), (state, "fair", read)
 
         keys = conn.execute(
             """

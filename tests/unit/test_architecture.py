@@ -23,7 +23,7 @@ PACKAGE = Path(pgqueue.__file__).parent
 #: migrations are alembic's, run by `pgqueue.migrate`.
 LAYERS: list[set[str]] = [
     {"errors", "states", "jsonvalues", "runtime", "dsn", "durations", "tracing"},
-    {"models", "backoff", "batching", "services", "tools.threads"},
+    {"models", "levers", "backoff", "batching", "services", "tools.threads"},
     {"outcomes", "newcommand", "db.table", "db.statements", "db.translate", "db.wire"},
     {"db.deadlines", "reporting", "db.connect"},
     {"db", "db.gateway", "db.plans", "db.outbox", "db.noetl", "noetl.events", "noetl.reporter"},

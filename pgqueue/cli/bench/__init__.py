@@ -21,6 +21,9 @@ Modes:
   commands of another kind no worker serves (``--backlog``), older than its own.
 - ``limited``: the burn-down rate with a concurrency limit on every execution
   (``pgqueue limit set --every-execution``), against none.
+- ``fair``: the burn-down rate with fair share over executions (``pgqueue
+  fair-share execution``), against claim order; each command is an execution
+  of its own, the dearest case for a fair claim.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from pgqueue.cli.bench.figures import render
 from pgqueue.cli.bench.runs import Bench
 from pgqueue.cli.common import EXIT_OK, check_reachable, duration, positive_int
 
-MODES = ("burn-down", "steady", "idle", "backlog", "enqueue", "mixed", "limited")
+MODES = ("burn-down", "steady", "idle", "backlog", "enqueue", "mixed", "limited", "fair")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -132,6 +135,8 @@ def _steps(args: argparse.Namespace, modes: set[str]) -> int:
         steps += 2 * runs
     if "limited" in modes:
         steps += 2 * len(args.processes) * runs
+    if "fair" in modes:
+        steps += 2 * len(args.processes) * runs
     steps += runs * (("steady" in modes) + ("idle" in modes))
     return steps
 
@@ -201,6 +206,8 @@ def _bench(
                 bench.run_mixed()
             if "limited" in modes:
                 bench.run_limited()
+            if "fair" in modes:
+                bench.run_fair()
             if "steady" in modes:
                 bench.run_latency("steady", args.rate, (None, None))
             if "idle" in modes:

@@ -44,12 +44,15 @@ class Bench:
         backlog: int = 0,
         others: int = 0,
         every_execution: int = 0,
+        fair: bool = False,
     ) -> float:
         """One burn-down; returns commands per second, after verifying exactly-once.
         ``others``: that many PENDING commands of a kind no worker serves, older
         than the burn-down's (mixed fleets); ``every_execution``: a concurrency
         limit of that many per execution (each bench command is an execution
-        of its own: the limit is counted for every claimed row, never full)."""
+        of its own: the limit is counted for every claimed row, never full);
+        ``fair``: fair share over executions (each command its own execution:
+        the most groups a fair claim can meet, its dearest case)."""
         n = int(commands or self.args.commands)
         reset(self.dsn, schema)
         if backlog:
@@ -62,6 +65,8 @@ class Bench:
                 database.statement(schema, "limit_every_execution"),
                 {"n": every_execution},
             )
+        if fair:
+            execute(self.dsn, database.statement(schema, "fair_share"), {})
         fill(self.dsn, schema, n)
         vacuum(self.dsn, schema)
         if raw_batch is None:
@@ -203,6 +208,30 @@ class Bench:
                     baseline=statistics.median(free),
                     baseline_name="no limit",
                     target=0.8,
+                ),
+            ]
+
+    def run_fair(self) -> None:
+        """Burn-down with fair share over executions, and without."""
+        for k in self.args.processes:
+            runs = self.interleaved(
+                {
+                    f"burn-down x{k}, claim order": functools.partial(self.burn_down, SCHEMA, k),
+                    f"burn-down x{k}, fair share": functools.partial(
+                        self.burn_down, SCHEMA, k, fair=True
+                    ),
+                }
+            )
+            self.verified.append(f"fair x{k}: every command completed exactly once")
+            plain = runs[f"burn-down x{k}, claim order"]
+            self.figures += [
+                figure(f"burn-down, {k} proc, claim order", "cmd/s", plain),
+                figure(
+                    f"burn-down, {k} proc, fair share over executions",
+                    "cmd/s",
+                    runs[f"burn-down x{k}, fair share"],
+                    baseline=statistics.median(plain),
+                    baseline_name="claim order",
                 ),
             ]
 

@@ -32,6 +32,8 @@ strays AS MATERIALIZED (
 -- ends, untouched.
 picked AS (
     SELECT execution_id, command_id, status FROM rescued
+    -- a rescue is a start: while a rate is set, claim_limited.sql counts it
+    WHERE NOT EXISTS (SELECT 1 FROM {limits} WHERE rate_count IS NOT NULL)
     UNION ALL
     SELECT execution_id, command_id, status FROM strays
     UNION ALL

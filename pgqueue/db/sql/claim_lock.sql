@@ -1,13 +1,16 @@
 -- Before a scan claim, in its transaction: the queue's claim lock, exclusive
--- while any concurrency limit exists, shared otherwise. Claims under limits
--- then run one after the other, each counting (in a snapshot its statement
--- takes after this) every claim committed before it: two can never both see
--- the same free room. Claims with no limit share the lock and never wait on
--- each other; a limit's first claim waits for the ones already under way,
--- which could not yet see it. What was taken is recorded for the claim
--- statement (pgqueue.claim_lock), which takes no pending row under a limit it
--- holds no exclusive lock for, and returned, for the worker to pick the claim
--- statement (claim_batch.sql, or claim_limited.sql) of its next claim.
+-- while any limit exists (a concurrency limit or a rate), shared otherwise.
+-- Claims under limits then run one after the other, each counting (in a
+-- snapshot its statement takes after this) every claim committed before it,
+-- and every start those claims wrote: two can never both see the same free
+-- room. Claims with no limit share the lock and never wait on each other; a
+-- limit's first claim waits for the ones already under way, which could not
+-- yet see it. What was taken is recorded for the claim statement
+-- (pgqueue.claim_lock), which takes no pending row under a limit it holds no
+-- exclusive lock for, and returned, for the worker to pick the claim
+-- statement (claim_batch.sql, or claim_limited.sql) of its next claim,
+-- whether a rate is set (then rate_next.sql follows that claim), and the
+-- fleet's fair share (the group its next claim spreads over, or NULL).
 SELECT CASE
     WHEN EXISTS (SELECT 1 FROM {limits})
     THEN set_config('pgqueue.claim_lock',
@@ -16,4 +19,6 @@ SELECT CASE
     ELSE set_config('pgqueue.claim_lock',
                     pg_advisory_xact_lock_shared(1885827445, hashtext({queue_name}))::text
                         || 'shared', true)
-END AS claim_lock
+END AS claim_lock,
+EXISTS (SELECT 1 FROM {limits} WHERE rate_count IS NOT NULL) AS rated,
+(SELECT value FROM {settings} WHERE name = 'fair_share') AS fair

@@ -26,18 +26,30 @@ taken AS (
             AND ({held_back}) IS NULL
             AND (NOT EXISTS (SELECT 1 FROM {limits})
                  OR current_setting('pgqueue.claim_lock', true) = 'exclusive'))
-           -- a rescue needs no room (its row holds its place), but waits out a pause
+           -- a rescue needs no room under a concurrency limit (its row holds its
+           -- place), but waits out a pause and a full rate: it is a start
            OR (t.status IN ('CLAIMED', 'RUNNING') AND t.lease_expires_at < now()
-               AND NOT EXISTS (SELECT 1 FROM {pauses} AS p WHERE p.tool_kind = c.tool_kind))
+               AND NOT EXISTS (SELECT 1 FROM {pauses} AS p WHERE p.tool_kind = c.tool_kind)
+               AND {rate_held} IS NULL)
            -- a stray status: taken, to be parked as Failed
            OR t.status IS NULL
            OR t.status NOT IN ('PENDING', 'CLAIMED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'))
       -- only tool kinds this worker can run (or none, to surface as Failed)
       AND ({any_kind} OR c.tool_kind = ANY({tool_kinds}) OR coalesce(c.tool_kind, '') = '')
-    RETURNING {claimed_row}, t.status AS previous_status
+    RETURNING {claimed_row}, t.status AS previous_status, c.concurrency_key
+),
+-- Its start, under each rate that counts it (part_rate_keys.sql), written
+-- before the claim lock is let go, as a scan claim writes its own
+started AS (
+    INSERT INTO {starts} (key, started_at)
+    SELECT k.key, now()
+    FROM taken AS x
+    CROSS JOIN LATERAL ({rate_keys}) AS k
+    WHERE x.previous_status IN ('PENDING', 'CLAIMED', 'RUNNING')
 )
 -- 'taken': ours. 'seen': locked by us but not claimable (the caller reads why,
--- and `reason` says what flow control holds back: a pause, a full limit).
+-- and `reason` says what flow control holds back: a pause, a full limit or
+-- rate).
 -- 'busy': the row exists but another transaction holds its lock.
 SELECT 'taken' AS verdict, execution_id, command_id, step_name, tool_kind, context,
        attempts, max_attempts, claim_token, meta, loop_event_id, iter_index,
@@ -52,6 +64,9 @@ SELECT 'seen', t.execution_id, t.command_id, NULL, c.tool_kind, NULL, NULL, NULL
            CASE WHEN EXISTS (SELECT 1 FROM {limits})
                      AND current_setting('pgqueue.claim_lock', true) IS DISTINCT FROM 'exclusive'
                 THEN 'a concurrency limit was just set: claim it again' END)
+            -- a lost holder's row a rate holds back from its rescue
+            WHEN t.status IN ('CLAIMED', 'RUNNING') AND t.lease_expires_at < now()
+            THEN {rate_held}
        END
 FROM target AS t
 JOIN {command} AS c ON c.execution_id = t.execution_id AND c.command_id = t.command_id

@@ -1,13 +1,13 @@
 -- (part of claim_target and command_why: why flow control holds back the
 -- command row `c` now, as text, or NULL when nothing does: its kind paused,
--- or a limit it falls under full. Counts are of rows CLAIMED or RUNNING under
--- a lease, as the claim counts them.)
+-- a limit it falls under full, or a rate it falls under spent. Counts are of
+-- rows CLAIMED or RUNNING under a lease, as the claim counts them.)
 CASE
 WHEN EXISTS (SELECT 1 FROM {pauses} AS p WHERE p.tool_kind = c.tool_kind)
 THEN 'its tool kind ' || c.tool_kind || ' is paused: '
      || coalesce((SELECT p.reason FROM {pauses} AS p WHERE p.tool_kind = c.tool_kind),
                  'no reason given')
-ELSE (
+ELSE coalesce((
     SELECT 'limit full: ' || l.name || ', ' || l.running || ' running of at most '
            || l.max_running
     FROM (
@@ -30,7 +30,8 @@ ELSE (
         WHERE (e.scope = 'execution' AND e.key = c.execution_id::text)
            OR (e.scope = 'every_execution'
                AND NOT EXISTS (SELECT 1 FROM {limits} AS o
-                               WHERE o.scope = 'execution' AND o.key = c.execution_id::text))
+                               WHERE o.scope = 'execution' AND o.key = c.execution_id::text
+                                 AND o.max_running IS NOT NULL))
         UNION ALL
         SELECT 'key ' || k.key, k.max_running,
                (SELECT count(*) FROM {command} AS h
@@ -42,5 +43,5 @@ ELSE (
     WHERE l.running >= l.max_running
     ORDER BY l.rank
     LIMIT 1
-)
+), {rate_held})
 END

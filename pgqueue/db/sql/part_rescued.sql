@@ -2,9 +2,10 @@
 -- RUNNING rows whose lease ran out (their worker died or stopped heartbeating).
 -- They are few and the oldest work in the queue, so they go before fresh rows.
 -- Served by the partial index on lease_expires_at. A rescue needs no room
--- under a limit (its row holds its place already), but a paused kind's rows
--- wait for the resume.
-    SELECT execution_id, command_id, status
+-- under a concurrency limit (its row holds its place already), but a paused
+-- kind's rows wait for the resume, and a rescue is a start that a rate counts
+-- (claim_limited.sql ranks it with the pending rows).
+    SELECT execution_id, command_id, status, priority, due_at, tool_kind, concurrency_key
     FROM {command}
     WHERE status IN ('CLAIMED', 'RUNNING')
       AND lease_expires_at < now()

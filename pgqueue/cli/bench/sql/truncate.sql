@@ -1,2 +1,2 @@
 -- Empty the table between runs, and the flow-control tables a run may have set.
-TRUNCATE {command}, {limits}, {pauses}
+TRUNCATE {command}, {limits}, {pauses}, {starts}, {settings}
