@@ -201,23 +201,35 @@ def limit_row(each: flow.Limit) -> dict[str, Any]:
 
 
 def limits_table(rows: list[dict[str, Any]]) -> Table:
-    """The limits of `limit_row`, for a person: a dot where a lever is not set."""
+    """The limits of `limit_row`, for a person: what runs of what it allows,
+    what started of what its rate allows, and a dot where a lever is not set
+    (or, for every execution, where each execution counts apart)."""
     table = Table(title="limits", title_justify="left")
-    columns = ("limit", "max running", "running", "rate", "started", "next start", "due, waiting")
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("limit", "rate") else "right")
+    for column in ("limit", "running", "started", "next start", "waiting"):
+        table.add_column(
+            column,
+            justify="left" if column in ("limit", "started") else "right",
+            no_wrap=True,
+        )
     for row in rows:
+        running, at_most = row.get("running"), row["max_running"]
+        started, rate = row.get("started"), row["rate"]
         next_start = row.get("next_start")
+        each = "running" not in row  # the default for every execution
         table.add_row(
             row["limit"],
-            _dot(row["max_running"]),
-            _dot(row.get("running") if row["max_running"] is not None else None),
-            _dot(row["rate"]),
-            _dot(row.get("started")),
+            _of(running, at_most, each),
+            _of(started, rate, each),
             "·" if next_start is None else f"{next_start:%H:%M:%S.%f}"[:-3],
             _dot(row.get("waiting")),
         )
     return table
+
+
+def _of(count: object, allowed: object, each: bool) -> str:
+    if allowed is None:
+        return "·"
+    return f"{allowed} each" if each else f"{_dot(count)} of {allowed}"
 
 
 def _dot(value: object) -> str:

@@ -162,7 +162,9 @@ def test_a_rate_holds_across_two_workers_and_keeps_pace_without_polling(dsn: str
     drain keeps pace with the rate (about 20 s; polling would take 100 s),
     as the workers sleep until the window opens."""
     db.execute(RUNS_DDL)
-    pgqueue.set_limit_sync(db, tool_kind="timed", rate="10/1s")
+    rated = pgqueue_cli("limit", "set", "--tool-kind", "timed", "--rate", "10/1s", "--dsn", dsn)
+    assert rated.returncode == 0, rated.stderr
+    assert "limit set: tool kind timed, at most 10 starts in any 1s" in rated.stdout
     enqueue_many_sync(db, [{"step": "s", "tool_kind": "timed", "input": {"seconds": 0.01}}] * 200)
     slow_poll = ("--concurrency", "20", "--poll-interval", "5s")
     with worker(dsn, "r1", *slow_poll) as w1, worker(dsn, "r2", *slow_poll) as w2:
@@ -186,6 +188,8 @@ def test_a_rate_holds_across_two_workers_and_keeps_pace_without_polling(dsn: str
     )
     assert started(db) == 200
     assert by_claim == 10  # the rate used, and never passed
+    listed = pgqueue_cli("limit", "list", "--dsn", dsn)
+    assert "tool kind timed" in listed.stdout and "10/1s" in listed.stdout, listed.stdout
     # about 20 s (the first 10 at once, the last 10 nineteen windows later);
     # woken only by the poll it would be about 100 s
     assert 19 <= span < 40
@@ -201,7 +205,8 @@ def test_fair_share_lets_short_executions_finish_beside_a_long_one(dsn: str, db:
     enqueue_many_sync(db, [{**command, "execution_id": 1}] * 2000)
     for execution in range(2, 22):
         enqueue_many_sync(db, [{**command, "execution_id": execution}] * 3)
-    pgqueue.set_fair_share_sync(db, "execution")
+    fair = pgqueue_cli("fair-share", "execution", "--dsn", dsn)
+    assert fair.returncode == 0 and "fair share: over executions" in fair.stdout, fair.stderr
     slots = ("--concurrency", "20")
     with worker(dsn, "f1", *slots) as w1, worker(dsn, "f2", *slots) as w2:
         wait_until(

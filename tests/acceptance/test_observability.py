@@ -125,6 +125,21 @@ def test_metrics_probes_and_lifecycle_lines_tell_what_the_worker_did(
         flow = samples(get(port, "/metrics")[1])
         assert ("pgqueue_paused", (("reason", "INC-1"), ("tool_kind", "later"))) not in flow
         assert flow[("pgqueue_held_back", (("reason", "pause"),))] == 0
+        # the concurrency lever off, a rate on whose window is spent: held by the rate
+        pgqueue.set_limit_sync(db, tool_kind="later", rate="2/1h")
+        pgqueue.clear_limit_sync(db, tool_kind="later", lever="max_running")
+        db.execute(
+            "INSERT INTO noetl.pgqueue_start VALUES ('tool_kind:later', now()),"
+            " ('tool_kind:later', now())"
+        )
+        flow = samples(get(port, "/metrics")[1])
+        limit = (("limit", "tool kind later"),)
+        assert flow[("pgqueue_limit_rate_max_starts", limit)] == 2
+        assert flow[("pgqueue_limit_rate_period_seconds", limit)] == 3600
+        assert flow[("pgqueue_limit_rate_started", limit)] == 2
+        assert ("pgqueue_limit_max_running", limit) not in flow  # that lever is gone
+        assert flow[("pgqueue_held_back", (("reason", "rate"),))] == 3
+        assert flow[("pgqueue_held_back", (("reason", "limit"),))] == 0
         assert get(port, "/healthz") == (200, "live\n")
         assert get(port, "/readyz") == (200, "ready\n")
 

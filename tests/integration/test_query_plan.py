@@ -12,6 +12,8 @@ import pytest
 from psycopg import sql
 
 from pgqueue import QueueTable
+from pgqueue.db import statements
+from pgqueue.db.deadlines import DEFAULT_DEADLINES, limit_params
 from pgqueue.db.gateway import Gateway
 from tests.helpers import add_rows
 
@@ -19,15 +21,22 @@ Conn = psycopg.Connection[Any]
 
 
 def plan_of(db: Conn, *, any_kind: bool = False) -> str:
-    statement = sql.SQL("EXPLAIN (FORMAT JSON) ") + QueueTable().statement("claim_batch")
-    params = {
-        "worker_id": "w",
-        "limit": 10,
-        "lease": timedelta(seconds=30),
-        "any_kind": any_kind,
-        "tool_kinds": [] if any_kind else ["noop"],
-    }
-    found = db.execute(statement, params).fetchone()
+    """The scan claim's plan as the gateway runs it: every value a literal,
+    under the claim's own settings (`set_limits.sql`, sorting priced out)."""
+    statement = sql.SQL("EXPLAIN (FORMAT JSON) ") + QueueTable().statement(
+        "claim_batch",
+        worker_id="w",
+        limit=10,
+        lease=timedelta(seconds=30),
+        any_kind=any_kind,
+        tool_kinds=() if any_kind else ("noop",),
+    )
+    with db.transaction(force_rollback=True):
+        db.execute(
+            statements.render("set_limits", "", ""),
+            limit_params(DEFAULT_DEADLINES.claim, "claim", presorted=True),
+        )
+        found = db.execute(statement).fetchone()
     assert found is not None
     return json.dumps(found[0])
 

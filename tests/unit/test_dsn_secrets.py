@@ -58,8 +58,13 @@ def test_a_dsn_is_read_as_written_or_refused_without_its_password(password: str)
     # a password that is all ordinary text shows up in ordinary text too
     assume(any(not c.isalnum() for c in password))
     # nor one that shares a run with the rest of the DSN ("1/d" is in "0.1/db")
-    # or with pgqueue's own advice ("23," is in "# as %23, ?")
-    assume(leaks(" ".join(forms("")) + " **** " + dsns.ENCODING_ADVICE, password) == [])
+    # or with pgqueue's own words: the advice ("23," is in "# as %23, ?"), the
+    # flag it names ("sn:" is in "--dsn: ") and what it found
+    words = (
+        "--dsn: its password holds an unencoded '@', '#', '?' or '/' '#' '/' or '?'"
+        " a '%' that is not a percent-encoding"
+    )
+    assume(leaks(" ".join(forms("")) + " **** " + dsns.ENCODING_ADVICE + words, password) == [])
     for dsn in forms(password):
         dsns.forget()
         assert dsns.has_password(dsn), dsn
