@@ -19,14 +19,14 @@ def due_soon(
 ) -> Callable[[], Awaitable[float | None]]:
     """A `Coalescer`'s ``due_soon``: seconds until the next command of
     ``kinds()`` (``None``: every kind) falls due within ``within``, or a full
-    rate lets commands start again within it (`Gateway.next_start`), if either
+    rate lets commands start again within it (`ClaimMode.next_start`), if either
     comes that soon."""
 
     async def seconds() -> float | None:
         due = await next_due()
-        if gateway.next_start is None:
+        if gateway.mode.next_start is None:
             return due
-        rate = max(gateway.next_start - time.monotonic(), 0.0) + RATE_MARGIN
+        rate = max(gateway.mode.next_start - time.monotonic(), 0.0) + RATE_MARGIN
         if rate > within.total_seconds():
             return due
         return rate if due is None else min(due, rate)

@@ -156,7 +156,7 @@ class PgCommandSource:
             due_soon=due_soon(self.gateway, drain_within, lambda: self._tool_kinds)
             if drain_within is not None and not wait
             else None,
-            next_start=lambda: self.gateway.next_start,
+            next_start=lambda: self.gateway.mode.next_start,
         )
 
     @property

@@ -24,6 +24,7 @@ from psycopg.abc import Query
 from psycopg.rows import dict_row
 
 from pgqueue.db import statements
+from pgqueue.db.claim_mode import ClaimMode
 from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadlines, Role, deadline, limit_params
 from pgqueue.db.table import QueueTable
 from pgqueue.db.translate import DRIVER_ERRORS, translate
@@ -45,6 +46,14 @@ def _limits() -> sql.Composed:
     return statements.render("set_limits", "", "")
 
 
+async def _drain(cursor: psycopg.AsyncCursor[Any] | None) -> list[tuple[Any, ...]]:
+    """A side cursor's rows (none for no cursor), and the cursor closed."""
+    if cursor is None:
+        return []
+    async with cursor:
+        return await cursor.fetchall()
+
+
 class Gateway:
     """Typed operations on the queue table over an async connection pool, each
     statement under the deadline of its role (`pgqueue.db.deadlines`)."""
@@ -56,14 +65,8 @@ class Gateway:
         deadlines: Deadlines = DEFAULT_DEADLINES,
     ) -> None:
         self.pool = pool
-        #: whether the last scan claim found a limit, and a rate (claim_lock.sql)
-        self._limited = False
-        self._rated = False
-        #: the fleet's fair share the last scan claim found (claim_lock.sql)
-        self._fair: str | None = None
-        #: when (`time.monotonic`) a rate that held back the last claim lets a
-        #: command start again (rate_next.sql); ``None``: no rate is full
-        self.next_start: float | None = None
+        #: what the next scan claim runs, as the last one's lock said
+        self.mode = ClaimMode()
         self.table = table or QueueTable()
         self.deadlines = deadlines
         #: told each statement's name and seconds (metrics), when set
@@ -146,26 +149,25 @@ class Gateway:
             where = (self.table.schema, self.table.table)
             statement = statements.render(name, *where, literals)
             conn = cur.connection
+            # the lead runs on the limits' cursor (its last result is the
+            # lead's), the trail on one of its own, made only when there is one
+            trailer = conn.cursor() if trail is not None else None
             # the limits and the statement in one round trip and one implicit
             # transaction: the limits end with it
-            async with (
-                deadline(conn, limits.client_seconds),
-                conn.cursor() as leader,
-                conn.cursor() as trailer,
-            ):
-                async with conn.pipeline(), conn.cursor() as setter:
+            async with deadline(conn, limits.client_seconds), conn.cursor() as setter:
+                async with conn.pipeline():
                     settings = limit_params(limits, role, presorted=presorted)
                     await setter.execute(_limits(), settings, prepare=hot or None)
                     if lead is not None:
                         first = statements.render(lead, *where, literals)
-                        await leader.execute(first, params, prepare=hot or None)
+                        await setter.execute(first, params, prepare=hot or None)
                     await cur.execute(statement, params, binary=binary, prepare=hot or None)
-                    if trail is not None:
+                    if trailer is not None and trail is not None:
                         last = statements.render(trail, *where, literals)
                         await trailer.execute(last, None, prepare=hot or None)
-                lead_rows = await leader.fetchall() if lead is not None else []
+                lead_rows = await setter.fetchall() if lead is not None else []
                 rows = await cur.fetchall() if cur.description else []
-                trail_rows = await trailer.fetchall() if trail is not None else []
+                trail_rows = await _drain(trailer)
         if self.observe is not None:
             self.observe(name, time.monotonic() - began)
         return lead_rows, rows, trail_rows
@@ -211,35 +213,28 @@ class Gateway:
         # finds it was the wrong one took no pending row; when it took nothing
         # at all, the right one follows at once (else at the next claim)
         for _ in range(2):
-            limited, rated, fair = self._limited, self._rated, self._fair
+            limited = self.mode.limited
             literals = statements.literals(
                 any_kind=tool_kinds is None,
-                fair=fair,
+                fair=self.mode.fair,
                 lease=lease_for,
                 limit=limit,
                 tool_kinds=tuple(tool_kinds or ()),
                 worker_id=worker_id,
             )
             lock, rows, after = await self._run(
-                "claim_limited" if limited else "claim_batch",
+                self.mode.statement,
                 None,
                 role="claim",
                 binary=True,
                 literals=literals,
                 hot=True,
                 lead="claim_lock",
-                # under a rate: age out old starts, and learn when the next may come
-                trail="rate_next" if limited and rated else None,
+                trail=self.mode.trail,
                 presorted=True,
             )
-            self._limited = lock[0][0] == "exclusive"
-            self._rated, self._fair = bool(lock[0][1]), lock[0][2]
-            if after:
-                wait = after[0][0]
-                self.next_start = None if wait is None else time.monotonic() + max(wait, 0.0)
-            elif not self._rated:
-                self.next_start = None
-            if self._limited == limited or rows:
+            self.mode.learn(lock[0], after)
+            if self.mode.limited == limited or rows:
                 break
         return list(map(_row, rows))
 

@@ -177,8 +177,10 @@ def _fair_scans(
 ) -> tuple[sql.Composed, sql.Composed]:
     """The plain scans, and a fair scan (part_fair_scan.sql) per kind a
     worker names (or one of every kind), merged with their round into the CTE
-    ``pending`` (part_fair_pending.sql); with ``merged``, also the select that
-    takes the claim's rows of it, round-robin."""
+    ``pending`` (part_fair_pending.sql); with ``merged`` (a plain claim), the
+    fair scans lock nothing and the rows it takes are locked once chosen
+    (part_fair_taken.sql), round-robin; without (claim_limited.sql, one
+    claim at a time), they lock what they read."""
     if fair not in FAIR_GROUPS:
         raise ValueError(f"fair share is over {sorted(FAIR_GROUPS)}, not {fair!r}")
     group = sql.Identifier(FAIR_GROUPS[fair])
@@ -208,17 +210,17 @@ def _fair_scans(
                 group=group,
                 kind_range=kind_range,
                 scan_filter=scan_filter.format(**values, kind_test=sql.SQL("gr.kind")),
+                locking=sql.SQL("" if merged else "FOR UPDATE SKIP LOCKED"),
             )
         )
     union = sql.SQL(" UNION ").join(
         sql.SQL("SELECT * FROM {}").format(sql.Identifier(name)) for name in names + fair_names
     )
     scans.append(sql.SQL(text("part_fair_pending")).format(**values, group=group, union=union))
-    taken = sql.SQL(
-        "(SELECT execution_id, command_id, status FROM pending"
-        " ORDER BY priority DESC, round, due_at, command_id LIMIT {})"
-    ).format(values["limit"])
-    return sql.Composed(scans), taken if merged else sql.Composed([])
+    if not merged:
+        return sql.Composed(scans), sql.Composed([])
+    scans.append(sql.SQL(text("part_fair_taken")).format(**values))
+    return sql.Composed(scans), sql.SQL("SELECT execution_id, command_id, status FROM fair_taken")
 
 
 def _plain_scans(

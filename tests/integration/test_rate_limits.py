@@ -49,8 +49,8 @@ async def test_a_kind_rate_lets_n_start_per_window_and_says_when_the_next_may(
     assert await claim(gateway, ["noop"]) == []
     assert await claim(Gateway(pool, QueueTable()), None) == []  # nor a worker of every kind
     # the claim learnt when the window has room again: an hour from the starts
-    assert gateway.next_start is not None
-    assert 3500 < gateway.next_start - time.monotonic() <= 3600
+    assert gateway.mode.next_start is not None
+    assert 3500 < gateway.mode.next_start - time.monotonic() <= 3600
     assert starts(db) == [("tool_kind:noop", 3)]
     (listed,) = pgqueue.limits_sync(db)
     assert (listed.started, listed.rate_full, listed.waiting) == (3, True, 7)
@@ -68,7 +68,7 @@ async def test_a_kind_rate_lets_n_start_per_window_and_says_when_the_next_may(
     # cleared: back to the plain claim
     assert pgqueue.clear_limit_sync(db, tool_kind="noop") is not None
     assert await claim(gateway, ["noop"]) == [9, 10]
-    assert gateway.next_start is None
+    assert gateway.mode.next_start is None
 
 
 async def test_rates_by_execution_and_by_key_and_a_concurrency_limit_all_hold(

@@ -24,7 +24,15 @@ PACKAGE = Path(pgqueue.__file__).parent
 LAYERS: list[set[str]] = [
     {"errors", "states", "jsonvalues", "runtime", "dsn", "durations", "tracing"},
     {"models", "levers", "backoff", "batching", "services", "tools.threads"},
-    {"outcomes", "newcommand", "db.table", "db.statements", "db.translate", "db.wire"},
+    {
+        "outcomes",
+        "newcommand",
+        "db.table",
+        "db.statements",
+        "db.translate",
+        "db.wire",
+        "db.claim_mode",
+    },
     {"db.deadlines", "reporting", "db.connect"},
     {"db", "db.gateway", "db.plans", "db.outbox", "db.noetl", "noetl.events", "noetl.reporter"},
     {

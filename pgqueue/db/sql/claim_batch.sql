@@ -32,8 +32,9 @@ strays AS MATERIALIZED (
 -- ends, untouched.
 picked AS (
     SELECT execution_id, command_id, status FROM rescued
-    -- a rescue is a start: while a rate is set, claim_limited.sql counts it
-    WHERE NOT EXISTS (SELECT 1 FROM {limits} WHERE rate_count IS NOT NULL)
+    -- a rescue is a start: while a limit exists (a rate may be one),
+    -- claim_limited.sql takes it (this claim runs then only until the next)
+    WHERE NOT EXISTS (SELECT 1 FROM {limits})
     UNION ALL
     SELECT execution_id, command_id, status FROM strays
     UNION ALL

@@ -12,7 +12,7 @@
 -- whether a rate is set (then rate_next.sql follows that claim), and the
 -- fleet's fair share (the group its next claim spreads over, or NULL).
 SELECT CASE
-    WHEN EXISTS (SELECT 1 FROM {limits})
+    WHEN l.limits > 0
     THEN set_config('pgqueue.claim_lock',
                     pg_advisory_xact_lock(1885827445, hashtext({queue_name}))::text
                         || 'exclusive', true)
@@ -20,5 +20,7 @@ SELECT CASE
                     pg_advisory_xact_lock_shared(1885827445, hashtext({queue_name}))::text
                         || 'shared', true)
 END AS claim_lock,
-EXISTS (SELECT 1 FROM {limits} WHERE rate_count IS NOT NULL) AS rated,
+l.rates > 0 AS rated,
 (SELECT value FROM {settings} WHERE name = 'fair_share') AS fair
+-- the limits, read once: how many, and how many with a rate
+FROM (SELECT count(*) AS limits, count(rate_count) AS rates FROM {limits}) AS l

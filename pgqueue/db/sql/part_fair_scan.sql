@@ -53,6 +53,8 @@
         ORDER BY coalesce(c.tool_kind, ''), c.{group}, c.priority DESC, c.due_at, c.command_id
         -- an even share of the claim each (at least one)
         LIMIT (SELECT greatest(ceil({limit}::float8 / count(*)), 1)::int FROM {groups})
-        FOR UPDATE SKIP LOCKED
+        -- locked here only under limits (claims one at a time); a plain claim
+        -- locks the rows it takes once it has chosen them (part_fair_taken.sql)
+        {locking}
     ) AS f
 ),
