@@ -213,10 +213,11 @@ class Gateway:
         # finds it was the wrong one took no pending row; when it took nothing
         # at all, the right one follows at once (else at the next claim)
         for _ in range(2):
-            limited = self.mode.limited
+            limited, rated = self.mode.limited, self.mode.rated
             literals = statements.literals(
                 any_kind=tool_kinds is None,
                 fair=self.mode.fair,
+                rated=rated or None,
                 lease=lease_for,
                 limit=limit,
                 tool_kinds=tuple(tool_kinds or ()),
@@ -234,7 +235,7 @@ class Gateway:
                 presorted=True,
             )
             self.mode.learn(lock[0], after)
-            if self.mode.limited == limited or rows:
+            if (self.mode.limited, self.mode.rated) == (limited, rated) or rows:
                 break
         return list(map(_row, rows))
 

@@ -68,8 +68,20 @@ def text(name: str, package: str = CORE) -> LiteralString:
 VALUE_SLOTS = ("limit", "worker_id", "lease", "any_kind", "tool_kinds")
 
 #: literals that are no value but change how a scan claim is rendered:
-#: ``fair`` (``"execution"`` or ``"key"``): fair share over that group
-SWITCHES = ("fair",)
+#: ``fair`` (``"execution"`` or ``"key"``): fair share over that group;
+#: ``rated``: the limited claim counts rates (`RATED`)
+SWITCHES = ("fair", "rated")
+
+#: the limited claim's slots for rates: the parts under a rate, and without
+#: one (empty maps, no branch, no starts written, and a guard that takes
+#: nothing while a rate exists after all: the next claim is rendered with it)
+RATED = {
+    "rate_maps": ("part_rate_maps", "SELECT '{}'::jsonb AS n, '{}'::jsonb AS used"),
+    "rate_full_kinds": ("part_rate_full_kinds", ""),
+    "rate_full_groups": ("part_rate_full_groups", ""),
+    "rate_starts": ("part_rate_starts", ""),
+    "rate_guard": (None, "AND NOT EXISTS (SELECT 1 FROM lim WHERE rate_count IS NOT NULL)"),
+}
 
 #: values to write into a statement as literals: ``((slot, value), ...)``, sorted
 Literals = tuple[tuple[str, Hashable], ...]
@@ -117,6 +129,13 @@ def render(
     values["queue_name"] = sql.Literal(f"{schema}.{table}")
     for part in PARTS:
         values[part] = sql.SQL(text(f"part_{part}").rstrip()).format(**values)
+    rated = bool(dict(literals).get("rated"))
+    for slot, (part_name, without) in RATED.items():
+        if rated:
+            with_rate = "" if part_name is None else text(part_name).rstrip()
+            values[slot] = sql.SQL(with_rate).format(**values)
+        else:
+            values[slot] = sql.SQL(without)
     plain = sql.SQL(text("part_plain_filter").rstrip())
     values["kind_scans"], values["pending_rows"] = _kind_scans(dict(literals), values, plain)
     limited = sql.SQL(text("part_limited_filter").rstrip())
@@ -220,7 +239,9 @@ def _fair_scans(
     if not merged:
         return sql.Composed(scans), sql.Composed([])
     scans.append(sql.SQL(text("part_fair_taken")).format(**values))
-    return sql.Composed(scans), sql.SQL("SELECT execution_id, command_id, status FROM fair_taken")
+    return sql.Composed(scans), sql.Composed(
+        [sql.SQL("SELECT execution_id, command_id, status FROM fair_taken")]
+    )
 
 
 def _plain_scans(

@@ -55,7 +55,10 @@ def claim_plan(db: Conn) -> tuple[str, dict[str, Any], int]:
         lock = cur.fetchone()
         assert lock is not None
         name = "claim_limited" if lock[0] == "exclusive" else "claim_batch"
-        literals = tuple(sorted((*LITERALS, ("fair", lock[2])))) if lock[2] else LITERALS
+        # rendered as the gateway renders it, for the rates and fair share found
+        switches = (("fair", lock[2]),) if lock[2] else ()
+        switches += (("rated", True),) if lock[1] else ()
+        literals = tuple(sorted((*LITERALS, *switches)))
         statement = sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + statements.render(
             name, "noetl", "command", literals
         )

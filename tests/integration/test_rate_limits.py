@@ -184,3 +184,20 @@ def test_a_bad_rate_is_refused_naming_the_field(db: Conn, rate: str, message: st
     with pytest.raises(InvalidLimit, match="sets max_running, rate, or both"):
         pgqueue.set_limit_sync(db, tool_kind="http")
     assert pgqueue.limits_sync(db) == []
+
+
+async def test_a_rate_set_after_a_limit_is_counted_from_the_next_claim(
+    pool: Pool, db: Conn
+) -> None:
+    """A limited claim rendered for no rate takes nothing once a rate exists
+    (it could not count it): the gateway claims again at once, counting it."""
+    add(db, 10)
+    pgqueue.set_limit_sync(db, tool_kind="noop", max_running=100)
+    gateway = Gateway(pool, QueueTable())
+    assert await claim(gateway, ["noop"], limit=2) == [1, 2]
+    assert (gateway.mode.limited, gateway.mode.rated) == (True, False)
+    pgqueue.set_limit_sync(db, tool_kind="noop", rate="3/1h")
+    assert await claim(gateway, ["noop"]) == [3, 4, 5]  # the rate counted in this very call
+    assert gateway.mode.rated
+    assert starts(db) == [("tool_kind:noop", 3)]
+    assert await claim(gateway, ["noop"]) == []

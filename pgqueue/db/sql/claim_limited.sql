@@ -18,13 +18,11 @@ lim AS MATERIALIZED (
     SELECT scope, key, max_running, rate_count
     FROM {limits}
 ),
--- The rates as maps (part_rate_counts.sql, part_rate_periods.sql), and the
--- starts within each rate's window (part_rate_used.sql: the starts table holds
--- only the recent starts of rate-limited keys; empty, unread, with no rate).
+-- The rates as maps, and the starts within each rate's window
+-- (part_rate_maps.sql); empty maps in the claim rendered for no rate, which
+-- takes nothing while a rate exists (see `chosen`).
 rates AS MATERIALIZED (
-    SELECT {rate_counts} AS n,
-           CASE WHEN EXISTS (SELECT 1 FROM lim WHERE rate_count IS NOT NULL)
-                THEN {rate_used} ELSE '{{}}' END AS used
+{rate_maps}
 ),
 -- What pgqueue workers hold now (CLAIMED or RUNNING under a lease), for the
 -- limits to count: read only when a limit exists. A lease that ran out still
@@ -72,13 +70,8 @@ full_kinds AS MATERIALIZED (
           >= l.max_running
     UNION ALL
     SELECT tool_kind FROM {pauses}
-    UNION ALL
-    -- a kind whose rate's window is full
-    SELECT l.key
-    FROM lim AS l
-    WHERE l.scope = 'tool_kind'
-      AND coalesce(((SELECT used FROM rates) ->> ('tool_kind:' || l.key))::int, 0)
-          >= l.rate_count
+    -- under a rate: a kind whose rate's window is full (part_rate_full.sql)
+    {rate_full_kinds}
 ),
 full_groups AS MATERIALIZED (
     SELECT coalesce(array_agg(g.execution_id) FILTER (WHERE g.scope = 'execution'), '{{}}')
@@ -96,18 +89,8 @@ full_groups AS MATERIALIZED (
         FROM lim AS l
         WHERE l.scope = 'key'
           AND coalesce(((SELECT m FROM counts) ->> ('key:' || l.key))::int, 0) >= l.max_running
-        UNION ALL
-        -- an execution or a key whose rate's window is full (each key that
-        -- started anything within its window is in the map)
-        SELECT CASE WHEN left(u.key, 10) = 'execution:' THEN 'execution' ELSE 'key' END,
-               CASE WHEN left(u.key, 10) = 'execution:' THEN substr(u.key, 11)::bigint END,
-               CASE WHEN left(u.key, 4) = 'key:' THEN substr(u.key, 5) END
-        FROM jsonb_each_text((SELECT used FROM rates)) AS u (key, started)
-        WHERE (left(u.key, 10) = 'execution:' OR left(u.key, 4) = 'key:')
-          AND u.started::int
-              >= coalesce(((SELECT n FROM rates) ->> u.key)::int,
-                          CASE WHEN left(u.key, 10) = 'execution:'
-                               THEN ((SELECT n FROM rates) ->> 'every_execution:')::int END)
+        -- under a rate: an execution or a key whose rate's window is full
+        {rate_full_groups}
     ) AS g
 ),
 -- Rescue first (part_rescued.sql): a rescue needs no room under a
@@ -201,6 +184,8 @@ chosen AS (
       AND (room.kind_starts IS NULL OR r.in_kind <= room.kind_starts)
       AND (room.execution_starts IS NULL OR r.in_execution <= room.execution_starts)
       AND (room.key_starts IS NULL OR r.in_key <= room.key_starts)
+      -- rendered for no rate while one exists: nothing (the next claim counts it)
+      {rate_guard}
 ),
 -- Strays, parked as Failed (part_strays.sql).
 strays AS MATERIALIZED (
@@ -230,18 +215,9 @@ claimed AS (
     WHERE c.execution_id = picked.execution_id
       AND c.command_id = picked.command_id
     RETURNING {claimed_row}, picked.status AS previous_status, c.concurrency_key
-),
--- Each start a rate counts, written before the claim lock is let go: one row
--- per claimed command (a rescue too; not a stray, which only gets parked) and
--- rate-limited key of it (part_rate_keys.sql). Nothing with no rate set.
-started AS (
-    INSERT INTO {starts} (key, started_at)
-    SELECT k.key, now()
-    FROM claimed AS x
-    CROSS JOIN LATERAL ({rate_keys}) AS k
-    WHERE x.previous_status IN ('PENDING', 'CLAIMED', 'RUNNING')
-      AND (SELECT n FROM rates) <> '{{}}'
 )
+-- under a rate: each start it counts (part_rate_starts.sql)
+{rate_starts}
 SELECT execution_id, command_id, step_name, tool_kind, context, attempts, max_attempts,
        claim_token, meta, loop_event_id, iter_index, previous_status
 FROM claimed
