@@ -49,6 +49,7 @@ PARTS = (
     "rate_allowed",
     "rate_used",
     "rate_keys",
+    "started",
     "rate_held",
     "held_back",
     "rescued",
@@ -72,15 +73,15 @@ VALUE_SLOTS = ("limit", "worker_id", "lease", "any_kind", "tool_kinds")
 #: ``rated``: the limited claim counts rates (`RATED`)
 SWITCHES = ("fair", "rated")
 
-#: the limited claim's slots for rates: the parts under a rate, and without
+#: the limited claim's slots for rates: under a rate (a part, or SQL), and without
 #: one (empty maps, no branch, no starts written, and a guard that takes
 #: nothing while a rate exists after all: the next claim is rendered with it)
 RATED = {
     "rate_maps": ("part_rate_maps", "SELECT '{}'::jsonb AS n, '{}'::jsonb AS used"),
     "rate_full_kinds": ("part_rate_full_kinds", ""),
     "rate_full_groups": ("part_rate_full_groups", ""),
-    "rate_starts": ("part_rate_starts", ""),
-    "rate_guard": (None, "AND NOT EXISTS (SELECT 1 FROM lim WHERE rate_count IS NOT NULL)"),
+    "rate_starts": (",\n{started}", ""),
+    "rate_guard": ("", "AND NOT EXISTS (SELECT 1 FROM lim WHERE rate_count IS NOT NULL)"),
 }
 
 #: values to write into a statement as literals: ``((slot, value), ...)``, sorted
@@ -130,10 +131,11 @@ def render(
     for part in PARTS:
         values[part] = sql.SQL(text(f"part_{part}").rstrip()).format(**values)
     rated = bool(dict(literals).get("rated"))
-    for slot, (part_name, without) in RATED.items():
+    for slot, (under_rate, without) in RATED.items():
         if rated:
-            with_rate = "" if part_name is None else text(part_name).rstrip()
-            values[slot] = sql.SQL(with_rate).format(**values)
+            # a part's name, or the SQL itself
+            with_rate = text(under_rate) if under_rate.startswith("part_") else under_rate
+            values[slot] = sql.SQL(with_rate.rstrip()).format(**values)
         else:
             values[slot] = sql.SQL(without)
     plain = sql.SQL(text("part_plain_filter").rstrip())

@@ -188,50 +188,42 @@ class Bench:
 
     def run_limited(self) -> None:
         """Burn-down with a concurrency limit on every execution, and without."""
-        for k in self.args.processes:
-            runs = self.interleaved(
-                {
-                    f"burn-down x{k}, no limit": functools.partial(self.burn_down, SCHEMA, k),
-                    f"burn-down x{k}, every execution limited": functools.partial(
-                        self.burn_down, SCHEMA, k, every_execution=5
-                    ),
-                }
-            )
-            self.verified.append(f"limited x{k}: every command completed exactly once")
-            free = runs[f"burn-down x{k}, no limit"]
-            self.figures += [
-                figure(f"burn-down, {k} proc, no limit", "cmd/s", free),
-                figure(
-                    f"burn-down, {k} proc, a limit on every execution",
-                    "cmd/s",
-                    runs[f"burn-down x{k}, every execution limited"],
-                    baseline=statistics.median(free),
-                    baseline_name="no limit",
-                    target=0.8,
-                ),
-            ]
+        self._against_plain(
+            "limited", ("no limit", "a limit on every execution"), {"every_execution": 5}, 0.8
+        )
 
     def run_fair(self) -> None:
-        """Burn-down with fair share over executions, and without."""
+        """Burn-down with fair share over executions, and in claim order."""
+        self._against_plain("fair", ("claim order", "fair share over executions"), {"fair": True})
+
+    def _against_plain(
+        self,
+        mode: str,
+        names: tuple[str, str],
+        setting: dict[str, Any],
+        target: float | None = None,
+    ) -> None:
+        """Burn-downs with each process count, plain and with ``setting``
+        (`burn_down`'s), alternating; the second as a ratio of the first."""
+        plain_name, set_name = names
         for k in self.args.processes:
+            plain, other = f"burn-down x{k}, {plain_name}", f"burn-down x{k}, {set_name}"
             runs = self.interleaved(
                 {
-                    f"burn-down x{k}, claim order": functools.partial(self.burn_down, SCHEMA, k),
-                    f"burn-down x{k}, fair share": functools.partial(
-                        self.burn_down, SCHEMA, k, fair=True
-                    ),
+                    plain: functools.partial(self.burn_down, SCHEMA, k),
+                    other: functools.partial(self.burn_down, SCHEMA, k, **setting),
                 }
             )
-            self.verified.append(f"fair x{k}: every command completed exactly once")
-            plain = runs[f"burn-down x{k}, claim order"]
+            self.verified.append(f"{mode} x{k}: every command completed exactly once")
             self.figures += [
-                figure(f"burn-down, {k} proc, claim order", "cmd/s", plain),
+                figure(f"burn-down, {k} proc, {plain_name}", "cmd/s", runs[plain]),
                 figure(
-                    f"burn-down, {k} proc, fair share over executions",
+                    f"burn-down, {k} proc, {set_name}",
                     "cmd/s",
-                    runs[f"burn-down x{k}, fair share"],
-                    baseline=statistics.median(plain),
-                    baseline_name="claim order",
+                    runs[other],
+                    baseline=statistics.median(runs[plain]),
+                    baseline_name=plain_name,
+                    target=target,
                 ),
             ]
 

@@ -216,7 +216,7 @@ claimed AS (
       AND c.command_id = picked.command_id
     RETURNING {claimed_row}, picked.status AS previous_status, c.concurrency_key
 )
--- under a rate: each start it counts (part_rate_starts.sql)
+-- under a rate: each start it counts (part_started.sql)
 {rate_starts}
 SELECT execution_id, command_id, step_name, tool_kind, context, attempts, max_attempts,
        claim_token, meta, loop_event_id, iter_index, previous_status

@@ -12,8 +12,8 @@ target AS MATERIALIZED (
     LIMIT 2
     FOR UPDATE SKIP LOCKED
 ),
--- Take it when it is claimable: PENDING and due, or leased with an expired lease.
-taken AS (
+-- Take it (`claimed`) when it is claimable: PENDING and due, or leased with an expired lease.
+claimed AS (
     UPDATE {command} AS c
     SET {claim_set}
     FROM target AS t
@@ -38,15 +38,8 @@ taken AS (
       AND ({any_kind} OR c.tool_kind = ANY({tool_kinds}) OR coalesce(c.tool_kind, '') = '')
     RETURNING {claimed_row}, t.status AS previous_status, c.concurrency_key
 ),
--- Its start, under each rate that counts it (part_rate_keys.sql), written
--- before the claim lock is let go, as a scan claim writes its own
-started AS (
-    INSERT INTO {starts} (key, started_at)
-    SELECT k.key, now()
-    FROM taken AS x
-    CROSS JOIN LATERAL ({rate_keys}) AS k
-    WHERE x.previous_status IN ('PENDING', 'CLAIMED', 'RUNNING')
-)
+-- Its start, under each rate that counts it, as a scan claim writes its own
+{started}
 -- 'taken': ours. 'seen': locked by us but not claimable (the caller reads why,
 -- and `reason` says what flow control holds back: a pause, a full limit or
 -- rate).
@@ -55,7 +48,7 @@ SELECT 'taken' AS verdict, execution_id, command_id, step_name, tool_kind, conte
        attempts, max_attempts, claim_token, meta, loop_event_id, iter_index,
        previous_status AS status,
        NULL::timestamptz AS due_at, NULL::text AS reason
-FROM taken
+FROM claimed
 UNION ALL
 SELECT 'seen', t.execution_id, t.command_id, NULL, c.tool_kind, NULL, NULL, NULL, NULL,
        NULL, NULL, NULL, t.status, t.due_at,
@@ -70,7 +63,7 @@ SELECT 'seen', t.execution_id, t.command_id, NULL, c.tool_kind, NULL, NULL, NULL
        END
 FROM target AS t
 JOIN {command} AS c ON c.execution_id = t.execution_id AND c.command_id = t.command_id
-WHERE NOT EXISTS (SELECT 1 FROM taken)
+WHERE NOT EXISTS (SELECT 1 FROM claimed)
 UNION ALL
 SELECT 'busy', execution_id, command_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        status, NULL, NULL
