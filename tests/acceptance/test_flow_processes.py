@@ -31,6 +31,20 @@ def worker(dsn: str, worker_id: str, *extra: str) -> Child:
     return child
 
 
+def drain(dsn: str, db: Conn, total: int, name: str, *extra: str) -> None:
+    """Two workers (``name``1 and 2) until all ``total`` commands completed; stopped."""
+    with worker(dsn, f"{name}1", *extra) as w1, worker(dsn, f"{name}2", *extra) as w2:
+        wait_until(
+            lambda: status_counts(db) == {"COMPLETED": total},
+            timeout=240,
+            what="every command to complete",
+        )
+        for proc in (w1, w2):
+            proc.send_signal(signal.SIGTERM)
+        for proc in (w1, w2):
+            proc.communicate(timeout=60)
+
+
 def started(db: Conn) -> int:
     return int(db.execute("SELECT count(*) FROM runs WHERE event = 'start'").fetchone()[0])  # type: ignore[index]
 
@@ -166,17 +180,7 @@ def test_a_rate_holds_across_two_workers_and_keeps_pace_without_polling(dsn: str
     assert rated.returncode == 0, rated.stderr
     assert "limit set: tool kind timed, at most 10 starts in any 1s" in rated.stdout
     enqueue_many_sync(db, [{"step": "s", "tool_kind": "timed", "input": {"seconds": 0.01}}] * 200)
-    slow_poll = ("--concurrency", "20", "--poll-interval", "5s")
-    with worker(dsn, "r1", *slow_poll) as w1, worker(dsn, "r2", *slow_poll) as w2:
-        wait_until(
-            lambda: status_counts(db) == {"COMPLETED": 200},
-            timeout=120,
-            what="every command to complete",
-        )
-        for proc in (w1, w2):
-            proc.send_signal(signal.SIGTERM)
-        for proc in (w1, w2):
-            proc.communicate(timeout=60)
+    drain(dsn, db, 200, "r", "--concurrency", "20", "--poll-interval", "5s")
     by_claim, by_tool = db.execute(MOST_STARTS_IN_A_WINDOW, {"window": "1 second"}).fetchone()  # type: ignore[misc]
     (span,) = db.execute(  # type: ignore[misc]
         "SELECT extract(epoch FROM max(claimed_at) - min(claimed_at))::float8 FROM runs"
@@ -207,17 +211,7 @@ def test_fair_share_lets_short_executions_finish_beside_a_long_one(dsn: str, db:
         enqueue_many_sync(db, [{**command, "execution_id": execution}] * 3)
     fair = pgqueue_cli("fair-share", "execution", "--dsn", dsn)
     assert fair.returncode == 0 and "fair share: over executions" in fair.stdout, fair.stderr
-    slots = ("--concurrency", "20")
-    with worker(dsn, "f1", *slots) as w1, worker(dsn, "f2", *slots) as w2:
-        wait_until(
-            lambda: status_counts(db) == {"COMPLETED": 2060},
-            timeout=240,
-            what="every command to complete",
-        )
-        for proc in (w1, w2):
-            proc.send_signal(signal.SIGTERM)
-        for proc in (w1, w2):
-            proc.communicate(timeout=60)
+    drain(dsn, db, 2060, "f", "--concurrency", "20")
     # each short execution's last completion, as the share of all completions
     # up to it (a batch's completions share a time: all of them count)
     finished = dict(
