@@ -93,6 +93,15 @@ def _intended_password(rest: str) -> str | None:
     return password if colon and "@" not in user and "/" not in user else None
 
 
+#: why a URL's password would not be read as written: each message whole, with
+#: nothing of the password in it
+UNENCODED = "its password holds an unencoded '@', '#', '?' or '/'"
+UNENCODED_HASH = "its password holds an unencoded '#'"
+STRAY_PERCENT = "its password holds a '%' that is not a percent-encoding"
+UNENCODED_SLASH = "its password holds an unencoded '/' or '?'"
+PASSWORD_PROBLEMS = (UNENCODED, UNENCODED_HASH, STRAY_PERCENT, UNENCODED_SLASH)
+
+
 def _ambiguous_password(dsn: str) -> str | None:
     """Why libpq would not read a URL's password as written, or ``None``."""
     url = _SCHEME.match(dsn)
@@ -109,11 +118,11 @@ def _ambiguous_password(dsn: str) -> str | None:
         # another "@" before the query: the password's own, read as the host's
         # or the database's (a database named with an "@" is written %40)
         if "@" in after.split("?", 1)[0] or "#" in host:
-            return "its password holds an unencoded '@', '#', '?' or '/'"
+            return UNENCODED
         if "#" in userinfo:
-            return "its password holds an unencoded '#'"
+            return UNENCODED_HASH
         if _PERCENT.search(userinfo):
-            return "its password holds a '%' that is not a percent-encoding"
+            return STRAY_PERCENT
         return None
     # a "/" before the first "@": libpq reads no user info at all, and the
     # password's tail as the database name (unless what comes before the "/"
@@ -121,7 +130,7 @@ def _ambiguous_password(dsn: str) -> str | None:
     before = re.sub(r"\[[^\]]*\]", "", rest[:first_slash])
     in_path = "@" in rest[first_slash:].split("?", 1)[0]
     if ":" in before and (in_path or not re.fullmatch(r"[^:@?#]*:\d*", before)):
-        return "its password holds an unencoded '/' or '?'"
+        return UNENCODED_SLASH
     return None
 
 
