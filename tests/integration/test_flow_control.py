@@ -4,6 +4,7 @@ claim statement (claim_batch.sql, claim_limited.sql), on a real table."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -47,6 +48,17 @@ async def claim(gateway: Gateway, kinds: list[str] | None = None, limit: int = 5
         worker_id="w", limit=limit, lease_for=timedelta(seconds=60), tool_kinds=kinds
     )
     return [int(r.command_id) for r in rows]
+
+
+async def claimed_at_once(dsn: str, rounds: int = 5) -> AsyncIterator[list[int]]:
+    """Eight claimers on eight connections, three claims each at once, ``rounds``
+    times: the ids claimed in each round (the caller looks, and makes room)."""
+    async with psycopg_pool.AsyncConnectionPool(dsn, min_size=8, max_size=8, open=False) as many:
+        await many.wait()
+        gateways = [Gateway(many, QueueTable()) for _ in range(8)]
+        for _ in range(rounds):
+            each = await asyncio.gather(*(claim(g, ["noop"]) for g in gateways for _ in range(3)))
+            yield [i for taken in each for i in taken]
 
 
 def finish(db: Conn, ids: list[int]) -> None:
@@ -162,17 +174,10 @@ async def test_concurrent_claims_never_exceed_a_limit(pool: Pool, dsn: str, db: 
     shared instead of exclusive, this failed in 3 runs of 3.)"""
     add(db, 400)
     pgqueue.set_limit_sync(db, tool_kind="noop", max_running=7)
-    async with psycopg_pool.AsyncConnectionPool(dsn, min_size=8, max_size=8, open=False) as many:
-        await many.wait()
-        gateways = [Gateway(many, QueueTable()) for _ in range(8)]
-        for _ in range(5):
-            rounds = await asyncio.gather(*(claim(g, ["noop"]) for g in gateways for _ in range(3)))
-            taken = [i for r in rounds for i in r]
-            held = db.execute(
-                "SELECT count(*) FROM noetl.command WHERE status = 'CLAIMED'"
-            ).fetchone()
-            assert (len(taken), held) == (7, (7,))
-            finish(db, taken)
+    async for taken in claimed_at_once(dsn):
+        held = db.execute("SELECT count(*) FROM noetl.command WHERE status = 'CLAIMED'").fetchone()
+        assert (len(taken), held) == (7, (7,))
+        finish(db, taken)
 
 
 def test_a_limit_names_one_key_and_a_positive_count(db: Conn) -> None:
