@@ -70,6 +70,8 @@ class Outbox:
         self.pool = pool
         self.table = table or QueueTable()
         self.limits: Deadline = deadlines.completion
+        #: whether the next take goes round-robin over executions
+        self._fair = False
         #: the one-statement reads and writes (backlog, status, requeue); only
         #: the take holds a transaction of its own
         self.gateway = Gateway(pool, self.table, deadlines)
@@ -102,10 +104,13 @@ class Outbox:
                     await self._limits(conn)
                     # prepared: planning the take's join to a partitioned
                     # command table (NoETL's) took longer than running it
-                    cur = await conn.execute(
-                        self._statement("outbox_take"), {"limit": limit}, prepare=True
-                    )
+                    # round-robin over executions while the fleet shares by
+                    # execution, as the last take found (its rows say)
+                    take = "outbox_take_fair" if self._fair else "outbox_take"
+                    cur = await conn.execute(self._statement(take), {"limit": limit}, prepare=True)
                     rows = await cur.fetchall()
+                if rows:
+                    self._fair = bool(rows[0][-1])
                 batch = Batch([_taken(row) for row in rows])
                 yield batch
                 if batch.settled:
@@ -140,7 +145,7 @@ class Outbox:
 
 
 def _taken(row: tuple[Any, ...]) -> Taken:
-    report_id, execution_id, command_id, kind, key, body, deliveries, status = row
+    report_id, execution_id, command_id, kind, key, body, deliveries, status, _ = row
     entry = OutboxEntry(report_id, execution_id, command_id, kind, key, body, deliveries)
     return Taken(entry, status)
 

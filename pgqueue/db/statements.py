@@ -39,6 +39,7 @@ PARTS = (
     "fence",
     "outbox_insert",
     "outbox_next",
+    "outbox_taken",
     "complete",
     "mark_running",
     "nack",

@@ -13,6 +13,7 @@ import pytest
 import pgqueue
 from pgqueue import QueueTable
 from pgqueue.db.gateway import Gateway
+from pgqueue.db.outbox import Outbox
 from pgqueue.flow import InvalidLimit
 from tests.integration.test_flow_control import add, claim, finish
 
@@ -99,3 +100,40 @@ def test_a_bad_fair_share_is_refused_naming_the_field(db: Conn) -> None:
     with pytest.raises(InvalidLimit, match="fair_share: 'execution', 'key' or 'off', not 'tenant'"):
         pgqueue.set_fair_share_sync(db, "tenant")  # type: ignore[arg-type]
     assert pgqueue.fair_share_sync(db) is None
+
+
+async def test_with_fair_share_the_relay_takes_reports_round_robin_over_executions(
+    pool: Pool, db: Conn
+) -> None:
+    """A thousand commands' reports of one execution waiting first, then one
+    command's of ten others: a take of 16 in the outbox's order is all the
+    first execution's; with fair share over executions, from the take after
+    the one that read the setting, every execution's first reports come first."""
+    db.execute(
+        """
+        INSERT INTO noetl.pgqueue_outbox (execution_id, command_id, kind, idempotency_key, body)
+        SELECT e, c, k, e || '-' || c || k, '{}'
+        FROM (SELECT 1 AS e, g AS c FROM generate_series(1, 1000) AS g
+              UNION ALL
+              SELECT e, 5000 + e FROM generate_series(2, 11) AS e) AS r,
+             (VALUES ('started'), ('finished')) AS v (k)
+        ORDER BY e, c, k DESC
+        """
+    )
+    outbox = Outbox(pool)
+
+    async def executions_taken() -> Counter[int]:
+        async with outbox.take(16) as batch:  # settles nothing: all stay
+            return Counter(t.entry.execution_id for t in batch.taken)
+
+    assert await executions_taken() == {1: 16}
+    pgqueue.set_fair_share_sync(db, "execution")
+    assert await executions_taken() == {1: 16}  # this take reads the setting
+    taken = await executions_taken()
+    # every execution's first report in the take (rounds: each execution's
+    # first, then each one's second, in the outbox's order), 16 in all
+    assert set(taken) == set(range(1, 12)) and sum(taken.values()) == 16, taken
+    assert all(n <= 2 for n in taken.values()), taken
+    pgqueue.set_fair_share_sync(db, "key")  # by key: reports in the outbox's order again
+    await executions_taken()
+    assert await executions_taken() == {1: 16}

@@ -1,4 +1,4 @@
--- (part of outbox_take: whether nothing of the command of report `o` waits
+-- (part of outbox_take and outbox_take_fair: whether nothing of the command of report `o` waits
 -- for later before it: a start report retried in a while holds its final
 -- report back)
 NOT EXISTS (
