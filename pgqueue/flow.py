@@ -63,7 +63,14 @@ def _set(
         "rate_count": None if every is None else every.count,
         "rate_period": None if every is None else every.period,
     }
-    return _Op(table or QueueTable(), "limit_set", params, lambda rows: limit_of(rows[0]))
+    # under the limit table's exclusive lock: see limit_lock.sql
+    return _Op(
+        table or QueueTable(),
+        "limit_set",
+        params,
+        lambda rows: limit_of(rows[0]),
+        lock="limit_lock",
+    )
 
 
 def _clear(

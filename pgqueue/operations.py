@@ -25,6 +25,7 @@ serialise them; waiting callers are rare beside completions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -79,17 +80,25 @@ class CommandState:
 
 @dataclass(frozen=True, slots=True)
 class _Op(Generic[T]):
-    """One statement of the table, its parameters, and its rows' meaning."""
+    """One statement of the table, its parameters, and its rows' meaning;
+    ``lock``: a statement run first in the same transaction (one is made on a
+    connection in autocommit mode), with no parameters."""
 
     table: QueueTable
     name: str
     params: dict[str, Any]
     result: Callable[[Rows], T]
+    lock: str | None = None
 
 
 async def _run(conn: psycopg.AsyncConnection[Any], op: _Op[T]) -> T:
     try:
-        async with conn.cursor(row_factory=dict_row) as cur:
+        async with contextlib.AsyncExitStack() as stack:
+            if op.lock is not None and conn.autocommit:
+                await stack.enter_async_context(conn.transaction())
+            cur = await stack.enter_async_context(conn.cursor(row_factory=dict_row))
+            if op.lock is not None:
+                await cur.execute(op.table.statement(op.lock))
             await cur.execute(op.table.statement(op.name), op.params)
             rows = await cur.fetchall() if cur.description else []
     except DRIVER_ERRORS as exc:
@@ -99,7 +108,12 @@ async def _run(conn: psycopg.AsyncConnection[Any], op: _Op[T]) -> T:
 
 def _run_sync(conn: psycopg.Connection[Any], op: _Op[T]) -> T:
     try:
-        with conn.cursor(row_factory=dict_row) as cur:
+        with contextlib.ExitStack() as stack:
+            if op.lock is not None and conn.autocommit:
+                stack.enter_context(conn.transaction())
+            cur = stack.enter_context(conn.cursor(row_factory=dict_row))
+            if op.lock is not None:
+                cur.execute(op.table.statement(op.lock))
             cur.execute(op.table.statement(op.name), op.params)
             rows = cur.fetchall() if cur.description else []
     except DRIVER_ERRORS as exc:

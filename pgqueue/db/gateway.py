@@ -209,20 +209,21 @@ class Gateway:
     ) -> list[ClaimedRow]:
         # every value a literal, none a parameter (see claim_batch.sql)
         # the plain claim, or the one that counts limits, fair or not:
-        # whichever the last claim's lock said (claim_lock.sql). A claim that
+        # whichever the database last said (claim_mode.py). A claim that
         # finds it was the wrong one took no pending row; when it took nothing
         # at all, the right one follows at once (else at the next claim)
         for _ in range(2):
-            limited, rated = self.mode.limited, self.mode.rated
+            before = self.mode.which
             literals = statements.literals(
                 any_kind=tool_kinds is None,
                 fair=self.mode.fair,
-                rated=rated or None,
+                rated=self.mode.rated or None,
                 lease=lease_for,
                 limit=limit,
                 tool_kinds=tuple(tool_kinds or ()),
                 worker_id=worker_id,
             )
+            lead = self.mode.lead
             lock, rows, after = await self._run(
                 self.mode.statement,
                 None,
@@ -230,12 +231,16 @@ class Gateway:
                 binary=True,
                 literals=literals,
                 hot=True,
-                lead="claim_lock",
+                lead=lead,
                 trail=self.mode.trail,
                 presorted=True,
             )
-            self.mode.learn(lock[0], after)
-            if (self.mode.limited, self.mode.rated) == (limited, rated) or rows:
+            if lead is not None:
+                self.mode.learn(lock[0], after)
+            elif self.mode.asks(len(rows)):
+                said = await self.fetch("claim_mode", None, role="claim", hot=True)
+                self.mode.learn(said[0], after)
+            if self.mode.which == before or rows:
                 break
         return list(map(_row, rows))
 

@@ -139,6 +139,13 @@ def render(
             values[slot] = sql.SQL(with_rate.rstrip()).format(**values)
         else:
             values[slot] = sql.SQL(without)
+    # the plain claim takes nothing while the fleet shares fairly (the fair
+    # claim, rendered with its switch, is the one to run then)
+    values["fair_guard"] = sql.SQL(
+        ""
+        if dict(literals).get("fair") is not None
+        else "\nAND NOT EXISTS (SELECT 1 FROM {} WHERE name = 'fair_share')"
+    ).format(values["settings"])
     plain = sql.SQL(text("part_plain_filter").rstrip())
     values["kind_scans"], values["pending_rows"] = _kind_scans(dict(literals), values, plain)
     limited = sql.SQL(text("part_limited_filter").rstrip())

@@ -66,6 +66,11 @@ async def test_a_stopped_backend_costs_one_deadline_then_the_worker_goes_on(
             worker.register("noop", noop)
             stats = await asyncio.wait_for(worker.run(), 60)
         finally:
+            # ended as the server ends a half-open connection's backend: a
+            # stopped backend merely continued would yet run the claim it
+            # holds (a claim by a worker gone, left to its lease), and the
+            # table would not be the worker's own work alone
+            db.execute("SELECT pg_terminate_backend(%s)", (stopped,))
             os.kill(stopped, signal.SIGCONT)
     assert status_counts(db) == {"COMPLETED": 40}
     assert stats["completed"] == 40 and stats["unrecorded"] == 0

@@ -4,7 +4,7 @@ claim statement (claim_batch.sql, claim_limited.sql), on a real table."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ import pgqueue
 from pgqueue import QueueTable
 from pgqueue.db.gateway import Gateway
 from pgqueue.flow import InvalidLimit
+from tests.helpers import wait_until_async
 
 Conn = psycopg.Connection[Any]
 Pool = psycopg_pool.AsyncConnectionPool[Any]
@@ -178,6 +179,61 @@ async def test_concurrent_claims_never_exceed_a_limit(pool: Pool, dsn: str, db: 
         held = db.execute("SELECT count(*) FROM noetl.command WHERE status = 'CLAIMED'").fetchone()
         assert (len(taken), held) == (7, (7,))
         finish(db, taken)
+
+
+async def test_a_limit_set_while_a_plain_claim_is_under_way_counts_what_it_took(
+    pool: Pool, dsn: str, db: Conn
+) -> None:
+    """A plain claim (no limit when it began) takes five rows and has not
+    committed; a limit of five is set meanwhile. The limit's write waits for
+    that claim (limit_lock.sql), and the next claim counts its five: never ten
+    at once. (With the limit written under no lock, the next claim took five
+    more.)"""
+    add(db, 20)
+    plain = QueueTable().statement(
+        "claim_batch",
+        any_kind=False,
+        lease=timedelta(seconds=60),
+        limit=5,
+        tool_kinds=("noop",),
+        worker_id="under-way",
+    )
+    async with await psycopg.AsyncConnection.connect(dsn) as under_way:
+        # the plain claim, in a transaction left open: under way
+        assert len(await (await under_way.execute(plain)).fetchall()) == 5
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as setter:
+            setting = asyncio.create_task(
+                pgqueue.set_limit(setter, tool_kind="noop", max_running=5)
+            )
+
+            def waiting(count: int) -> Callable[[], Awaitable[bool]]:
+                async def done_or_waiting() -> bool:
+                    found = db.execute(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    ).fetchone()
+                    return setting.done() or found == (count,)
+
+                return done_or_waiting
+
+            await wait_until_async(waiting(1), what="the limit's write to finish or to wait")
+            # a worker's next claim, meanwhile: at once if the limit is set
+            # already, else it waits behind the limit's write
+            gateway = Gateway(pool, QueueTable())
+            claiming: asyncio.Task[list[int]] | None = None
+            if setting.done():
+                taken = await claim(gateway, ["noop"])
+            else:
+                claiming = asyncio.create_task(claim(gateway, ["noop"]))
+                await wait_until_async(waiting(2), what="the claim to wait behind the limit")
+            await under_way.commit()
+            await setting
+            if claiming is not None:
+                taken = await claiming
+            assert taken == []
+    assert db.execute(
+        "SELECT count(*) FROM noetl.command WHERE status = 'CLAIMED'"
+    ).fetchone() == (5,)
 
 
 def test_a_limit_names_one_key_and_a_positive_count(db: Conn) -> None:

@@ -1,16 +1,17 @@
--- Before a scan claim, in its transaction: the queue's claim lock, exclusive
--- while any limit exists (a concurrency limit or a rate), shared otherwise.
--- Claims under limits then run one after the other, each counting (in a
--- snapshot its statement takes after this) every claim committed before it,
--- and every start those claims wrote: two can never both see the same free
--- room. Claims with no limit share the lock and never wait on each other; a
--- limit's first claim waits for the ones already under way, which could not
--- yet see it. What was taken is recorded for the claim statement
--- (pgqueue.claim_lock), which takes no pending row under a limit it holds no
--- exclusive lock for, and returned, for the worker to pick the claim
--- statement (claim_batch.sql, or claim_limited.sql) of its next claim,
--- whether a rate is set (then rate_next.sql follows that claim), and the
--- fleet's fair share (the group its next claim spreads over, or NULL).
+-- Before a limited or fair scan claim, and a claim by id, in its transaction:
+-- the queue's claim lock, exclusive while any limit exists (a concurrency
+-- limit or a rate), shared otherwise. Claims under limits then run one after
+-- the other, each counting (in a snapshot its statement takes after this)
+-- every claim committed before it, and every start those claims wrote: two
+-- can never both see the same free room. A claim with no limit to count runs
+-- with no such lock (the plain claim, claim_batch.sql, with no lead at all):
+-- a new limit's write waits for it instead (limit_lock.sql). What was taken is
+-- recorded for the claim statement (pgqueue.claim_lock), which takes no
+-- pending row under a limit it holds no exclusive lock for, and returned, for
+-- the worker to pick the claim statement (claim_batch.sql, or
+-- claim_limited.sql) of its next claim, whether a rate is set (then
+-- rate_next.sql follows that claim), and the fleet's fair share (the group
+-- its next claim spreads over, or NULL).
 SELECT CASE
     WHEN l.limits > 0
     THEN set_config('pgqueue.claim_lock',
