@@ -28,11 +28,13 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
+import psycopg
 import psycopg_pool
 
 from pgqueue import dsn as dsns
 from pgqueue import migrate as migrations
 from pgqueue import retention as retentions
+from pgqueue.cron import InvalidSchedule
 from pgqueue.db.connect import check_reachable, open_pool
 from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadline, Deadlines
 from pgqueue.db.gateway import Gateway
@@ -45,6 +47,8 @@ from pgqueue.observability import Metrics, Probe, lifecycle
 from pgqueue.pg_source import PgCommandSource
 from pgqueue.registry import STALE, Registry
 from pgqueue.relay import Relay
+from pgqueue.schedule_file import load, put_all
+from pgqueue.scheduler import Scheduler
 from pgqueue.settings import WorkerSettings
 from pgqueue.tools import ToolFunction, import_tools
 from pgqueue.tools.builtin import (
@@ -173,6 +177,7 @@ class WorkerApp:
                     tool_kinds=served,
                 )
             )
+        await self._schedules(dsn)
         retention = await self._retention()
         if retention is not None:
             self._pruner = retentions.Pruner(gateway, retention)
@@ -278,6 +283,25 @@ class WorkerApp:
                 f"{', '.join(worker.tools.kinds)}; add one with --tools MODULE)"
             )
         return worker
+
+    async def _schedules(self, dsn: str) -> None:
+        """Add the ``schedules`` file's schedules; run the scheduler unless told not to."""
+        path = self.settings.schedules
+        if path is not None:
+            try:
+                entries = load(path)
+            except InvalidSchedule as exc:
+                raise ConfigurationError(f"schedules: {exc}") from None
+            async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+                added = await put_all(conn, entries, self.table)
+            logger.info(
+                "schedules of %s: %s",
+                path,
+                ", ".join(s.name for s in added) or "none",
+                extra={"worker_id": self.worker_id, "action": "schedule"},
+            )
+        if not self.settings.no_schedules:
+            self.worker.services.append(Scheduler(self.gateway, worker_id=self.worker_id))
 
     async def _retention(self) -> retentions.Retention | None:
         policy = self.settings.retention

@@ -13,6 +13,7 @@ import difflib
 import os
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -96,6 +97,11 @@ class WorkerSettings(BaseModel):
     #: ``auto`` (7 days on a table pgqueue created, off on NoETL's), ``off``, or
     #: a window with its unit
     retention: Literal["auto", "off"] | timedelta = "auto"
+    #: a TOML or YAML file of schedules to add (or change) at start
+    schedules: Path | None = None
+    #: enqueue no schedule's ticks here (every worker does by default, each
+    #: tick exactly once across the fleet)
+    no_schedules: bool = False
 
     @field_validator("lease", "poll_interval", "statement_timeout", "lock_timeout")
     @classmethod

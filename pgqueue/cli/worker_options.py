@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import timedelta
+from pathlib import Path
 
 from pgqueue.cli.common import (
     duration,
@@ -174,4 +175,16 @@ def add_worker(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="prune finished rows older than this, 'off', or 'auto' "
         "(7d on a pgqueue-created table, off on NoETL's)",
+    )
+    p.add_argument(
+        "--schedules",
+        type=Path,
+        metavar="FILE",
+        help="add or change the schedules of this TOML or YAML file at start "
+        "(see 'pgqueue schedule add --help' for their fields)",
+    )
+    p.add_argument(
+        "--no-schedules",
+        action="store_true",
+        help="enqueue no schedule's ticks in this worker (the fleet's others do)",
     )

@@ -55,6 +55,7 @@ PARTS = (
     "held_back",
     "rescued",
     "strays",
+    "schedule_insert",
 )
 
 
@@ -123,6 +124,7 @@ def render(
         pauses=sql.Identifier(schema, "pgqueue_pause"),
         starts=sql.Identifier(schema, "pgqueue_start"),
         settings=sql.Identifier(schema, "pgqueue_setting"),
+        schedules=sql.Identifier(schema, "pgqueue_schedule"),
         execution=sql.Identifier(schema, "execution"),
         event=sql.Identifier(schema, "event"),
         runtime=sql.Identifier(schema, "runtime"),

@@ -24,6 +24,8 @@ PAUSES = "pgqueue_pause"
 STARTS = "pgqueue_start"
 #: the fleet's flow settings (migration 0012): fair share
 SETTINGS = "pgqueue_setting"
+#: periodic commands (migration 0013)
+SCHEDULES = "pgqueue_schedule"
 #: pgqueue's alembic version table, in the queue's schema (never a host app's)
 VERSION_TABLE = "pgqueue_alembic_version"
 #: Marks objects pgqueue created, so a downgrade drops only those and never
@@ -81,6 +83,7 @@ class Names:
             "pauses": sql.Identifier(self.schema, PAUSES),
             "starts": sql.Identifier(self.schema, STARTS),
             "settings": sql.Identifier(self.schema, SETTINGS),
+            "schedules": sql.Identifier(self.schema, SCHEDULES),
             "snowflake": sql.Identifier(self.schema, "snowflake_id"),
             "sequence_name": sql.Literal(
                 _quote(sql.Identifier(self.schema, "pgqueue_snowflake_seq"))

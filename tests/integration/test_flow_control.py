@@ -231,9 +231,9 @@ async def test_a_limit_set_while_a_plain_claim_is_under_way_counts_what_it_took(
             if claiming is not None:
                 taken = await claiming
             assert taken == []
-    assert db.execute(
-        "SELECT count(*) FROM noetl.command WHERE status = 'CLAIMED'"
-    ).fetchone() == (5,)
+    assert db.execute("SELECT count(*) FROM noetl.command WHERE status = 'CLAIMED'").fetchone() == (
+        5,
+    )
 
 
 def test_a_limit_names_one_key_and_a_positive_count(db: Conn) -> None:

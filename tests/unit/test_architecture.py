@@ -23,7 +23,7 @@ PACKAGE = Path(pgqueue.__file__).parent
 #: migrations are alembic's, run by `pgqueue.migrate`.
 LAYERS: list[set[str]] = [
     {"errors", "states", "jsonvalues", "runtime", "dsn", "durations", "tracing"},
-    {"models", "levers", "backoff", "batching", "services", "tools.threads"},
+    {"models", "levers", "backoff", "batching", "services", "tools.threads", "cron"},
     {
         "outcomes",
         "newcommand",
@@ -46,8 +46,27 @@ LAYERS: list[set[str]] = [
         "registry",
         "operations",
     },
-    {"noetl", "source", "coalescing", "completer", "finished", "draining", "handles", "flow"},
-    {"pg_source", "tools", "tools.builtin", "execution", "lease_keeper", "recording"},
+    {
+        "noetl",
+        "source",
+        "coalescing",
+        "completer",
+        "finished",
+        "draining",
+        "handles",
+        "flow",
+        "schedules",
+    },
+    {
+        "pg_source",
+        "tools",
+        "tools.builtin",
+        "execution",
+        "lease_keeper",
+        "recording",
+        "scheduler",
+        "schedule_file",
+    },
     {"observability"},
     {"worker", "settings"},
     {"app"},  # the composition root
