@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from pgqueue import jsonvalues
 from pgqueue.cron import InvalidSchedule, Missed, Policy, Timing
 from pgqueue.db.table import QueueTable
+from pgqueue.durations import human
 from pgqueue.durations import parse as parse_duration
 from pgqueue.newcommand import NewCommand, validate
 from pgqueue.operations import Rows, _Op, _run, _run_sync
@@ -79,9 +80,9 @@ class Schedule:
     def when(self) -> str:
         """The timing as a person reads it: ``0 3 * * * (Europe/Berlin)``, ``every 30s``."""
         timing = self.timing
-        if timing.cron is not None:
-            return f"{timing.cron} ({timing.timezone})"
-        return f"every {timing.every}"
+        if timing.every is not None:
+            return f"every {human(timing.every)}"
+        return f"{timing.cron} ({timing.timezone})"
 
 
 def schedule_of(row: Mapping[str, Any]) -> Schedule:

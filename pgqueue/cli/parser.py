@@ -19,6 +19,7 @@ from pgqueue.cli import (
     environment,
     flow,
     prune,
+    schedule,
     show,
     status,
     worker,
@@ -111,6 +112,13 @@ VERBS = (
         flow.fair_share,
     ),
     Verb(
+        "schedule",
+        "periodic commands, each tick enqueued once by the fleet: add, list, remove, pause, "
+        "resume, run-now",
+        lambda p: None,  # its own verbs take the shared flags: see parser()
+        schedule.schedule,
+    ),
+    Verb(
         "prune",
         "delete finished commands older than a window",
         prune.add_prune,
@@ -195,6 +203,8 @@ def parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=verb.handler)
         if verb.name == "limit":
             flow.add_limit(p, common)
+        elif verb.name == "schedule":
+            schedule.add_schedule(p, common)
         else:
             verb.arguments(p)
         if verb.name == "worker":

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
 from rich.console import Console, Group
 from rich.table import Table
 
+import pgqueue
 from pgqueue import flow
 from pgqueue.cli.common import (
     EXIT_OK,
@@ -22,6 +23,7 @@ from pgqueue.cli.common import (
     table_of,
 )
 from pgqueue.cli.flow import limit_row, limits_table
+from pgqueue.cli.schedule import schedule_row, schedules_table
 from pgqueue.db.gateway import Gateway
 from pgqueue.db.outbox import Outbox
 from pgqueue.registry import STALE
@@ -55,6 +57,8 @@ class StatusReport:
     paused: list[dict[str, Any]]
     #: what claims spread over (``execution``, ``key``), or ``None``: off
     fair_share: str | None = None
+    #: the schedules, with their last and next tick
+    schedules: list[dict[str, Any]] = field(default_factory=list)
 
     def total(self, status: str | None = None) -> int:
         return sum(r["commands"] for r in self.counts if status is None or r["status"] == status)
@@ -126,6 +130,7 @@ async def report(gateway: Gateway, *, failures: int = 5) -> StatusReport:
         limits=limits,
         paused=paused,
         fair_share=await _fair_share(gateway),
+        schedules=[schedule_row(each) for each in await _flow(gateway, pgqueue.schedules)],
     )
 
 
@@ -198,6 +203,8 @@ def render(status: StatusReport, *, title: str = "noetl.command") -> Group:
         parts.append(paused)
     if status.limits:
         parts.append(limits_table(status.limits))
+    if status.schedules:
+        parts.append(schedules_table(status.schedules))
     if status.leases:
         leases = Table(title="leases by worker", title_justify="left")
         for column in ("worker", "claimed", "running", "expired", "next expiry"):
