@@ -17,7 +17,7 @@ The table of contents of the contract (the README and docs/design.md):
 
 from pgqueue.backoff import RetryPolicy
 from pgqueue.db.table import QueueTable
-from pgqueue.enqueue import enqueue, enqueue_many, enqueue_many_sync, enqueue_sync
+from pgqueue.enqueue import Enqueued, enqueue, enqueue_many, enqueue_many_sync, enqueue_sync
 from pgqueue.errors import (
     CommandCancelled,
     ConfigurationError,
@@ -112,6 +112,7 @@ __all__ = [
     "ConfigurationError",
     "DatabaseError",
     "DatabaseUnavailable",
+    "Enqueued",
     "Failed",
     "HandleAlreadySettled",
     "InMemorySource",

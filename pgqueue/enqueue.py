@@ -32,6 +32,21 @@ from pgqueue.db.table import QueueTable
 from pgqueue.newcommand import Checked, NewCommand, is_new, validate
 
 
+class Enqueued(str):
+    """A unique command's id, as `enqueue` returns it: ``duplicate`` when a
+    command holding its key already waits or runs, whose id this is (nothing
+    was written)."""
+
+    __slots__ = ("duplicate",)
+
+    duplicate: bool
+
+    def __new__(cls, command_id: object, duplicate: bool = False) -> Enqueued:
+        made = super().__new__(cls, str(command_id))
+        made.duplicate = duplicate
+        return made
+
+
 def _params(checked: Checked, noetl: bool) -> dict[str, list[Any]]:
     """The statement's arrays; ``noetl``: with NoETL's own columns too."""
     columns = checked.columns
@@ -124,6 +139,15 @@ def _insert(checked: Checked, queue: QueueTable) -> Plan[list[str]]:
     """``INSERT … ON CONFLICT DO NOTHING`` of validated commands: their ids."""
     if not checked.contexts:
         return []
+    if checked.gives_unique_keys():
+        params = _params(checked, True)
+        params["unique_keys"] = checked.columns["unique_key"]
+        params["unique_whiles"] = [
+            None if states is None else "|".join(states)
+            for states in checked.columns["unique_while"]
+        ]
+        rows = yield Execute(queue.statement("enqueue_unique"), params)
+        return [Enqueued(command_id, duplicate) for command_id, duplicate in rows]
     # NoETL's own columns are named only when given, so a table's own defaults
     # for them (if it has any) still apply to commands that leave them out
     noetl = checked.gives_noetl_columns()
@@ -205,7 +229,12 @@ async def enqueue(
     ``parent_execution_id``, ``parent_command_id``, ``loop_event_id``,
     ``iter_index``, ``meta``; its control plane's table requires the first
     two), and ``concurrency_key``: the key a limit may name (a tenant, an
-    external account; see `pgqueue.set_limit`)."""
+    external account; see `pgqueue.set_limit`).
+
+    ``unique_key=K`` (``unique_while=``: the states, PENDING, CLAIMED and
+    RUNNING if left out): while a command with key ``K`` is in one of them,
+    nothing is written and the id returned is that command's, an `Enqueued`
+    whose ``duplicate`` is true."""
     command = _one(
         step,
         tool_kind,

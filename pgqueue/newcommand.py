@@ -26,12 +26,14 @@ from pydantic import (
     JsonValue,
     TypeAdapter,
     ValidationError,
+    model_validator,
     with_config,
 )
 from typing_extensions import TypedDict  # pydantic needs this one before 3.12
 
 from pgqueue import jsonvalues
 from pgqueue.models import Int64
+from pgqueue.states import KNOWN
 
 #: Attempts a command gets when the caller does not say.
 DEFAULT_MAX_ATTEMPTS = 5
@@ -82,6 +84,23 @@ def _meta(value: dict[str, JsonValue] | None) -> dict[str, JsonValue] | None:
     return value
 
 
+#: the states a unique key holds in when the caller does not say: while its
+#: command waits or runs
+UNIQUE_WHILE = ("CLAIMED", "PENDING", "RUNNING")
+
+
+def _unique_while(value: list[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    states = tuple(sorted({str(v).upper() for v in value}))
+    if not states:
+        raise ValueError("give at least one state (or leave it out: PENDING, CLAIMED, RUNNING)")
+    unknown = [v for v in states if v not in {s.value for s in KNOWN}]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is not a state ({', '.join(sorted(KNOWN))})")
+    return states
+
+
 # Each field's rules, once: `NewCommand` and the bulk validator both use them.
 Name = Annotated[str, Field(min_length=1), AfterValidator(_name)]
 Input = Annotated[dict[str, JsonValue], AfterValidator(_input)]
@@ -91,6 +110,10 @@ Priority = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX, strict=True)]
 MaxAttempts = Annotated[int, Field(ge=1, le=INT32_MAX, strict=True)] | None
 Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX, strict=True)]
 Meta = Annotated[dict[str, JsonValue] | None, AfterValidator(_meta)]
+UniqueWhile = Annotated[list[str] | None, AfterValidator(_unique_while)]
+
+#: a unique command's fields: written by their own statement (enqueue_unique.sql)
+UNIQUE_COLUMNS = ("unique_key", "unique_while")
 
 #: NoETL's own columns a producer may set (its control plane's table requires
 #: ``event_id`` and ``catalog_id``); written only when some command gives one
@@ -127,6 +150,14 @@ class NewCommand(BaseModel):
     iter_index: Int32 | None = None
     meta: Meta = None
     concurrency_key: Name | None = None
+    unique_key: Name | None = None
+    unique_while: UniqueWhile = None
+
+    @model_validator(mode="after")
+    def _unique_while_has_a_key(self) -> NewCommand:
+        if self.unique_while is not None and self.unique_key is None:
+            raise ValueError("unique_while: only with a unique_key")
+        return self
 
     def context(self) -> dict[str, Any]:
         """The ``context`` column: the input, plus ``render_context`` when given (read only)."""
@@ -156,6 +187,8 @@ class _Fields(TypedDict, total=False):
     iter_index: Int32 | None
     meta: Meta
     concurrency_key: Name | None
+    unique_key: Name | None
+    unique_while: UniqueWhile
 
 
 #: A validated command: a `NewCommand`'s fields, or a validated mapping (keys
@@ -223,12 +256,39 @@ class Checked:
             and _all_none(columns["command_id"])
             and _all_none(columns["execution_id"])
             and not self.gives_noetl_columns()
+            and not self.gives_unique_keys()
         )
 
     def gives_noetl_columns(self) -> bool:
         """Whether some command sets one of NoETL's own columns, or a
         concurrency key (the same statement writes them all)."""
         return not all(_all_none(self.columns[key]) for key in (*NOETL_COLUMNS, "concurrency_key"))
+
+    def gives_unique_keys(self) -> bool:
+        """Whether some command has a unique key (enqueue_unique.sql writes it)."""
+        return not _all_none(self.columns["unique_key"])
+
+    def check_unique(self) -> Checked:
+        """``self``, or a ``ValidationError`` naming the first command with
+        ``unique_while`` and no ``unique_key``."""
+        if _all_none(self.columns["unique_while"]):
+            return self
+        for index, (key, states) in enumerate(
+            zip(self.columns["unique_key"], self.columns["unique_while"], strict=True)
+        ):
+            if states is not None and key is None:
+                raise ValidationError.from_exception_data(
+                    "NewCommand",
+                    [
+                        {
+                            "type": "value_error",
+                            "loc": (index, "unique_while"),
+                            "input": list(states),
+                            "ctx": {"error": ValueError("only with a unique_key")},
+                        }
+                    ],
+                )
+        return self
 
     def metas(self) -> list[str | None]:
         """The ``meta`` column as JSON text (``None`` where not given)."""
@@ -296,20 +356,20 @@ def validate(commands: Sequence[NewCommand | Mapping[str, Any]]) -> Checked:
     and field of the first bad ones), with its context serialised."""
     kinds = set(map(type, commands))
     if kinds == {NewCommand}:
-        return Checked.of([c.__dict__ for c in commands])
+        return Checked.of([c.__dict__ for c in commands]).check_unique()
     if kinds == {dict}:
         plain: list[Any] = list(commands)
     else:
         plain = [c.__dict__ if isinstance(c, NewCommand) else c for c in commands]
     checked = _quick_check(plain)
     if checked is not None:
-        return checked
-    return Checked.of(cast(list[_Valid], _many.validate_python(plain)))
+        return checked.check_unique()
+    return Checked.of(cast(list[_Valid], _many.validate_python(plain))).check_unique()
 
 
 #: The keys a new command may have (no ids, no delay): a dict with no others
 #: is new without a look at its values.
-_NEW_KEYS = _KEYS - {"command_id", "execution_id", "delay", *NOETL_COLUMNS}
+_NEW_KEYS = _KEYS - {"command_id", "execution_id", "delay", *NOETL_COLUMNS, *UNIQUE_COLUMNS}
 
 
 def is_new(command: NewCommand | Mapping[str, Any]) -> bool:
@@ -327,4 +387,5 @@ def is_new(command: NewCommand | Mapping[str, Any]) -> bool:
         and command.get("execution_id") is None
         and not command.get("delay")
         and all(command.get(key) is None for key in NOETL_COLUMNS)
+        and command.get("unique_key") is None
     )

@@ -83,6 +83,8 @@ _PER_COMMAND = (
     "--execution-id",
     "--command-id",
     "--concurrency-key",
+    "--unique-key",
+    "--unique-while",
     "--delay",
     "--max-attempts",
 )
@@ -98,6 +100,8 @@ JSONL_FIELDS = """\
   priority                     an integer, higher first (default 0)
   max_attempts                 an integer >= 1 (default 5)
   concurrency_key              a string a limit may name (pgqueue limit set --key)
+  unique_key, unique_while     a key no other waiting or running command may hold,
+                               and the states that hold it (a list of names)
   event_id, catalog_id, parent_execution_id, parent_command_id, loop_event_id,
   iter_index, meta             NoETL's own columns, written only when given
 Example: {"step": "fetch", "tool_kind": "http", "input": {"url": "https://x"}}
@@ -143,7 +147,15 @@ def _commands_from(args: argparse.Namespace) -> list[tuple[int, Any]]:
         "input": args.input if args.input is not None else {},
         "priority": args.priority,
     }
-    for key in ("execution_id", "command_id", "render_context", "max_attempts", "concurrency_key"):
+    for key in (
+        "execution_id",
+        "command_id",
+        "render_context",
+        "max_attempts",
+        "concurrency_key",
+        "unique_key",
+        "unique_while",
+    ):
         if getattr(args, key) is not None:
             item[key] = getattr(args, key)
     if args.delay is not None:
@@ -179,7 +191,11 @@ async def enqueue(args: argparse.Namespace, console: Console) -> int:
         )
         unserved = [row[0] for row in await cur.fetchall()]
     for enqueued in ids:
-        console.print(enqueued, highlight=False)
+        # a unique command's key held by another: its id, and nothing written
+        held = getattr(enqueued, "duplicate", False)
+        console.print(
+            f"{enqueued} (a duplicate: its key is held)" if held else enqueued, highlight=False
+        )
     for kind in unserved:
         say(
             args.command,
@@ -297,6 +313,17 @@ def add_enqueue(p: argparse.ArgumentParser) -> None:
         "--concurrency-key",
         metavar="KEY",
         help="a tenant, an account…: what `pgqueue limit set --key KEY` limits",
+    )
+    p.add_argument(
+        "--unique-key",
+        metavar="KEY",
+        help="write nothing while a command with this key waits or runs: its id is printed",
+    )
+    p.add_argument(
+        "--unique-while",
+        nargs="+",
+        metavar="STATE",
+        help="the states that hold --unique-key (default: PENDING CLAIMED RUNNING)",
     )
     p.add_argument(
         "--jsonl",

@@ -125,6 +125,7 @@ def render(
         starts=sql.Identifier(schema, "pgqueue_start"),
         settings=sql.Identifier(schema, "pgqueue_setting"),
         schedules=sql.Identifier(schema, "pgqueue_schedule"),
+        uniques=sql.Identifier(schema, "pgqueue_unique"),
         execution=sql.Identifier(schema, "execution"),
         event=sql.Identifier(schema, "event"),
         runtime=sql.Identifier(schema, "runtime"),

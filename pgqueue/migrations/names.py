@@ -26,6 +26,8 @@ STARTS = "pgqueue_start"
 SETTINGS = "pgqueue_setting"
 #: periodic commands (migration 0013)
 SCHEDULES = "pgqueue_schedule"
+#: unique commands' keys (migration 0014)
+UNIQUES = "pgqueue_unique"
 #: pgqueue's alembic version table, in the queue's schema (never a host app's)
 VERSION_TABLE = "pgqueue_alembic_version"
 #: Marks objects pgqueue created, so a downgrade drops only those and never
@@ -84,6 +86,7 @@ class Names:
             "starts": sql.Identifier(self.schema, STARTS),
             "settings": sql.Identifier(self.schema, SETTINGS),
             "schedules": sql.Identifier(self.schema, SCHEDULES),
+            "uniques": sql.Identifier(self.schema, UNIQUES),
             "snowflake": sql.Identifier(self.schema, "snowflake_id"),
             "sequence_name": sql.Literal(
                 _quote(sql.Identifier(self.schema, "pgqueue_snowflake_seq"))

@@ -53,3 +53,64 @@ def test_concurrent_idempotent_bulks_in_different_orders_do_not_deadlock(
     assert failures == []
     assert [p.exitcode for p in producers] == [0, 0, 0, 0]
     assert status_counts(db) == {"PENDING": COMMANDS}
+
+
+#: unique keys each producer enqueues, in its own order, several rounds
+KEYS = 500
+
+
+def produce_unique(dsn: str, seed: int, barrier: Barrier, errors: Any) -> None:
+    rng = random.Random(seed)
+    try:
+        with psycopg.connect(dsn) as conn:
+            barrier.wait(30)
+            for round_ in range(4):
+                commands = [
+                    {"step": "s", "tool_kind": "noop", "input": {"by": seed}, "unique_key": f"k{k}"}
+                    for k in rng.sample(range(KEYS), KEYS)
+                ]
+                # bulks (one rolled back) and single enqueues, each committed:
+                # a transaction of several enqueues of keys in another order
+                # than a concurrent one's can deadlock, as any two
+                # transactions taking row locks in different orders can
+                if round_ % 2:
+                    for command in commands[:50]:
+                        enqueue_many_sync(conn, [command])
+                        conn.commit()
+                else:
+                    enqueue_many_sync(conn, commands)
+                    if round_ == 2:
+                        conn.rollback()
+                    else:
+                        conn.commit()
+    except Exception as exc:
+        errors.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_producers_enqueueing_the_same_unique_keys_at_once_leave_one_row_a_key(
+    dsn: str, db: Conn
+) -> None:
+    """Four producer processes enqueue the same 500 unique keys, each in its
+    own order, in bulks (each statement locks its keys in key order) and one
+    by one, committing and rolling back: no deadlock, no error, and exactly
+    one command a key."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier, errors = ctx.Barrier(4), ctx.Queue()
+    producers = [
+        ctx.Process(target=produce_unique, args=(dsn, n, barrier, errors)) for n in range(4)
+    ]
+    for p in producers:
+        p.start()
+    for p in producers:
+        p.join(120)
+    failures = []
+    while not errors.empty():
+        failures.append(errors.get())
+    assert failures == []
+    assert [p.exitcode for p in producers] == [0, 0, 0, 0]
+    keys = db.execute(
+        "SELECT count(*), count(DISTINCT u.unique_key) FROM noetl.pgqueue_unique AS u"
+        " JOIN noetl.command AS c USING (execution_id, command_id)"
+    ).fetchone()
+    assert keys == (KEYS, KEYS)
+    assert status_counts(db) == {"PENDING": KEYS}
