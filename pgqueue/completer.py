@@ -209,6 +209,16 @@ class Completer:
             self.on_pending(len(reports))
         return (claim, result_json, reports)
 
+    def transactional(self, claim: ClaimedRow, result_json: str) -> tuple[str, ...]:
+        """The reports a completion in a tool's own transaction writes (the same
+        as `completion`'s); its batched RUNNING mark is dropped: the row will
+        be COMPLETED by then."""
+        self._marks.discard(claim.key)
+        if self.reporter is None:
+            return ()
+        ending = Ending("COMPLETED", claim.attempts + 1, result_json=result_json)
+        return self._reports(claim, ending)
+
     def complete_then(self, completion: Completion, notify: Notify) -> None:
         """Queue the completion (from `completion`) for the next batched write;
         ``notify(written, error)`` is called from the flush, with no task switch

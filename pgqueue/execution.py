@@ -9,6 +9,7 @@ why (`Interrupted.reason`): a timeout, a lost lease, a cancel, a shutdown.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,15 @@ from pgqueue.errors import PermanentFailure, PgQueueError
 from pgqueue.models import Command
 from pgqueue.outcomes import ClaimedRow
 from pgqueue.tools import RUNNING, ToolContext, ToolRegistry
+from pgqueue.tools.flight import IN_FLIGHT, InFlight
+
+
+def no_reports(claim: ClaimedRow, result_json: str) -> Sequence[str]:
+    return ()
+
+
+def ignore(count: int) -> None:
+    return None
 
 
 class Shutdown(PgQueueError):
@@ -39,6 +49,16 @@ class Running:
     deadline: float | None = None
     #: True only while the tool itself runs: cancelling is aimed at the tool
     active: bool = True
+    #: the claim as ``ctx.transaction()`` finishes it (``None``: no claim)
+    flight: InFlight | None = None
+
+    @property
+    def leased(self) -> ClaimedRow | None:
+        """The claim whose lease the worker keeps: none once the tool's own
+        transaction finished the command."""
+        if self.flight is not None and self.flight.finished:
+            return None
+        return self.claim
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +82,16 @@ class Interrupted:
     in_thread: bool = False
 
 
-Ended = Succeeded | ToolFailed | Interrupted
+@dataclass(frozen=True, slots=True)
+class FinishedInTransaction:
+    """The tool's own transaction completed the command (``ctx.transaction()``):
+    nothing more to write, whatever the tool did after it. ``error``: what the
+    tool raised afterwards, if it did."""
+
+    error: str | None = None
+
+
+Ended = Succeeded | ToolFailed | Interrupted | FinishedInTransaction
 
 
 class Executions:
@@ -73,6 +102,10 @@ class Executions:
         self.timeout = timeout
         self.context = context
         self._running: dict[int, Running] = {}
+        #: what a completion in a tool's transaction writes besides the row, and
+        #: who hears how many reports it committed (the worker's completer)
+        self.reports: Callable[[ClaimedRow, str], Sequence[str]] = no_reports
+        self.written: Callable[[int], None] = ignore
 
     def __len__(self) -> int:
         return len(self._running)
@@ -90,8 +123,11 @@ class Executions:
         timeout = tool.timeout if tool.timeout is not None else self.timeout
         deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         running = Running(command, claim, task, deadline=deadline)
+        if claim is not None:
+            running.flight = InFlight(claim, self.reports, self.written)
         self._running[id(running)] = running
         marked = RUNNING.set(command)  # for ctx.logger's fields
+        flying = IN_FLIGHT.set(running.flight)  # for ctx.transaction()
         meta = claim.meta if claim is not None else None
         try:
             with tracing.running(command.tool_kind, command.command_id, command.execution_id, meta):
@@ -101,15 +137,22 @@ class Executions:
             if running.stop_reason is None:
                 raise  # the worker itself is being cancelled
             task.uncancel()
+            if running.flight is not None and running.flight.finished:
+                return FinishedInTransaction(f"stopped afterwards: {running.stop_reason}")
             if isinstance(running.stop_reason, TimedOut):
                 return ToolFailed(f"timed out after {timeout:g}s", False)
             return Interrupted(running.stop_reason, in_thread=not tool.is_async)
         except Exception as exc:
+            if running.flight is not None and running.flight.finished:
+                return FinishedInTransaction(f"{type(exc).__name__}: {exc}")
             return ToolFailed(f"{type(exc).__name__}: {exc}", isinstance(exc, PermanentFailure))
         finally:
             RUNNING.reset(marked)
+            IN_FLIGHT.reset(flying)
             running.active = False
             self._running.pop(id(running), None)
+        if running.flight is not None and running.flight.finished:
+            return FinishedInTransaction()
         try:
             return Succeeded(jsonvalues.dumps_checked(result))
         except (ValueError, TypeError) as exc:

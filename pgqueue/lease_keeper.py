@@ -66,9 +66,10 @@ class LeaseKeeper(Loop):
             await self.beat()
 
     async def beat(self) -> None:
-        running = [r for r in self.executions.running() if r.claim is not None]
+        # a command its tool's own transaction finished holds no lease to keep
+        running = [r for r in self.executions.running() if r.leased is not None]
         ahead = [(h, c) for h in self.source.prefetched() if (c := self.source.claim_of(h))]
-        claims = [r.claim for r in running if r.claim] + [c for _, c in ahead]
+        claims = [r.leased for r in running if r.leased] + [c for _, c in ahead]
         if not claims:
             return
         since = asyncio.get_running_loop().time()
@@ -82,8 +83,8 @@ class LeaseKeeper(Loop):
             )
             return
         for r in running:
-            if r.claim is not None and r.claim.key in beat.lost:
-                self.executions.interrupt(r, beat.lost[r.claim.key])
+            if (claim := r.leased) is not None and claim.key in beat.lost:
+                self.executions.interrupt(r, beat.lost[claim.key])
         self.source.renewed((h for h, c in ahead if c.key in beat.held), since)
         self.source.drop(h for h, c in ahead if c.key in beat.lost)
         for claim in beat.skipped:

@@ -169,6 +169,17 @@ class Recorder:
 
     # -- failed -------------------------------------------------------------------------
 
+    def finished_in_transaction(self, command: Command, error: str | None, duration: float) -> None:
+        """The tool's own transaction completed the command: nothing to write.
+        What the tool raised afterwards is logged; the command is not run again."""
+        self.stats.add("completed", command, duration)
+        if error is not None:
+            logger.warning(
+                "the tool raised after its transaction completed the command (not run again): %s",
+                error,
+                extra=self.log_fields(command, "complete"),
+            )
+
     async def failed(
         self,
         command: Command,

@@ -31,7 +31,14 @@ from typing import Any, Protocol, runtime_checkable
 
 from pgqueue.backoff import RetryPolicy
 from pgqueue.completer import Completer
-from pgqueue.execution import Executions, Interrupted, Shutdown, Succeeded, TimedOut
+from pgqueue.execution import (
+    Executions,
+    FinishedInTransaction,
+    Interrupted,
+    Shutdown,
+    Succeeded,
+    TimedOut,
+)
 from pgqueue.lease_keeper import LeaseKeeper
 from pgqueue.models import AlreadyClaimed, Claimed, Command, Failed, Pulled, RetryLater
 from pgqueue.outcomes import ClaimedRow
@@ -101,10 +108,18 @@ class Worker:
         self.claim_backoff = claim_backoff or RetryPolicy(base=0.05, factor=2, cap=5, jitter=0.5)
         self.tools = ToolRegistry()
         self.stats = WorkerStats()
-        self.executions = Executions(
-            self.tools, timeout=timeout, context=ToolContext(worker_id=self.worker_id, pool=pool)
-        )
         completer = self.leased.completer if self.leased else None
+        table = completer.gateway.table if completer is not None else None
+        self.executions = Executions(
+            self.tools,
+            timeout=timeout,
+            context=ToolContext(worker_id=self.worker_id, pool=pool, table=table),
+        )
+        if completer is not None:
+            # a completion in a tool's own transaction (ctx.transaction()) writes
+            # the reports the batched one would, and wakes the relay once committed
+            self.executions.reports = completer.transactional
+            self.executions.written = lambda count: completer.on_reports(count)
         self.recorder = Recorder(
             completer, self.stats, worker_id=self.worker_id, backlog=4 * concurrency
         )
@@ -276,6 +291,8 @@ class Worker:
         took = time.monotonic() - began
         if isinstance(ended, Succeeded):
             await self.recorder.completed(command, claim, ended.result_json, took)
+        elif isinstance(ended, FinishedInTransaction):
+            self.recorder.finished_in_transaction(command, ended.error, took)
         elif isinstance(ended, Interrupted):
             await self.recorder.interrupted(command, claim, ended.reason, in_thread=ended.in_thread)
         else:

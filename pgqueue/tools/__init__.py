@@ -19,11 +19,16 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
+
+from pgqueue.db.table import QueueTable
 from pgqueue.errors import ConfigurationError
 from pgqueue.models import Command, log_id
+from pgqueue.tools import flight
 from pgqueue.tools.threads import in_thread
 
 ToolResult = Any
@@ -67,6 +72,22 @@ class ToolContext:
     pool: Any = None
     #: lines logged here carry the running command's fields
     logger: logging.Logger = field(default_factory=lambda: TOOL_LOGGER)
+    #: the queue table, for ``transaction``'s completion
+    table: QueueTable | None = None
+
+    def transaction(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        """``async with ctx.transaction() as conn``: a transaction of the tool's
+        own on the worker's tool pool that ends with the command's completion
+        (its result: what `set_result` set, else ``null``). It commits with the
+        tool's writes or rolls back with them; committed, the worker writes
+        nothing more for the command, even if the tool raises afterwards.
+        `LeaseLost` (and a rollback) if the claim no longer holds it."""
+        return flight.transaction(self.pool, self.table)
+
+    @staticmethod
+    def set_result(result: Any) -> None:
+        """The result (any JSON value) ``transaction`` completes the command with."""
+        flight.current().result = result
 
 
 @dataclass(frozen=True, slots=True)

@@ -433,3 +433,40 @@ async def test_reports_being_written_keep_the_backlog_pause_until_written(
         await relay._measure()
         assert relay.waiting == 0 and relay.paused() is None
         await relay.reporter.aclose()
+
+
+async def test_a_tools_own_transaction_writes_the_reports_with_its_completion(
+    noetl_dsn: str, db: Conn
+) -> None:
+    """A tool that finishes its command in its own transaction (ctx.transaction())
+    writes the reports in it: the first attempt's transaction rolls back (its
+    write, the completion and the reports with it), the second commits them and
+    the control plane gets the command's start and its result, once each."""
+    db.execute("CREATE TABLE app_writes (command_id bigint, attempt int)")
+
+    async def transactional(command: Command, ctx: ToolContext) -> None:
+        async with ctx.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO app_writes VALUES (%s, %s)", (command.command_id, command.attempts)
+            )
+            ctx.set_result({"done": command.attempts})
+            if command.attempts == 0:
+                raise RuntimeError("rolled back: the write, the completion, the reports")
+
+    with ControlPlane(noetl_dsn, Single(tool_kind="transactional")) as plane:
+        async with reporting_worker(noetl_dsn, plane, transactional=transactional) as (
+            worker,
+            _,
+            _,
+        ):
+            run = asyncio.create_task(worker.run())
+            plane.start(21)
+            await finished(plane, 21)
+            worker.stop()
+            await run
+    assert db.execute("SELECT attempt FROM app_writes").fetchall() == [(1,)]
+    names = [r.names[0] for r in plane.accepted]
+    assert names.count("call.done") == 1 and plane.duplicates == 0
+    done = next(r for r in plane.accepted if r.names[0] == "call.done")
+    assert json.dumps({"done": 1}).strip("{}") in json.dumps(done.body)
+    assert outbox_rows(db) == []

@@ -56,6 +56,7 @@ LAYERS: list[set[str]] = [
         "handles",
         "flow",
         "schedules",
+        "finishing",
     },
     {
         "pg_source",
@@ -66,6 +67,7 @@ LAYERS: list[set[str]] = [
         "recording",
         "scheduler",
         "schedule_file",
+        "tools.flight",
     },
     {"observability"},
     {"worker", "settings"},
