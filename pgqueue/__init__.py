@@ -28,6 +28,7 @@ from pgqueue.errors import (
     PermanentFailure,
     PgQueueError,
     SchemaNotMigrated,
+    Snooze,
 )
 from pgqueue.finishing import (
     cancel,
@@ -38,6 +39,8 @@ from pgqueue.finishing import (
     fail_sync,
     retry,
     retry_sync,
+    snooze,
+    snooze_sync,
 )
 from pgqueue.flow import (
     InvalidLimit,
@@ -80,6 +83,8 @@ from pgqueue.operations import (
     get_sync,
     requeue,
     requeue_sync,
+    retry_now,
+    retry_now_sync,
     wait,
     wait_sync,
 )
@@ -142,6 +147,7 @@ __all__ = [
     "Schedule",
     "ScheduleNotFound",
     "SchemaNotMigrated",
+    "Snooze",
     "Status",
     "ToolContext",
     "Worker",
@@ -181,6 +187,8 @@ __all__ = [
     "resume_schedule_sync",
     "resume_sync",
     "retry",
+    "retry_now",
+    "retry_now_sync",
     "retry_sync",
     "run_schedule_now",
     "run_schedule_now_sync",
@@ -190,6 +198,8 @@ __all__ = [
     "set_fair_share_sync",
     "set_limit",
     "set_limit_sync",
+    "snooze",
+    "snooze_sync",
     "wait",
     "wait_sync",
     "why",

@@ -327,6 +327,7 @@ class WorkerApp:
             source.completer.heartbeats.observe = metrics.statement
             metrics.read_ahead.set_function(lambda: len(source.prefetched()))
         metrics.slots_busy.set_function(lambda: worker.in_flight)
+        worker.on_progress = metrics.progress.inc
 
         def claim_error() -> str | None:
             # the source knows whether its last claim ran: an idle worker gets no

@@ -15,7 +15,7 @@ claim time).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 
@@ -157,12 +157,18 @@ class Completer:
 
     # -- the lease --------------------------------------------------------------------
 
-    async def heartbeat(self, claims: Sequence[ClaimedRow]) -> Beat:
-        """Extend every lease in one statement, on the heartbeat's own connection;
-        which were extended, which were lost, and which were skipped because
-        another transaction holds their row (still ours: tried at the next beat)."""
+    async def heartbeat(
+        self, claims: Sequence[ClaimedRow], progress: Mapping[CommandKey, str] | None = None
+    ) -> Beat:
+        """Extend every lease in one statement, on the heartbeat's own connection,
+        writing the ``progress`` tools reported since the last beat (JSON, by
+        key); which were extended, which were lost, and which were skipped
+        because another transaction holds their row (still ours: tried at the
+        next beat)."""
         await self._open_heartbeats()
-        held = await self.heartbeats.heartbeat(_claim_keys(claims), lease_for=self.lease_for)
+        held = await self.heartbeats.heartbeat(
+            _claim_keys(claims), lease_for=self.lease_for, progress=progress
+        )
         beat = Beat(held=held)
         for claim in claims:
             if claim.key in held:
@@ -248,6 +254,15 @@ class Completer:
         finally:
             if reports:
                 self.on_committed(len(reports))
+
+    async def snooze(self, claim: ClaimedRow, delay: timedelta) -> None:
+        """PENDING again after ``delay``, its attempts as they were; `LeaseLost`
+        if the claim is gone."""
+        self._marks.discard(claim.key)
+        key = {"execution_id": claim.execution_id, "command_id": claim.command_id}
+        params = {**key, "token": claim.token, "delay": delay}
+        if not await self.gateway.fetch("snooze", params, role="completion"):
+            raise await self.lost(claim)
 
     async def retry_or_fail(
         self, claim: ClaimedRow, error: str, *, terminal: bool = False

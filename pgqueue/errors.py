@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 
 class PgQueueError(Exception):
     """pgqueue failed."""
@@ -53,3 +55,15 @@ class PermanentFailure(PgQueueError):
 
 class SchemaNotMigrated(DatabaseError):
     """The pgqueue schema is missing or out of date: run `pgqueue migrate`."""
+
+
+class Snooze(PgQueueError):
+    """Raised by a tool: run this command again after ``delay`` (a `timedelta`
+    or seconds), without spending an attempt. ``raise pgqueue.Snooze(30)``."""
+
+    def __init__(self, delay: timedelta | float) -> None:
+        seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+        if not 0 <= seconds <= 366 * 86400:
+            raise ValueError(f"snooze: from 0 up to a year, not {seconds:g}s")
+        super().__init__(f"snoozed for {seconds:g}s")
+        self.delay = timedelta(seconds=seconds)

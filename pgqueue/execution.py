@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from pgqueue import jsonvalues, tracing
-from pgqueue.errors import PermanentFailure, PgQueueError
+from pgqueue.errors import PermanentFailure, PgQueueError, Snooze
 from pgqueue.models import Command
 from pgqueue.outcomes import ClaimedRow
 from pgqueue.tools import RUNNING, ToolContext, ToolRegistry
@@ -83,6 +84,13 @@ class Interrupted:
 
 
 @dataclass(frozen=True, slots=True)
+class Snoozed:
+    """The tool asked to run again after ``delay``, no attempt spent."""
+
+    delay: timedelta
+
+
+@dataclass(frozen=True, slots=True)
 class FinishedInTransaction:
     """The tool's own transaction completed the command (``ctx.transaction()``):
     nothing more to write, whatever the tool did after it. ``error``: what the
@@ -91,7 +99,7 @@ class FinishedInTransaction:
     error: str | None = None
 
 
-Ended = Succeeded | ToolFailed | Interrupted | FinishedInTransaction
+Ended = Succeeded | ToolFailed | Interrupted | FinishedInTransaction | Snoozed
 
 
 class Executions:
@@ -142,6 +150,10 @@ class Executions:
             if isinstance(running.stop_reason, TimedOut):
                 return ToolFailed(f"timed out after {timeout:g}s", False)
             return Interrupted(running.stop_reason, in_thread=not tool.is_async)
+        except Snooze as exc:
+            if running.flight is not None and running.flight.finished:
+                return FinishedInTransaction(str(exc))
+            return Snoozed(exc.delay)
         except Exception as exc:
             if running.flight is not None and running.flight.finished:
                 return FinishedInTransaction(f"{type(exc).__name__}: {exc}")

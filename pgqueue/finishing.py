@@ -29,7 +29,7 @@ from pgqueue import jsonvalues, operations
 from pgqueue.db.table import QueueTable
 from pgqueue.db.translate import DRIVER_ERRORS, translate
 from pgqueue.db.wire import JsonbArray, fenced_keys, use_packed_arrays
-from pgqueue.errors import LeaseLost
+from pgqueue.errors import LeaseLost, Snooze
 from pgqueue.handles import PgHandle
 from pgqueue.outcomes import ClaimedRow
 
@@ -130,7 +130,29 @@ def _run_sync(conn: psycopg.Connection[Any], write: _Write) -> None:
         raise write.lost()
 
 
+def _snooze(handle: Handle, delay: timedelta | float, table: QueueTable | None) -> _Write:
+    claim = claim_of(handle)
+    params = {
+        "execution_id": claim.execution_id,
+        "command_id": claim.command_id,
+        "token": claim.token,
+        "delay": Snooze(delay).delay,
+    }
+    return _Write(claim, table or QueueTable(), "snooze", params)
+
+
 # -- async ------------------------------------------------------------------------------
+
+
+async def snooze(
+    conn: psycopg.AsyncConnection[Any],
+    handle: Handle,
+    delay: timedelta | float,
+    *,
+    table: QueueTable | None = None,
+) -> None:
+    """PENDING again after ``delay`` (seconds, or a timedelta), no attempt spent."""
+    await _run(conn, _snooze(handle, delay, table))
 
 
 async def complete(
@@ -211,6 +233,16 @@ async def cancel(
 
 
 # -- sync -------------------------------------------------------------------------------
+
+
+def snooze_sync(
+    conn: psycopg.Connection[Any],
+    handle: Handle,
+    delay: timedelta | float,
+    *,
+    table: QueueTable | None = None,
+) -> None:
+    _run_sync(conn, _snooze(handle, delay, table))
 
 
 def complete_sync(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -52,8 +52,11 @@ class LeaseKeeper(Loop):
         *,
         interval: float,
         worker_id: str,
+        on_progress: Callable[[int], None] = lambda written: None,
     ) -> None:
         super().__init__()
+        #: told how many progress values each beat wrote (metrics)
+        self.on_progress = on_progress
         self.completer = completer
         self.executions = executions
         self.source = source
@@ -73,8 +76,14 @@ class LeaseKeeper(Loop):
         if not claims:
             return
         since = asyncio.get_running_loop().time()
+        # what the tools said of their progress since the last beat
+        said = {
+            r.flight.claim.key: r.flight.progress
+            for r in running
+            if r.flight is not None and r.flight.progress is not None
+        }
         try:
-            beat = await self.completer.heartbeat(claims)
+            beat = await self.completer.heartbeat(claims, said)
         except DatabaseError as exc:
             logger.warning(
                 "heartbeat failed (will retry): %s",
@@ -85,6 +94,15 @@ class LeaseKeeper(Loop):
         for r in running:
             if (claim := r.leased) is not None and claim.key in beat.lost:
                 self.executions.interrupt(r, beat.lost[claim.key])
+            elif (
+                r.flight is not None
+                and r.flight.claim.key in beat.held
+                # written, unless the tool said something newer meanwhile
+                and r.flight.progress == said.get(r.flight.claim.key)
+            ):
+                r.flight.progress = None
+        if said:
+            self.on_progress(sum(1 for key in said if key in beat.held))
         self.source.renewed((h for h, c in ahead if c.key in beat.held), since)
         self.source.drop(h for h, c in ahead if c.key in beat.lost)
         for claim in beat.skipped:

@@ -73,6 +73,11 @@ class Metrics:
             registry=r,
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900),
         )
+        self.progress = Counter(
+            "pgqueue_progress_updates",
+            "Progress values tools reported (ctx.progress) that heartbeats wrote",
+            registry=r,
+        )
         self.statements = Histogram(
             "pgqueue_statement_duration_seconds",
             "Latency of the worker's statements, by name",

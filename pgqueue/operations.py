@@ -71,6 +71,12 @@ class CommandState:
     completed_at: datetime | None
     lease_expires_at: datetime | None
     updated_at: datetime | None
+    #: the attempts that did not complete, oldest first (the last ten): each
+    #: one's ``attempt``, ``worker``, ``claimed_at``, ``started_at``,
+    #: ``ended_at`` and ``error``
+    attempt_log: list[dict[str, Any]] | None = None
+    #: what its tool last said of its progress (``ctx.progress``)
+    progress: Any = None
 
     @property
     def finished(self) -> bool:
@@ -174,7 +180,10 @@ def _requeue(
     tool_kind: str | None,
     step: str | None,
     table: QueueTable | None,
+    name: str = "requeue",
 ) -> _Op[list[str]]:
+    """``requeue`` (FAILED commands back, fresh attempts), or ``retry_now``
+    (PENDING ones waiting out a delay or a backoff, due now): the same filters."""
     if command_ids is None and execution_id is None and tool_kind is None and step is None:
         raise ValueError("say which commands: command_ids, execution_id, tool_kind or step")
     table = table or QueueTable()
@@ -185,7 +194,7 @@ def _requeue(
         "step": step,
         "channel": table.channel,
     }
-    return _Op(table, "requeue", params, lambda rows: [str(i) for i in rows[0]["command_ids"]])
+    return _Op(table, name, params, lambda rows: [str(i) for i in rows[0]["command_ids"]])
 
 
 class _Waiting:
@@ -273,6 +282,23 @@ async def requeue(
     return await _run(conn, _requeue(command_ids, execution_id, tool_kind, step, table))
 
 
+async def retry_now(
+    conn: psycopg.AsyncConnection[Any],
+    command_ids: Sequence[int | str] | None = None,
+    *,
+    execution_id: int | None = None,
+    tool_kind: str | None = None,
+    step: str | None = None,
+    table: QueueTable | None = None,
+) -> list[str]:
+    """Make the PENDING commands named (by id, and/or by execution, tool kind or
+    step) that wait out a delay or a retry's backoff due now, and wake the idle
+    workers; the ids made due. Their attempts stay as they are."""
+    return await _run(
+        conn, _requeue(command_ids, execution_id, tool_kind, step, table, "retry_now")
+    )
+
+
 # -- sync -------------------------------------------------------------------------------
 
 
@@ -332,6 +358,19 @@ def requeue_sync(
     return _run_sync(conn, _requeue(command_ids, execution_id, tool_kind, step, table))
 
 
+def retry_now_sync(
+    conn: psycopg.Connection[Any],
+    command_ids: Sequence[int | str] | None = None,
+    *,
+    execution_id: int | None = None,
+    tool_kind: str | None = None,
+    step: str | None = None,
+    table: QueueTable | None = None,
+) -> list[str]:
+    """`retry_now` on a sync connection."""
+    return _run_sync(conn, _requeue(command_ids, execution_id, tool_kind, step, table, "retry_now"))
+
+
 __all__ = [
     "CommandNotFound",
     "CommandState",
@@ -341,6 +380,8 @@ __all__ = [
     "get_sync",
     "requeue",
     "requeue_sync",
+    "retry_now",
+    "retry_now_sync",
     "wait",
     "wait_sync",
 ]

@@ -169,6 +169,15 @@ class Recorder:
 
     # -- failed -------------------------------------------------------------------------
 
+    async def snoozed(self, command: Command, claim: ClaimedRow | None, delay: timedelta) -> None:
+        """The tool asked to run again after ``delay``: PENDING until then, no
+        attempt spent."""
+        self.stats.add("snoozed", command)
+        if claim is None or self.completer is None:
+            return
+        completer = self.completer
+        await self.settle(lambda: completer.snooze(claim, delay), claim)
+
     def finished_in_transaction(self, command: Command, error: str | None, duration: float) -> None:
         """The tool's own transaction completed the command: nothing to write.
         What the tool raised afterwards is logged; the command is not run again."""

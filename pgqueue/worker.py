@@ -36,6 +36,7 @@ from pgqueue.execution import (
     FinishedInTransaction,
     Interrupted,
     Shutdown,
+    Snoozed,
     Succeeded,
     TimedOut,
 )
@@ -131,6 +132,8 @@ class Worker:
         #: duties started and stopped with the worker (a report relay, say): they
         #: stop after the last command's write, so what it wrote is still seen to
         self.services = list(services)
+        #: told how many tools' progress values each heartbeat wrote (metrics)
+        self.on_progress: Callable[[int], None] = lambda written: None
 
     # -- tools ----------------------------------------------------------------------
 
@@ -160,6 +163,7 @@ class Worker:
                     self.leased,
                     interval=self.heartbeat_interval,
                     worker_id=self.worker_id,
+                    on_progress=lambda written: self.on_progress(written),
                 )
             )
         return services
@@ -291,6 +295,8 @@ class Worker:
         took = time.monotonic() - began
         if isinstance(ended, Succeeded):
             await self.recorder.completed(command, claim, ended.result_json, took)
+        elif isinstance(ended, Snoozed):
+            await self.recorder.snoozed(command, claim, ended.delay)
         elif isinstance(ended, FinishedInTransaction):
             self.recorder.finished_in_transaction(command, ended.error, took)
         elif isinstance(ended, Interrupted):

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from pgqueue import migrate as migrations
+from pgqueue import operations
 from pgqueue.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -216,12 +217,16 @@ async def requeue(args: argparse.Namespace, console: Console) -> int:
             EXIT_USAGE,
         )
     dsn = database_dsn(args)
-    async with open_pool(dsn, max_size=2) as pool:
-        count = await Gateway(pool, table_of(args)).requeue(
-            command_ids=args.ids or None,
-            execution_id=args.execution_id,
-            tool_kind=args.tool_kind,
-            step=args.step,
+    async with open_pool(dsn, max_size=2) as pool, pool.connection() as conn:
+        count = len(
+            await operations.requeue(
+                conn,
+                args.ids or None,
+                execution_id=args.execution_id,
+                tool_kind=args.tool_kind,
+                step=args.step,
+                table=table_of(args),
+            )
         )
     if count or not args.ids:
         console.print(f"requeued {count} command(s)")
@@ -247,15 +252,17 @@ async def cancel(args: argparse.Namespace, console: Console) -> int:
             EXIT_USAGE,
         )
     dsn = database_dsn(args)
-    async with open_pool(dsn, max_size=2) as pool:
-        cancelled = await Gateway(pool, table_of(args)).cancel(
+    async with open_pool(dsn, max_size=2) as pool, pool.connection() as conn:
+        cancelled = await operations.cancel(
+            conn,
             args.ids or None,
             execution_id=args.execution_id,
             tool_kind=args.tool_kind,
             step=args.step,
             reason=args.reason,
+            table=table_of(args),
         )
-    done = {c for _, c in cancelled}
+    done = {int(c) for c in cancelled}
     console.print(f"cancelled {len(done)} command(s)")
     missed = [i for i in args.ids if i not in done]
     if missed:
@@ -264,6 +271,32 @@ async def cancel(args: argparse.Namespace, console: Console) -> int:
             highlight=False,
         )
     return EXIT_OK if done and not missed else EXIT_FAILED
+
+
+async def retry_now(args: argparse.Namespace, console: Console) -> int:
+    if not (args.ids or args.execution_id or args.tool_kind or args.step or args.all):
+        raise CliError(
+            "say which waiting commands: ids, --execution-id, --tool-kind, --step, or --all",
+            EXIT_USAGE,
+        )
+    async with open_pool(database_dsn(args), max_size=1) as pool, pool.connection() as conn:
+        made_due = await operations.retry_now(
+            conn,
+            args.ids or None,
+            execution_id=args.execution_id,
+            tool_kind=args.tool_kind,
+            step=args.step,
+            table=table_of(args),
+        )
+    console.print(f"{len(made_due)} command(s) due now")
+    missed = [i for i in args.ids if str(i) not in made_due]
+    if missed:
+        console.print(
+            "not waiting (not PENDING, already due, or no such command): "
+            + ", ".join(map(str, missed)),
+            highlight=False,
+        )
+    return EXIT_OK if made_due and not missed else EXIT_FAILED
 
 
 # -- arguments ----------------------------------------------------------------------------
@@ -360,6 +393,20 @@ def add_requeue(p: argparse.ArgumentParser) -> None:
         help="instead: send the reports a control plane refused again (all, or the report "
         "ids given; pgqueue status lists them)",
     )
+
+
+def add_retry_now(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "ids",
+        nargs="*",
+        type=command_id,
+        metavar="COMMAND_ID",
+        help="these PENDING commands, waiting out a delay or a retry's backoff",
+    )
+    p.add_argument("--execution-id", type=command_id, help="only commands of this execution")
+    p.add_argument("--tool-kind", help="only commands of this tool kind")
+    p.add_argument("--step", help="only commands of this step")
+    p.add_argument("--all", action="store_true", help="every command waiting to be due")
 
 
 def add_cancel(p: argparse.ArgumentParser) -> None:

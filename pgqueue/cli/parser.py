@@ -87,6 +87,12 @@ VERBS = (
         commands.requeue,
     ),
     Verb(
+        "retry-now",
+        "make PENDING commands waiting out a delay or a retry's backoff due now",
+        commands.add_retry_now,
+        commands.retry_now,
+    ),
+    Verb(
         "cancel",
         "cancel PENDING or running commands (a running tool stops at its next heartbeat)",
         commands.add_cancel,

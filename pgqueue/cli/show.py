@@ -47,10 +47,34 @@ def render(state: CommandState, waiting: str | None = None) -> Table:
         ("result", None if state.result is None else json.dumps(state.result)[:2000]),
         ("context", json.dumps(state.context)[:2000]),
     ]
+    if state.progress is not None:
+        rows.insert(5, ("progress", json.dumps(state.progress)[:500]))
     for name, value in rows:
         if value is not None:
             table.add_row(name, str(value))
     return table
+
+
+def attempts(state: CommandState) -> Table | None:
+    """The attempts that did not complete, a row each (``None``: there were none)."""
+    if not state.attempt_log:
+        return None
+    table = Table("attempt", "worker", "claimed", "started", "ended", "error", title="attempts")
+    for entry in state.attempt_log:
+        table.add_row(
+            str(entry.get("attempt", "")),
+            str(entry.get("worker") or ""),
+            _time(entry.get("claimed_at")),
+            _time(entry.get("started_at")),
+            _time(entry.get("ended_at")),
+            str(entry.get("error") or "")[:300],
+        )
+    return table
+
+
+def _time(value: Any) -> str:
+    """A jsonb timestamp as a person reads it: to the millisecond, no zone."""
+    return "" if not value else str(value).replace("T", " ")[:23]
 
 
 async def show(args: argparse.Namespace, console: Console) -> int:
@@ -71,6 +95,9 @@ async def show(args: argparse.Namespace, console: Console) -> int:
         print(json.dumps(data, indent=2, default=str))
     else:
         console.print(render(state, waiting))
+        history = attempts(state)
+        if history is not None:
+            console.print(history)
     return EXIT_OK
 
 

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -324,10 +324,18 @@ class Gateway:
         return await self._fenced("mark_running_reported", params)
 
     async def heartbeat(
-        self, items: Iterable[ClaimKey], *, lease_for: timedelta
+        self,
+        items: Iterable[ClaimKey],
+        *,
+        lease_for: timedelta,
+        progress: Mapping[CommandKey, str] | None = None,
     ) -> set[CommandKey]:
-        params = fenced_keys(items)
+        """Extend the leases; ``progress``: JSON texts to write, by key."""
+        keys = list(items)
+        params = fenced_keys(keys)
         params["lease"] = lease_for
+        said = progress or {}
+        params["progress"] = [said.get((e, c)) for e, c, _ in keys]
         return await self._fenced("heartbeat", params, "heartbeat")
 
     async def complete(
@@ -353,48 +361,3 @@ class Gateway:
             role="completion",
         )
         return (rows[0][0], bool(rows[0][1])) if rows else None
-
-    # -- operator verbs -------------------------------------------------------------
-
-    async def cancel(
-        self,
-        command_ids: Sequence[int] | None = None,
-        *,
-        execution_id: int | None = None,
-        tool_kind: str | None = None,
-        step: str | None = None,
-        reason: str | None = None,
-    ) -> list[CommandKey]:
-        rows = await self.fetch(
-            "cancel",
-            {
-                "command_ids": list(command_ids) if command_ids is not None else None,
-                "execution_id": execution_id,
-                "tool_kind": tool_kind,
-                "step": step,
-                "reason": reason,
-            },
-            role="operator",
-        )
-        return [(r[0], r[1]) for r in rows]
-
-    async def requeue(
-        self,
-        *,
-        command_ids: Sequence[int] | None = None,
-        execution_id: int | None = None,
-        tool_kind: str | None = None,
-        step: str | None = None,
-    ) -> int:
-        rows = await self.fetch(
-            "requeue",
-            {
-                "command_ids": list(command_ids) if command_ids is not None else None,
-                "execution_id": execution_id,
-                "tool_kind": tool_kind,
-                "step": step,
-                "channel": self.table.channel,
-            },
-            role="operator",
-        )
-        return int(rows[0][0])

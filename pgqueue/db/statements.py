@@ -126,6 +126,7 @@ def render(
         settings=sql.Identifier(schema, "pgqueue_setting"),
         schedules=sql.Identifier(schema, "pgqueue_schedule"),
         uniques=sql.Identifier(schema, "pgqueue_unique"),
+        attempt_log=sql.Identifier(schema, "pgqueue_attempt_log"),
         execution=sql.Identifier(schema, "execution"),
         event=sql.Identifier(schema, "event"),
         runtime=sql.Identifier(schema, "runtime"),

@@ -87,6 +87,7 @@ class Names:
             "settings": sql.Identifier(self.schema, SETTINGS),
             "schedules": sql.Identifier(self.schema, SCHEDULES),
             "uniques": sql.Identifier(self.schema, UNIQUES),
+            "attempt_log": sql.Identifier(self.schema, "pgqueue_attempt_log"),
             "snowflake": sql.Identifier(self.schema, "snowflake_id"),
             "sequence_name": sql.Literal(
                 _quote(sql.Identifier(self.schema, "pgqueue_snowflake_seq"))

@@ -25,6 +25,7 @@ from typing import Any
 
 import psycopg
 
+from pgqueue import jsonvalues
 from pgqueue.db.table import QueueTable
 from pgqueue.errors import ConfigurationError
 from pgqueue.models import Command, log_id
@@ -88,6 +89,14 @@ class ToolContext:
     def set_result(result: Any) -> None:
         """The result (any JSON value) ``transaction`` completes the command with."""
         flight.current().result = result
+
+    @staticmethod
+    def progress(value: Any) -> None:
+        """Say how far the tool has got (any JSON value: ``{"done": 40, "of":
+        100}``): written to the command's ``progress`` with the worker's next
+        heartbeat (fenced like every write of the claim; only the last value
+        said between two beats is written), shown by ``pgqueue show``."""
+        flight.current().progress = jsonvalues.dumps_checked(value)
 
 
 @dataclass(frozen=True, slots=True)

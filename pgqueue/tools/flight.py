@@ -48,6 +48,9 @@ class InFlight:
     result: Any = None
     #: its completion was committed in the tool's transaction
     finished: bool = False
+    #: what the tool last said of its progress (JSON), not yet written: the
+    #: next heartbeat writes it
+    progress: str | None = None
 
 
 #: the command the running tool holds, in this context

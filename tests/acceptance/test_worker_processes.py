@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from pgqueue import enqueue_many_sync
+from tests.acceptance.cli import pgqueue as pgqueue_cli
 from tests.acceptance.cli import spawn
 from tests.fixtures.tools import EXECUTIONS_DDL
 from tests.helpers import row, status_counts, wait_until
@@ -72,6 +73,12 @@ def test_sigkill_mid_tool_reruns_after_the_lease_and_finishes_once(dsn: str, db:
         (command_id, "second", 1, "start"),  # rescued after the lease, attempt counted
         (command_id, "second", 1, "end"),  # finished exactly once
     ]
+    # the killed attempt is in the history: its worker, its start, its end
+    (lost,) = after["attempt_log"]
+    assert (lost["attempt"], lost["worker"]) == (1, "first")
+    assert lost["started_at"] is not None and lost["error"].startswith("lease expired")
+    shown = pgqueue_cli("show", "--dsn", dsn, command_id)
+    assert "attempts" in shown.stdout and "first" in shown.stdout
 
 
 def test_sigterm_drains_in_flight_commands_and_exits_zero(dsn: str, db: Conn) -> None:

@@ -545,7 +545,17 @@ async def test_writes_commit_on_their_own_and_leave_the_pool_connection_as_found
             with pytest.raises(PgQueueError):
                 await src.gateway.execute("SELECT 1/0")
             with pytest.raises(PgQueueError):
-                await src.gateway.cancel([1], reason="x" * 10, execution_id=2**63)
+                await src.gateway.fetch(
+                    "cancel",
+                    {
+                        "command_ids": [1],
+                        "execution_id": 2**63,
+                        "tool_kind": None,
+                        "step": None,
+                        "reason": "x" * 10,
+                    },
+                    role="operator",
+                )
             async with one.connection() as conn:
                 assert conn.autocommit is False
             await src.nack(pulled.ack, reason="boom")

@@ -11,6 +11,7 @@ import psycopg
 import psycopg_pool
 import pytest
 
+import pgqueue
 from pgqueue import (
     Claimed,
     Command,
@@ -217,7 +218,8 @@ async def test_cancelling_a_running_command_stops_its_tool(pool: Pool, db: Conn)
     started, stopped = register_hanging_tool(worker)
     run = asyncio.create_task(worker.run())
     await asyncio.wait_for(started.wait(), 10)
-    cancelled = await Gateway(pool).cancel([int(command_id)], reason="operator said so")
+    async with pool.connection() as conn:
+        cancelled = await pgqueue.cancel(conn, [command_id], reason="operator said so")
     assert len(cancelled) == 1
     await asyncio.wait_for(stopped.wait(), 10)
     stats = await asyncio.wait_for(run, 10)
@@ -232,7 +234,8 @@ async def test_cancelling_a_running_command_stops_its_tool(pool: Pool, db: Conn)
 
 async def test_cancelling_a_pending_command_means_it_never_runs(pool: Pool, db: Conn) -> None:
     keep, drop = add(db), add(db)
-    await Gateway(pool).cancel([int(drop)])
+    async with pool.connection() as conn:
+        await pgqueue.cancel(conn, [drop])
     worker = make_worker(pool)
     ran: list[str] = []
     worker.register("work", lambda cmd, ctx: ran.append(cmd.command_id))

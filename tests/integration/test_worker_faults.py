@@ -11,7 +11,7 @@ import psycopg_pool
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from pgqueue import Command, PgCommandSource, ToolContext, Worker, enqueue_many_sync
+from pgqueue import Command, PgCommandSource, ToolContext, Worker, cancel, enqueue_many_sync
 from pgqueue.pg_source import PgHandle
 from tests.helpers import row, status_counts, wait_until_async
 
@@ -71,7 +71,8 @@ class CancelledBeforeTheNack(PgCommandSource):
 
     async def nack(self, handle: PgHandle, *, reason: str | None = None) -> Any:
         if handle.claim is not None:
-            await self.gateway.cancel([handle.claim.command_id], reason="operator")
+            async with self.gateway.pool.connection() as conn:
+                await cancel(conn, [handle.claim.command_id], reason="operator")
         return await super().nack(handle, reason=reason)
 
 

@@ -1,9 +1,11 @@
 -- Extend the leases of every command a worker holds (running, or claimed ahead),
--- in one statement.
+-- in one statement, and write what its tools said of their progress since the
+-- last beat (NULL: nothing new).
 WITH r AS MATERIALIZED (
     SELECT *
-    FROM unnest(%(execution_ids)b::bigint[], %(command_ids)b::bigint[], %(tokens)b::uuid[])
-         AS r(execution_id, command_id, token)
+    FROM unnest(%(execution_ids)b::bigint[], %(command_ids)b::bigint[], %(tokens)b::uuid[],
+                %(progress)s::text[])
+         AS r(execution_id, command_id, token, progress)
 ),
 -- Lock the rows first, skipping any that another transaction holds (an
 -- operator's SELECT … FOR UPDATE, a long write): waiting on one would let every
@@ -17,6 +19,7 @@ held AS MATERIALIZED (
 )
 UPDATE {command} AS c
 SET lease_expires_at = now() + %(lease)s,
+    progress = coalesce(r.progress::jsonb, c.progress),
     updated_at = now()
 FROM r
 -- fenced row by row on its own claim token: a row claimed again, cancelled or

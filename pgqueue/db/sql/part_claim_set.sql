@@ -13,4 +13,13 @@ claim_token = (SELECT gen_random_uuid()),
 attempts = c.attempts + coalesce(c.status IN ('CLAIMED', 'RUNNING'), false)::int,
 -- NoETL's own 1-based attempt number, kept in step for its readers
 attempt = c.attempts + coalesce(c.status IN ('CLAIMED', 'RUNNING'), false)::int + 1,
+-- a rescued row's lost attempt goes in its history: whose it was, and when
+attempt_log = CASE WHEN c.status IN ('CLAIMED', 'RUNNING')
+                   THEN {attempt_log}(c.attempt_log, jsonb_build_object(
+                            'attempt', c.attempts + 1, 'worker', c.worker_id,
+                            'claimed_at', c.claimed_at, 'started_at', c.started_at,
+                            'ended_at', c.lease_expires_at,
+                            'error', 'lease expired: its worker stopped answering'))
+                   ELSE c.attempt_log END,
+progress = NULL,
 updated_at = now()

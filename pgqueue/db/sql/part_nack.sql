@@ -15,6 +15,10 @@ SET attempts = CASE WHEN c.attempts >= {max_attempts} THEN c.attempts
     completed_at = CASE WHEN %(terminal)s OR c.attempts + 1 >= {max_attempts}
                         THEN now() END,
     error = %(error)s,
+    -- the attempt that ended, in the command's history
+    attempt_log = {attempt_log}(c.attempt_log, jsonb_build_object(
+        'attempt', c.attempts + 1, 'worker', c.worker_id, 'claimed_at', c.claimed_at,
+        'started_at', c.started_at, 'ended_at', now(), 'error', %(error)s::text)),
     lease_expires_at = NULL,
     claim_token = NULL,
     updated_at = now()
