@@ -85,8 +85,6 @@ from pgqueue.operations import (
     requeue_sync,
     retry_now,
     retry_now_sync,
-    wait,
-    wait_sync,
 )
 from pgqueue.pg_source import PgCommandSource, PgHandle
 from pgqueue.schedules import (
@@ -109,6 +107,7 @@ from pgqueue.schedules import (
 from pgqueue.source import CommandSource, InMemorySource
 from pgqueue.states import Status
 from pgqueue.tools import ToolContext
+from pgqueue.waiting import wait, wait_sync
 from pgqueue.worker import Worker, WorkerStats
 
 __version__ = "0.1.0"

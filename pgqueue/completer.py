@@ -95,6 +95,9 @@ class Completer:
         #: not (so the relay wakes, and a failed write counts no more)
         self.on_pending: Callable[[int], None] = _nothing
         self.on_committed: Callable[[int], None] = _nothing
+        #: callers of `pgqueue.wait` are known to wait: each completion is
+        #: followed by a look that wakes those whose command finished
+        self.waiters: bool = False
         #: where heartbeats run: a connection of their own (see `PgCommandSource`)
         self.heartbeats = heartbeats or gateway
         self.worker_id = worker_id
@@ -244,16 +247,36 @@ class Completer:
     async def _flush_completions(self, items: Sequence[Completion]) -> set[CommandKey]:
         reports = [report for *_, reports in items for report in reports]
         try:
-            return await self.gateway.complete(
+            done, waiting = await self.gateway.complete(
                 (
                     (claim.execution_id, claim.command_id, claim.token, result)
                     for claim, result, _ in items
                 ),
                 reports,
+                wake=self.waiters,
             )
         finally:
             if reports:
                 self.on_committed(len(reports))
+        if waiting is not None:
+            self.waiters = waiting > 0
+        return done
+
+    async def wake_waiters(self) -> None:
+        """A caller of `pgqueue.wait` says it waits: wake the waiters whose
+        command finished already, and follow each completion with that look
+        until nobody waits."""
+        self.waiters = True
+        try:
+            (waiting,) = await self.gateway.fetch("wake_waiters", None, role="completion")
+        except DatabaseError as exc:
+            logger.warning(
+                "could not wake waiters (they look again within a second): %s",
+                exc,
+                extra={"worker_id": self.worker_id, "action": "wake_waiters"},
+            )
+            return
+        self.waiters = self.waiters and int(waiting[0]) > 0
 
     async def snooze(self, claim: ClaimedRow, delay: timedelta) -> None:
         """PENDING again after ``delay``, its attempts as they were; `LeaseLost`

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -22,8 +23,17 @@ from pgqueue.db.translate import describe
 logger = logging.getLogger(__name__)
 
 
+#: the payload of a `pgqueue.wait` caller telling the workers it waits
+WAITING = "waiting"
+
+
+def _nothing() -> None:
+    return None
+
+
 class Listener:
-    """Sets `event` on every notification of `channel`; counts them in `received`."""
+    """Sets `event` on every notification of `channel` (counted in `received`)
+    but a waiter's (`WAITING`), which calls `on_waiting` instead."""
 
     def __init__(
         self, conninfo: str, channel: str, connect_kwargs: dict[str, Any] | None = None
@@ -35,6 +45,8 @@ class Listener:
         self.event = asyncio.Event()
         self.ready = asyncio.Event()
         self.received = 0
+        #: a caller of `pgqueue.wait` says it waits (the worker then wakes waiters)
+        self.on_waiting: Callable[[], None] = _nothing
         self._task: asyncio.Task[None] | None = None
         self._reconnect = RetryPolicy(base=0.1, factor=2.0, cap=5.0, jitter=0.5)
 
@@ -62,7 +74,10 @@ class Listener:
                     # Whatever was notified while we were away is covered by waking
                     # everyone once: they claim, find work or go back to waiting.
                     self.event.set()
-                    async for _ in conn.notifies():
+                    async for note in conn.notifies():
+                        if note.payload == WAITING:
+                            self.on_waiting()
+                            continue
                         self.received += 1
                         self.event.set()
             except asyncio.CancelledError:

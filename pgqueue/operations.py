@@ -1,11 +1,10 @@
-"""Operating on commands from Python: `get`, `wait`, `cancel`, `requeue`, and
+"""Operating on commands from Python: `get`, `cancel`, `requeue`, `retry_now`, and
 their ``_sync`` twins for a sync psycopg connection (Django, Flask…).
 
 Each runs on the caller's own connection, like `pgqueue.enqueue`, in the
 caller's transaction where it writes:
 
     state = await pgqueue.get(conn, command_id)
-    state = await pgqueue.wait(conn, command_id, timeout=30)   # until it is finished
     cancelled = await pgqueue.cancel(conn, [command_id], reason="superseded")
     requeued = await pgqueue.requeue(conn, [command_id])
     state = pgqueue.get_sync(sync_conn, command_id)
@@ -15,18 +14,13 @@ A command id is a ``str`` everywhere in this API, as `enqueue` returns it and
 an ``int``. `cancel` and `requeue` return the ids they changed.
 
 Each operation is one statement and what to make of its rows (an `_Op`); the
-async and the sync forms only run it, so the two cannot drift apart. `wait`
-polls, with backoff from 10 ms to 1 s. It is not woken by a notification: a
-``NOTIFY`` in every completion would take PostgreSQL's one notification-queue
-lock at the commit of every batch of completions, in every worker, and
-serialise them; waiting callers are rare beside completions.
+async and the sync forms only run it, so the two cannot drift apart.
+`pgqueue.waiting` has `wait`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -197,25 +191,6 @@ def _requeue(
     return _Op(table, name, params, lambda rows: [str(i) for i in rows[0]["command_ids"]])
 
 
-class _Waiting:
-    """`wait`'s schedule: the next pause, or `TimeoutError` once it is over."""
-
-    def __init__(self, command_id: int | str, timeout: float) -> None:
-        self.command_id = command_id
-        self.timeout = timeout
-        self.deadline = time.monotonic() + timeout
-        self.delay = 0.01
-
-    def pause(self, state: CommandState) -> float:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(
-                f"command {self.command_id} is still {state.status} after {self.timeout:g}s"
-            )
-        pause, self.delay = min(self.delay, left), min(self.delay * 2, 1.0)
-        return pause
-
-
 # -- async ------------------------------------------------------------------------------
 
 
@@ -229,26 +204,6 @@ async def get(
     """The command now; `CommandNotFound` if there is none (or several executions
     have that id and ``execution_id`` does not say which)."""
     state: CommandState = await _run(conn, _get(command_id, execution_id, table))
-    return state
-
-
-async def wait(
-    conn: psycopg.AsyncConnection[Any],
-    command_id: int | str,
-    *,
-    timeout: float,
-    execution_id: int | None = None,
-    table: QueueTable | None = None,
-) -> CommandState:
-    """The command once it is finished; `TimeoutError` after ``timeout`` seconds.
-    Each look is its own statement: in autocommit, or a transaction's snapshot
-    would never see the worker's write (a connection in a transaction block
-    must not be given here)."""
-    waiting = _Waiting(command_id, timeout)
-    while not (
-        state := await get(conn, command_id, execution_id=execution_id, table=table)
-    ).finished:
-        await asyncio.sleep(waiting.pause(state))
     return state
 
 
@@ -314,23 +269,6 @@ def get_sync(
     return state
 
 
-def wait_sync(
-    conn: psycopg.Connection[Any],
-    command_id: int | str,
-    *,
-    timeout: float,
-    execution_id: int | None = None,
-    table: QueueTable | None = None,
-) -> CommandState:
-    """`wait` on a sync connection (in autocommit: see `wait`)."""
-    waiting = _Waiting(command_id, timeout)
-    while not (
-        state := get_sync(conn, command_id, execution_id=execution_id, table=table)
-    ).finished:
-        time.sleep(waiting.pause(state))
-    return state
-
-
 def cancel_sync(
     conn: psycopg.Connection[Any],
     command_ids: Sequence[int | str] | None = None,
@@ -382,6 +320,4 @@ __all__ = [
     "requeue_sync",
     "retry_now",
     "retry_now_sync",
-    "wait",
-    "wait_sync",
 ]

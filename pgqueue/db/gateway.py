@@ -339,19 +339,33 @@ class Gateway:
         return await self._fenced("heartbeat", params, "heartbeat")
 
     async def complete(
-        self, items: Iterable[tuple[int, int, uuid.UUID, str]], reports: Sequence[str] = ()
-    ) -> set[CommandKey]:
+        self,
+        items: Iterable[tuple[int, int, uuid.UUID, str]],
+        reports: Sequence[str] = (),
+        *,
+        wake: bool = False,
+    ) -> tuple[set[CommandKey], int | None]:
         """Finish each command with its result (JSON text); ``reports`` (outbox
-        items) are written in the same statement for the rows finished."""
+        items) are written in the same statement for the rows finished. With
+        ``wake`` (callers of `pgqueue.wait` are known), ``wake_waiters.sql``
+        follows in the transaction: the keys finished, and how many wait still
+        (``None`` without ``wake``)."""
         rows = list(items)
         params = fenced_keys(
             (execution_id, command_id, token) for execution_id, command_id, token, _ in rows
         )
         params["results"] = JsonbArray(result for *_, result in rows)
-        if not reports:
-            return await self._fenced("complete", params)
-        params["reports"] = JsonbArray(reports)
-        return await self._fenced("complete_reported", params)
+        if reports:
+            params["reports"] = JsonbArray(reports)
+        if not params["tokens"]:
+            return set(), None
+        name = "complete_reported" if reports else "complete"
+        trail = "wake_waiters" if wake else None
+        _, done, after = await self._run(
+            name, params, role="completion", packed=True, hot=True, trail=trail
+        )
+        keys = {(execution_id, command_id) for command_id, execution_id in done}
+        return keys, int(after[0][0]) if after else None
 
     async def lease_state(self, row: ClaimedRow) -> tuple[str, bool] | None:
         """The row's status now and whether our claim still stands."""

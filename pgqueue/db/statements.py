@@ -127,12 +127,15 @@ def render(
         schedules=sql.Identifier(schema, "pgqueue_schedule"),
         uniques=sql.Identifier(schema, "pgqueue_unique"),
         attempt_log=sql.Identifier(schema, "pgqueue_attempt_log"),
+        waiters=sql.Identifier(schema, "pgqueue_waiter"),
         execution=sql.Identifier(schema, "execution"),
         event=sql.Identifier(schema, "event"),
         runtime=sql.Identifier(schema, "runtime"),
     )
     # the queue's name, for the advisory lock of its claims (claim_lock.sql)
     values["queue_name"] = sql.Literal(f"{schema}.{table}")
+    # where pgqueue.wait hears that its command finished (QueueTable.done_channel)
+    values["done_channel"] = sql.Literal(f"pgqueue.{schema}.{table}.done")
     for part in PARTS:
         values[part] = sql.SQL(text(f"part_{part}").rstrip()).format(**values)
     rated = bool(dict(literals).get("rated"))

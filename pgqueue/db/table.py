@@ -23,6 +23,11 @@ class QueueTable:
         return f"pgqueue.{self.schema}.{self.table}"
 
     @property
+    def done_channel(self) -> str:
+        """Where `pgqueue.wait` hears that a command it waits for finished."""
+        return f"{self.channel}.done"
+
+    @property
     def identifier(self) -> sql.Identifier:
         return sql.Identifier(self.schema, self.table)
 

@@ -88,6 +88,7 @@ class Names:
             "schedules": sql.Identifier(self.schema, SCHEDULES),
             "uniques": sql.Identifier(self.schema, UNIQUES),
             "attempt_log": sql.Identifier(self.schema, "pgqueue_attempt_log"),
+            "waiters": sql.Identifier(self.schema, "pgqueue_waiter"),
             "snowflake": sql.Identifier(self.schema, "snowflake_id"),
             "sequence_name": sql.Literal(
                 _quote(sql.Identifier(self.schema, "pgqueue_snowflake_seq"))

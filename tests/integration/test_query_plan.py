@@ -121,7 +121,7 @@ async def test_a_connection_told_never_to_prepare_is_obeyed(dsn: str, db: Conn) 
                 worker_id="w", limit=100, lease_for=timedelta(seconds=30), tool_kinds=["noop"]
             )
             assert len(claimed) == 100
-            written = await gateway.complete(
+            written, _ = await gateway.complete(
                 (c.execution_id, c.command_id, c.token, "{}") for c in claimed
             )
             assert written == {c.key for c in claimed}

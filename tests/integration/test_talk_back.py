@@ -12,7 +12,7 @@ import psycopg_pool
 import pytest
 
 import pgqueue
-from pgqueue import Claimed, Command, PgCommandSource, RetryPolicy, ToolContext, Worker
+from pgqueue import Claimed, Command, PgCommandSource, RetryPolicy, ToolContext, Worker, waiting
 from pgqueue.cli.show import attempts, render
 from tests.acceptance.cli import pgqueue as pgqueue_cli
 from tests.helpers import row, wait_until_async
@@ -183,3 +183,67 @@ async def test_progress_of_a_stale_claim_is_not_written(pool: Pool, db: Conn) ->
     beat = await stale.completer.heartbeat([claim], {claim.key: '{"stale": true}'})
     assert claim.key in beat.lost
     assert row(db, command_id)["progress"] is None
+
+
+async def test_wait_is_woken_by_the_completion_not_by_a_poll(
+    pool: Pool, dsn: str, db: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A waiter that would not look again for a minute returns once the worker
+    completes its command: the completion's transaction notified it. A worker
+    knows of waiters only once told, and stops looking when none waits."""
+    monkeypatch.setattr(waiting, "LOOK_EVERY", 60.0)
+    gate = asyncio.Event()
+
+    async def gated(command: Command, ctx: ToolContext) -> str:
+        await gate.wait()
+        return "done"
+
+    source = PgCommandSource(pool, worker_id="w", wait=True, poll_interval=0.1)
+    w = Worker(source, pool=pool)
+    w.register("work", gated)
+    run = asyncio.create_task(w.run())
+    try:
+        # nobody waits: no look after the completions
+        first = add(db)
+
+        async def completed(command_id: str) -> bool:
+            return row(db, command_id)["status"] == "COMPLETED"
+
+        gate.set()
+        await wait_until_async(lambda: completed(first), what="the first completion")
+        assert source.completer.waiters is False
+        gate.clear()
+        second = add(db)
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            waiter = asyncio.create_task(pgqueue.wait(conn, second, timeout=60))
+
+            async def told() -> bool:
+                return source.completer.waiters
+
+            await wait_until_async(told, what="the worker to hear of the waiter")
+            gate.set()
+            state = await asyncio.wait_for(waiter, 30)
+        assert state.status == "COMPLETED" and state.result == "done"
+        assert db.execute("SELECT count(*) FROM noetl.pgqueue_waiter").fetchone() == (0,)
+        # the next completion's look finds nobody waiting: the worker stops looking
+        third = add(db)
+        await wait_until_async(lambda: completed(third), what="the third completion")
+        assert source.completer.waiters is False
+    finally:
+        w.stop()
+        await asyncio.wait_for(run, 30)
+
+
+def test_wait_sync_in_a_transaction_block_polls_and_times_out(dsn: str, db: Conn) -> None:
+    command_id = add(db)
+    # not autocommit: no LISTEN, it polls
+    with (
+        psycopg.connect(dsn) as conn,
+        pytest.raises(TimeoutError, match=r"still PENDING after 0\.3s"),
+    ):
+        pgqueue.wait_sync(conn, command_id, timeout=0.3)
+    db.execute(
+        "UPDATE noetl.command SET status = 'CANCELLED' WHERE command_id = %s", (int(command_id),)
+    )
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert pgqueue.wait_sync(conn, command_id, timeout=5).status == "CANCELLED"

@@ -169,7 +169,7 @@ async def test_a_batch_shares_its_claim_token_and_each_row_stays_fenced(
     assert [str(r.command_id) for r in fresh] == [ids[1]]
     assert fresh[0].token != stale[0].token
 
-    written = await gateway.complete(
+    written, _ = await gateway.complete(
         (r.execution_id, r.command_id, r.token, '{"by": "stale"}') for r in stale
     )
     assert written == {r.key for r in stale} - {fresh[0].key}

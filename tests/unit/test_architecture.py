@@ -57,6 +57,7 @@ LAYERS: list[set[str]] = [
         "flow",
         "schedules",
         "finishing",
+        "waiting",
     },
     {
         "pg_source",
