@@ -18,6 +18,7 @@ from pgqueue.db.gateway import Gateway
 from pgqueue.schedule_file import load, put_all
 from pgqueue.scheduler import Scheduler
 from pgqueue.schedules import InvalidSchedule, ScheduleNotFound
+from tests.acceptance.cli import pgqueue as pgqueue_cli
 
 Conn = psycopg.Connection[Any]
 Pool = psycopg_pool.AsyncConnectionPool[Any]
@@ -199,3 +200,24 @@ async def test_a_file_of_schedules_is_checked_then_added(tmp_path: Path, db: Con
     bad.write_text('[x]\ncron = "* * * * *"\nevry = "1s"\ncommand = {}\n')
     with pytest.raises(InvalidSchedule, match=r"bad.toml: schedule 'x': unknown field 'evry'"):
         load(bad)
+
+
+def test_a_worker_adds_the_schedules_of_its_file_and_refuses_a_bad_one(
+    tmp_path: Path, dsn: str, db: Conn
+) -> None:
+    good = tmp_path / "schedules.toml"
+    good.write_text(
+        '[nightly]\ncron = "0 3 * * *"\ntimezone = "Europe/Berlin"\n'
+        'command = { step = "report", tool_kind = "noop", input = {} }\n'
+    )
+    done = pgqueue_cli("worker", "--dsn", dsn, "--schedules", str(good), "--until-empty")
+    assert done.returncode == 0, done.stderr
+    (nightly,) = pgqueue.schedules_sync(db)
+    assert (nightly.name, nightly.when) == ("nightly", "0 3 * * * (Europe/Berlin)")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[x]\ncron = "0 25 * * *"\ncommand = { step = "s", tool_kind = "noop" }\n')
+    refused = pgqueue_cli("worker", "--dsn", dsn, "--schedules", str(bad), "--until-empty")
+    assert refused.returncode == 2
+    (line,) = refused.stderr.strip().splitlines()
+    assert "schedule 'x': cron: '0 25 * * *': Bad hour" in line
+    assert [s.name for s in pgqueue.schedules_sync(db)] == ["nightly"]

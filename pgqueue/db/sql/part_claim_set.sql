@@ -21,5 +21,4 @@ attempt_log = CASE WHEN c.status IN ('CLAIMED', 'RUNNING')
                             'ended_at', c.lease_expires_at,
                             'error', 'lease expired: its worker stopped answering'))
                    ELSE c.attempt_log END,
-progress = NULL,
 updated_at = now()
