@@ -5,6 +5,7 @@ nothing and return the holder's id."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -82,33 +83,42 @@ def test_the_same_transaction_enqueueing_a_key_twice_gets_one(dsn: str) -> None:
         assert count(conn) == 1
 
 
+def enqueue_behind(dsn: str, db: Conn, holder: Conn, end: Callable[[], None]) -> Enqueued:
+    """Enqueue key ``k`` from another connection while ``holder``'s transaction,
+    which enqueued it, is open; once it waits for that transaction, ``end`` it
+    (commit or roll back); what the waiting enqueue returned."""
+    got: list[Enqueued] = []
+
+    def second() -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            got.append(add(conn, "k"))
+
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    wait_until(
+        lambda: (
+            db.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()
+            == (1,)
+        ),
+        what="the second enqueue to wait for the first",
+    )
+    end()
+    waiter.join(30)
+    (enqueued,) = got
+    return enqueued
+
+
 def test_a_holder_rolled_back_leaves_the_key_to_the_enqueue_that_waited(dsn: str, db: Conn) -> None:
     """Oban #1087: the producer that held the key rolled back, and nothing was
     written at all. Here the second enqueue waits for the first's transaction
     and, when it rolls back, writes its own command."""
     with psycopg.connect(dsn) as holder:
         add(holder, "k")  # not committed
-        got: list[Enqueued] = []
-
-        def second() -> None:
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                got.append(add(conn, "k"))
-
-        waiter = threading.Thread(target=second)
-        waiter.start()
-        wait_until(
-            lambda: (
-                db.execute(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                ).fetchone()
-                == (1,)
-            ),
-            what="the second enqueue to wait for the first",
-        )
-        holder.rollback()
-        waiter.join(30)
-    assert len(got) == 1 and not got[0].duplicate and count(db) == 1
+        second = enqueue_behind(dsn, db, holder, holder.rollback)
+    assert not second.duplicate and count(db) == 1
 
 
 def test_a_holder_committed_while_the_next_enqueue_waited_keeps_its_key(dsn: str, db: Conn) -> None:
@@ -116,27 +126,8 @@ def test_a_holder_committed_while_the_next_enqueue_waited_keeps_its_key(dsn: str
     cannot see the holder's row: it must still count it as holding the key."""
     with psycopg.connect(dsn) as holder:
         first = add(holder, "k")
-        got: list[Enqueued] = []
-
-        def second() -> None:
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                got.append(add(conn, "k"))
-
-        waiter = threading.Thread(target=second)
-        waiter.start()
-        wait_until(
-            lambda: (
-                db.execute(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                ).fetchone()
-                == (1,)
-            ),
-            what="the second enqueue to wait for the first",
-        )
-        holder.commit()
-        waiter.join(30)
-    assert len(got) == 1 and got[0].duplicate and got[0] == first and count(db) == 1
+        second = enqueue_behind(dsn, db, holder, holder.commit)
+    assert second.duplicate and second == first and count(db) == 1
 
 
 def test_a_key_is_unique_across_executions_on_noetls_partitioned_table(noetl_dsn: str) -> None:
