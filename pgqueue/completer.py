@@ -14,6 +14,7 @@ claim time).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -98,6 +99,7 @@ class Completer:
         #: callers of `pgqueue.wait` are known to wait: each completion is
         #: followed by a look that wakes those whose command finished
         self.waiters: bool = False
+        self._wakes: set[asyncio.Task[None]] = set()
         #: where heartbeats run: a connection of their own (see `PgCommandSource`)
         self.heartbeats = heartbeats or gateway
         self.worker_id = worker_id
@@ -261,6 +263,14 @@ class Completer:
         if waiting is not None:
             self.waiters = waiting > 0
         return done
+
+    def heard_waiter(self) -> None:
+        """A caller of `pgqueue.wait` says it waits (the listener heard it): wake
+        it if its command is done, and wake waiters after each completion from
+        now on."""
+        task = asyncio.get_running_loop().create_task(self.wake_waiters())
+        self._wakes.add(task)
+        task.add_done_callback(self._wakes.discard)
 
     async def wake_waiters(self) -> None:
         """A caller of `pgqueue.wait` says it waits: wake the waiters whose

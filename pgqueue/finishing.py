@@ -213,6 +213,7 @@ async def cancel(
     step: str | None = None,
     reason: str | None = None,
     table: QueueTable | None = None,
+    every: bool = False,
 ) -> list[str]:
     """Cancel the command a handle holds (fenced, `LeaseLost` if it no longer
     does), or the commands named as `pgqueue.operations.cancel` names them (by
@@ -229,6 +230,7 @@ async def cancel(
         step=step,
         reason=reason,
         table=table,
+        every=every,
     )
 
 
@@ -281,6 +283,7 @@ def cancel_sync(
     step: str | None = None,
     reason: str | None = None,
     table: QueueTable | None = None,
+    every: bool = False,
 ) -> list[str]:
     """`cancel` on a sync connection."""
     if isinstance(what, PgHandle | ClaimedRow):
@@ -295,4 +298,5 @@ def cancel_sync(
         step=step,
         reason=reason,
         table=table,
+        every=every,
     )

@@ -143,6 +143,22 @@ def _get(command_id: int | str, execution_id: int | None, table: QueueTable | No
     return _Op(table or QueueTable(), "command_get", params, state)
 
 
+def _named(
+    command_ids: Sequence[int | str] | None,
+    execution_id: int | None,
+    tool_kind: str | None,
+    step: str | None,
+    every: bool,
+) -> None:
+    """Some filter given, or ``every`` said: an operation on every command is
+    never the default."""
+    nothing_named = command_ids is None and execution_id is None and tool_kind is None
+    if nothing_named and step is None and not every:
+        raise ValueError(
+            "say which commands: command_ids, execution_id, tool_kind or step (or every=True)"
+        )
+
+
 def _cancel(
     command_ids: Sequence[int | str] | None,
     execution_id: int | None,
@@ -150,9 +166,9 @@ def _cancel(
     step: str | None,
     reason: str | None,
     table: QueueTable | None,
+    every: bool = False,
 ) -> _Op[list[str]]:
-    if command_ids is None and execution_id is None and tool_kind is None and step is None:
-        raise ValueError("say which commands: command_ids, execution_id, tool_kind or step")
+    _named(command_ids, execution_id, tool_kind, step, every)
     params = {
         "command_ids": _ids(command_ids),
         "execution_id": execution_id,
@@ -174,12 +190,12 @@ def _requeue(
     tool_kind: str | None,
     step: str | None,
     table: QueueTable | None,
+    every: bool = False,
     name: str = "requeue",
 ) -> _Op[list[str]]:
     """``requeue`` (FAILED commands back, fresh attempts), or ``retry_now``
     (PENDING ones waiting out a delay or a backoff, due now): the same filters."""
-    if command_ids is None and execution_id is None and tool_kind is None and step is None:
-        raise ValueError("say which commands: command_ids, execution_id, tool_kind or step")
+    _named(command_ids, execution_id, tool_kind, step, every)
     table = table or QueueTable()
     params = {
         "command_ids": _ids(command_ids),
@@ -216,11 +232,14 @@ async def cancel(
     step: str | None = None,
     reason: str | None = None,
     table: QueueTable | None = None,
+    every: bool = False,
 ) -> list[str]:
     """Cancel the unfinished commands named (by id, and/or by execution, tool kind
     or step: at least one); a running tool stops at its worker's next
     heartbeat. The ids of those cancelled."""
-    return await _run(conn, _cancel(command_ids, execution_id, tool_kind, step, reason, table))
+    return await _run(
+        conn, _cancel(command_ids, execution_id, tool_kind, step, reason, table, every)
+    )
 
 
 async def requeue(
@@ -231,10 +250,11 @@ async def requeue(
     tool_kind: str | None = None,
     step: str | None = None,
     table: QueueTable | None = None,
+    every: bool = False,
 ) -> list[str]:
     """Send the ``FAILED`` commands named (by id, and/or by execution, tool kind or
     step: at least one) back to ``PENDING`` with fresh attempts; their ids."""
-    return await _run(conn, _requeue(command_ids, execution_id, tool_kind, step, table))
+    return await _run(conn, _requeue(command_ids, execution_id, tool_kind, step, table, every))
 
 
 async def retry_now(
@@ -245,12 +265,13 @@ async def retry_now(
     tool_kind: str | None = None,
     step: str | None = None,
     table: QueueTable | None = None,
+    every: bool = False,
 ) -> list[str]:
     """Make the PENDING commands named (by id, and/or by execution, tool kind or
     step) that wait out a delay or a retry's backoff due now, and wake the idle
     workers; the ids made due. Their attempts stay as they are."""
     return await _run(
-        conn, _requeue(command_ids, execution_id, tool_kind, step, table, "retry_now")
+        conn, _requeue(command_ids, execution_id, tool_kind, step, table, every, "retry_now")
     )
 
 
@@ -278,9 +299,12 @@ def cancel_sync(
     step: str | None = None,
     reason: str | None = None,
     table: QueueTable | None = None,
+    every: bool = False,
 ) -> list[str]:
     """`cancel` on a sync connection."""
-    return _run_sync(conn, _cancel(command_ids, execution_id, tool_kind, step, reason, table))
+    return _run_sync(
+        conn, _cancel(command_ids, execution_id, tool_kind, step, reason, table, every)
+    )
 
 
 def requeue_sync(
@@ -291,9 +315,10 @@ def requeue_sync(
     tool_kind: str | None = None,
     step: str | None = None,
     table: QueueTable | None = None,
+    every: bool = False,
 ) -> list[str]:
     """`requeue` on a sync connection."""
-    return _run_sync(conn, _requeue(command_ids, execution_id, tool_kind, step, table))
+    return _run_sync(conn, _requeue(command_ids, execution_id, tool_kind, step, table, every))
 
 
 def retry_now_sync(
@@ -304,9 +329,12 @@ def retry_now_sync(
     tool_kind: str | None = None,
     step: str | None = None,
     table: QueueTable | None = None,
+    every: bool = False,
 ) -> list[str]:
     """`retry_now` on a sync connection."""
-    return _run_sync(conn, _requeue(command_ids, execution_id, tool_kind, step, table, "retry_now"))
+    return _run_sync(
+        conn, _requeue(command_ids, execution_id, tool_kind, step, table, every, "retry_now")
+    )
 
 
 __all__ = [

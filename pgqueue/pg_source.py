@@ -140,9 +140,7 @@ class PgCommandSource:
                 self.gateway.table.channel,
                 {**keepalives(listen_to, kwargs), **kwargs},
             )
-        if self._listener is not None:
-            self._listener.on_waiting = self._waiting
-        self._wakes: set[asyncio.Task[None]] = set()
+            self._listener.on_waiting = self.completer.heard_waiter
         #: rows claimed ahead whose lease ended before a slot took them
         self.dropped_ahead = 0
         #: why the last scan claim failed (``None``: it ran), for readiness probes
@@ -338,13 +336,6 @@ class PgCommandSource:
     def _unheld(cls, reason: str) -> Pulled[PgHandle]:
         """The outcome of a claim the database failed: `RetryLater`, holding nothing."""
         return cls._pulled(RetryLater(reason))
-
-    def _waiting(self) -> None:
-        """A caller of `pgqueue.wait` waits: wake it if its command is done, and
-        wake waiters after each completion from now on (`Completer.waiters`)."""
-        task = asyncio.get_running_loop().create_task(self.completer.wake_waiters())
-        self._wakes.add(task)
-        task.add_done_callback(self._wakes.discard)
 
     # -- settling -------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from pgqueue.cli import (
     environment,
     flow,
     prune,
+    retry_now,
     schedule,
     show,
     status,
@@ -89,8 +90,8 @@ VERBS = (
     Verb(
         "retry-now",
         "make PENDING commands waiting out a delay or a retry's backoff due now",
-        commands.add_retry_now,
-        commands.retry_now,
+        retry_now.add_retry_now,
+        retry_now.retry_now,
     ),
     Verb(
         "cancel",

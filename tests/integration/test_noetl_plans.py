@@ -181,7 +181,11 @@ def test_keyed_statements_read_only_the_rows_they_name(noetl_db: str, state: str
             },
             "mark_running": packed,
             "mark_running_reported": {**packed, "reports": reports},
-            "heartbeat": {**packed, "lease": timedelta(seconds=30)},
+            "heartbeat": {
+                **packed,
+                "lease": timedelta(seconds=30),
+                "progress": [None if n % 2 else '{"done": 1}' for n in range(len(keys))],
+            },
             "release": {**packed, "channel": "pgqueue.noetl.command", "delay": timedelta(0)},
             "cancel_dead": packed,
         }

@@ -138,6 +138,8 @@ def fenced_plan(db: Conn, name: str, keys: list[tuple[int, int, Any]]) -> str:
         "command_ids": [k[1] for k in keys],
         "tokens": [k[2] for k in keys],
         "results": ["{}"] * len(keys),
+        # a heartbeat's progress: half the commands said something since the last
+        "progress": [None if n % 2 else '{"done": 1}' for n in range(len(keys))],
         "lease": timedelta(seconds=30),
         "channel": "pgqueue.noetl.command",
         "delay": timedelta(0),
