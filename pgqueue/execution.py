@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +18,7 @@ from pgqueue import jsonvalues, tracing
 from pgqueue.errors import PermanentFailure, PgQueueError, Snooze
 from pgqueue.models import Command
 from pgqueue.outcomes import ClaimedRow
-from pgqueue.tools import RUNNING, ToolContext, ToolRegistry
+from pgqueue.tools import ToolContext, ToolRegistry
 from pgqueue.tools.flight import IN_FLIGHT, InFlight
 
 
@@ -39,27 +39,23 @@ class TimedOut(PgQueueError):
 
 
 @dataclass(eq=False, slots=True)
-class Running:
-    command: Command
-    claim: ClaimedRow | None
+class Running(InFlight):
+    """A command whose tool runs (an `InFlight`, as the tool sees it)."""
+
     #: the slot task running the tool (tools run inline: no task per command)
-    task: asyncio.Task[Any]
+    task: asyncio.Task[Any] = field(kw_only=True)
     #: why the worker cancelled the tool, when it did
     stop_reason: PgQueueError | None = None
     #: loop time after which the watchdog interrupts the tool
     deadline: float | None = None
     #: True only while the tool itself runs: cancelling is aimed at the tool
     active: bool = True
-    #: the claim as ``ctx.transaction()`` finishes it (``None``: no claim)
-    flight: InFlight | None = None
 
     @property
     def leased(self) -> ClaimedRow | None:
         """The claim whose lease the worker keeps: none once the tool's own
         transaction finished the command."""
-        if self.flight is not None and self.flight.finished:
-            return None
-        return self.claim
+        return None if self.finished else self.claim
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +126,10 @@ class Executions:
             return ToolFailed(f"no tool registered for kind {command.tool_kind!r}", True)
         timeout = tool.timeout if tool.timeout is not None else self.timeout
         deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
-        running = Running(command, claim, task, deadline=deadline)
-        if claim is not None:
-            running.flight = InFlight(claim, self.reports, self.written)
+        running = Running(command, claim, self.reports, self.written, task=task, deadline=deadline)
         self._running[id(running)] = running
-        marked = RUNNING.set(command)  # for ctx.logger's fields
-        flying = IN_FLIGHT.set(running.flight)  # for ctx.transaction()
+        # for ctx.logger's fields and ctx.transaction()
+        flying = IN_FLIGHT.set(running)
         meta = claim.meta if claim is not None else None
         try:
             with tracing.running(command.tool_kind, command.command_id, command.execution_id, meta):
@@ -145,25 +139,24 @@ class Executions:
             if running.stop_reason is None:
                 raise  # the worker itself is being cancelled
             task.uncancel()
-            if running.flight is not None and running.flight.finished:
+            if running.finished:
                 return FinishedInTransaction(f"stopped afterwards: {running.stop_reason}")
             if isinstance(running.stop_reason, TimedOut):
                 return ToolFailed(f"timed out after {timeout:g}s", False)
             return Interrupted(running.stop_reason, in_thread=not tool.is_async)
         except Snooze as exc:
-            if running.flight is not None and running.flight.finished:
+            if running.finished:
                 return FinishedInTransaction(str(exc))
             return Snoozed(exc.delay)
         except Exception as exc:
-            if running.flight is not None and running.flight.finished:
+            if running.finished:
                 return FinishedInTransaction(f"{type(exc).__name__}: {exc}")
             return ToolFailed(f"{type(exc).__name__}: {exc}", isinstance(exc, PermanentFailure))
         finally:
-            RUNNING.reset(marked)
             IN_FLIGHT.reset(flying)
             running.active = False
             self._running.pop(id(running), None)
-        if running.flight is not None and running.flight.finished:
+        if running.finished:
             return FinishedInTransaction()
         try:
             return Succeeded(jsonvalues.dumps_checked(result))

@@ -78,9 +78,9 @@ class LeaseKeeper(Loop):
         since = asyncio.get_running_loop().time()
         # what the tools said of their progress since the last beat
         said = {
-            r.flight.claim.key: r.flight.progress
+            r.claim.key: r.progress
             for r in running
-            if r.flight is not None and r.flight.progress is not None
+            if r.claim is not None and r.progress is not None
         }
         try:
             beat = await self.completer.heartbeat(claims, said)
@@ -95,12 +95,12 @@ class LeaseKeeper(Loop):
             if (claim := r.leased) is not None and claim.key in beat.lost:
                 self.executions.interrupt(r, beat.lost[claim.key])
             elif (
-                r.flight is not None
-                and r.flight.claim.key in beat.held
+                r.claim is not None
+                and r.claim.key in beat.held
                 # written, unless the tool said something newer meanwhile
-                and r.flight.progress == said.get(r.flight.claim.key)
+                and r.progress == said.get(r.claim.key)
             ):
-                r.flight.progress = None
+                r.progress = None
         if said:
             self.on_progress(sum(1 for key in said if key in beat.held))
         self.source.renewed((h for h, c in ahead if c.key in beat.held), since)

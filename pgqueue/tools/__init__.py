@@ -12,7 +12,6 @@ command then runs again. Key external writes on ``command.command_id``.
 
 from __future__ import annotations
 
-import contextvars
 import importlib
 import inspect
 import logging
@@ -36,21 +35,15 @@ ToolResult = Any
 ToolFunction = Callable[[Command, "ToolContext"], Awaitable[ToolResult] | ToolResult]
 
 
-#: the command whose tool is running in this context (a slot's task, or the
-#: thread of a plain function, which gets a copy of it)
-RUNNING: contextvars.ContextVar[Command | None] = contextvars.ContextVar(
-    "pgqueue_running_command", default=None
-)
-
-
 class CommandFields(logging.Filter):
     """Adds the running command's ``command_id``, ``execution_id``, ``tool_kind``,
     ``step`` and ``attempt`` to each record of a tool's logger (as `extra`
     fields: the log formats show them), read when a line is logged only."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        command = RUNNING.get()
-        if command is not None:
+        running = flight.IN_FLIGHT.get()
+        if running is not None:
+            command = running.command
             record.__dict__.setdefault("command_id", log_id(command.command_id))
             record.__dict__.setdefault("execution_id", command.execution_id)
             record.__dict__.setdefault("tool_kind", command.tool_kind)

@@ -20,6 +20,7 @@ import psycopg
 from pgqueue import finishing, jsonvalues
 from pgqueue.db.table import QueueTable
 from pgqueue.errors import ConfigurationError, PgQueueError
+from pgqueue.models import Command
 from pgqueue.outcomes import ClaimedRow
 
 
@@ -37,9 +38,13 @@ def _ignore(count: int) -> None:
 
 @dataclass(eq=False, slots=True)
 class InFlight:
-    """The claimed command a tool runs, as ``ctx.transaction()`` finishes it."""
+    """The command a tool runs (the worker's `Running` is one), as its tool's
+    logger and ``ctx.transaction()`` see it: one object and one context
+    variable a command, whatever the tool uses."""
 
-    claim: ClaimedRow
+    command: Command
+    #: the claim, when the command was claimed (``None``: a source without one)
+    claim: ClaimedRow | None
     #: the outbox items a completion with this result JSON writes
     reports: Callable[[ClaimedRow, str], Sequence[str]] = _none
     #: told how many reports a committed completion wrote (the relay delivers)
@@ -53,7 +58,8 @@ class InFlight:
     progress: str | None = None
 
 
-#: the command the running tool holds, in this context
+#: the command whose tool is running in this context (a slot's task, or the
+#: thread of a plain function, which gets a copy of it)
 IN_FLIGHT: contextvars.ContextVar[InFlight | None] = contextvars.ContextVar(
     "pgqueue_in_flight", default=None
 )
@@ -61,7 +67,7 @@ IN_FLIGHT: contextvars.ContextVar[InFlight | None] = contextvars.ContextVar(
 
 def current() -> InFlight:
     flight = IN_FLIGHT.get()
-    if flight is None:
+    if flight is None or flight.claim is None:
         raise NotInATool(
             "ctx.transaction() and ctx.set_result() are for an async tool the worker runs"
             " for a claimed command"
@@ -78,6 +84,8 @@ async def transaction(
     completion) by an exception, or by `LeaseLost` when the claim no longer
     holds the command."""
     flight = current()
+    claim = flight.claim
+    assert claim is not None  # noqa: S101 - current() holds a claim
     if flight.finished:
         raise NotInATool("this command was finished in a transaction already")
     if pool is None:
@@ -85,7 +93,7 @@ async def transaction(
     async with pool.connection() as conn, conn.transaction():
         yield conn
         result_json = jsonvalues.dumps_checked(flight.result)
-        reports = flight.reports(flight.claim, result_json)
-        await finishing.complete_reported(conn, flight.claim, result_json, reports, table=table)
+        reports = flight.reports(claim, result_json)
+        await finishing.complete_reported(conn, claim, result_json, reports, table=table)
     flight.finished = True
     flight.written(len(reports))
