@@ -305,12 +305,19 @@ class Gateway:
         return int(rows[0][0])
 
     async def _fenced(
-        self, name: str, params: dict[str, Any], role: Role = "completion"
-    ) -> set[CommandKey]:
+        self,
+        name: str,
+        params: dict[str, Any],
+        role: Role = "completion",
+        trail: str | None = None,
+    ) -> tuple[set[CommandKey], list[tuple[Any, ...]]]:
+        """A fenced batch write: the keys it wrote, and ``trail``'s rows."""
         if not params["tokens"]:
-            return set()
-        rows = await self.fetch(name, params, role=role, packed=True, hot=True)
-        return {(execution_id, command_id) for command_id, execution_id in rows}
+            return set(), []
+        _, rows, after = await self._run(
+            name, params, role=role, packed=True, hot=True, trail=trail
+        )
+        return {(execution_id, command_id) for command_id, execution_id in rows}, after
 
     async def mark_running(
         self, items: Iterable[ClaimKey], reports: Sequence[str] = ()
@@ -319,9 +326,9 @@ class Gateway:
         written in the same statement for the rows marked."""
         params = fenced_keys(items)
         if not reports:
-            return await self._fenced("mark_running", params)
+            return (await self._fenced("mark_running", params))[0]
         params["reports"] = JsonbArray(reports)
-        return await self._fenced("mark_running_reported", params)
+        return (await self._fenced("mark_running_reported", params))[0]
 
     async def heartbeat(
         self,
@@ -336,7 +343,7 @@ class Gateway:
         params["lease"] = lease_for
         said = progress or {}
         params["progress"] = [said.get((e, c)) for e, c, _ in keys]
-        return await self._fenced("heartbeat", params, "heartbeat")
+        return (await self._fenced("heartbeat", params, "heartbeat"))[0]
 
     async def complete(
         self,
@@ -357,14 +364,8 @@ class Gateway:
         params["results"] = JsonbArray(result for *_, result in rows)
         if reports:
             params["reports"] = JsonbArray(reports)
-        if not params["tokens"]:
-            return set(), None
         name = "complete_reported" if reports else "complete"
-        trail = "wake_waiters" if wake else None
-        _, done, after = await self._run(
-            name, params, role="completion", packed=True, hot=True, trail=trail
-        )
-        keys = {(execution_id, command_id) for command_id, execution_id in done}
+        keys, after = await self._fenced(name, params, trail="wake_waiters" if wake else None)
         return keys, int(after[0][0]) if after else None
 
     async def lease_state(self, row: ClaimedRow) -> tuple[str, bool] | None:
