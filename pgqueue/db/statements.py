@@ -56,6 +56,7 @@ PARTS = (
     "rescued",
     "strays",
     "schedule_insert",
+    "claim_mode",
 )
 
 

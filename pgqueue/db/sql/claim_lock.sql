@@ -13,7 +13,7 @@
 -- rate_next.sql follows that claim), and the fleet's fair share (the group
 -- its next claim spreads over, or NULL).
 SELECT CASE
-    WHEN l.limits > 0
+    WHEN m.claim_lock = 'exclusive'
     THEN set_config('pgqueue.claim_lock',
                     pg_advisory_xact_lock(1885827445, hashtext({queue_name}))::text
                         || 'exclusive', true)
@@ -21,7 +21,7 @@ SELECT CASE
                     pg_advisory_xact_lock_shared(1885827445, hashtext({queue_name}))::text
                         || 'shared', true)
 END AS claim_lock,
-l.rates > 0 AS rated,
-(SELECT value FROM {settings} WHERE name = 'fair_share') AS fair
--- the limits, read once: how many, and how many with a rate
-FROM (SELECT count(*) AS limits, count(rate_count) AS rates FROM {limits}) AS l
+m.rated,
+m.fair
+-- the mode, read once (part_claim_mode.sql)
+FROM ({claim_mode}) AS m
