@@ -68,22 +68,11 @@ def load(path: Path) -> list[Entry]:
         if "command" not in body:
             raise InvalidSchedule(f"{path}: schedule {name!r}: command: missing")
         try:
-            _put(str(name), **{**_defaults(), **body}, table=None)
+            _put(str(name), **body)
         except InvalidSchedule as exc:
             raise InvalidSchedule(f"{path}: schedule {name!r}: {exc}") from None
         entries.append(Entry(str(name), dict(body)))
     return entries
-
-
-def _defaults() -> dict[str, Any]:
-    return {
-        "cron": None,
-        "every": None,
-        "timezone": "UTC",
-        "missed": "skip",
-        "backfill": None,
-        "backfill_window": None,
-    }
 
 
 def _parse(path: Path, text: str) -> Any:
@@ -110,7 +99,4 @@ async def put_all(
 ) -> list[Schedule]:
     """Add or change every schedule of a file, in one transaction."""
     async with conn.transaction():
-        return [
-            await _run(conn, _put(e.name, **{**_defaults(), **e.arguments}, table=table))
-            for e in entries
-        ]
+        return [await _run(conn, _put(e.name, **e.arguments, table=table)) for e in entries]

@@ -89,7 +89,7 @@ def schedule_of(row: Mapping[str, Any]) -> Schedule:
     timing = Timing(row["cron"], row["every"], row["timezone"], row["anchor"])
     policy = Policy(row["missed"], row["backfill_count"], row["backfill_window"])
     last = row["last_tick"]
-    # after a pause the next tick is the first after the resume
+    # the first tick after the watermark, or after now when that has passed
     return Schedule(
         name=row["name"],
         timing=timing,
@@ -98,9 +98,7 @@ def schedule_of(row: Mapping[str, Any]) -> Schedule:
         paused_at=row["paused_at"],
         paused_reason=row["paused_reason"],
         last_tick=last,
-        next_tick=timing.next_after(max(last, row["now"]))
-        if row["paused_at"] is None
-        else timing.next_after(row["now"]),
+        next_tick=timing.next_after(max(last, row["now"])),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -147,13 +145,13 @@ def _put(
     name: str,
     *,
     command: NewCommand | Mapping[str, Any],
-    cron: str | None,
-    every: timedelta | str | None,
-    timezone: str,
-    missed: Missed,
-    backfill: int | None,
-    backfill_window: timedelta | str | None,
-    table: QueueTable | None,
+    cron: str | None = None,
+    every: timedelta | str | None = None,
+    timezone: str = "UTC",
+    missed: Missed = "skip",
+    backfill: int | None = None,
+    backfill_window: timedelta | str | None = None,
+    table: QueueTable | None = None,
 ) -> _Op[Schedule]:
     if not isinstance(name, str) or not name.strip():
         raise InvalidSchedule("name: a schedule needs a name")
