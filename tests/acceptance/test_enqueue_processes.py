@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import random
+from collections.abc import Callable
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
@@ -34,15 +35,12 @@ def produce(dsn: str, seed: int, barrier: Barrier, errors: Any) -> None:
         errors.put(f"{type(exc).__name__}: {exc}")
 
 
-def test_concurrent_idempotent_bulks_in_different_orders_do_not_deadlock(
-    dsn: str, db: Conn
-) -> None:
-    # Four producers, the same 5,000 commands each, each in its own order, all
-    # released at once: rows inserted in input order locked keys in different
-    # orders, and three of the four died with 40P01.
+def run_producers(target: Callable[[str, int, Barrier, Any], None], dsn: str) -> None:
+    """Four producer processes running ``target(dsn, seed, barrier, errors)``,
+    released at once by the barrier; each ends cleanly, none reports an error."""
     ctx = multiprocessing.get_context("spawn")
     barrier, errors = ctx.Barrier(4), ctx.Queue()
-    producers = [ctx.Process(target=produce, args=(dsn, n, barrier, errors)) for n in range(4)]
+    producers = [ctx.Process(target=target, args=(dsn, n, barrier, errors)) for n in range(4)]
     for p in producers:
         p.start()
     for p in producers:
@@ -52,6 +50,15 @@ def test_concurrent_idempotent_bulks_in_different_orders_do_not_deadlock(
         failures.append(errors.get())
     assert failures == []
     assert [p.exitcode for p in producers] == [0, 0, 0, 0]
+
+
+def test_concurrent_idempotent_bulks_in_different_orders_do_not_deadlock(
+    dsn: str, db: Conn
+) -> None:
+    # Four producers, the same 5,000 commands each, each in its own order, all
+    # released at once: rows inserted in input order locked keys in different
+    # orders, and three of the four died with 40P01.
+    run_producers(produce, dsn)
     assert status_counts(db) == {"PENDING": COMMANDS}
 
 
@@ -94,20 +101,7 @@ def test_producers_enqueueing_the_same_unique_keys_at_once_leave_one_row_a_key(
     own order, in bulks (each statement locks its keys in key order) and one
     by one, committing and rolling back: no deadlock, no error, and exactly
     one command a key."""
-    ctx = multiprocessing.get_context("spawn")
-    barrier, errors = ctx.Barrier(4), ctx.Queue()
-    producers = [
-        ctx.Process(target=produce_unique, args=(dsn, n, barrier, errors)) for n in range(4)
-    ]
-    for p in producers:
-        p.start()
-    for p in producers:
-        p.join(120)
-    failures = []
-    while not errors.empty():
-        failures.append(errors.get())
-    assert failures == []
-    assert [p.exitcode for p in producers] == [0, 0, 0, 0]
+    run_producers(produce_unique, dsn)
     keys = db.execute(
         "SELECT count(*), count(DISTINCT u.unique_key) FROM noetl.pgqueue_unique AS u"
         " JOIN noetl.command AS c USING (execution_id, command_id)"
