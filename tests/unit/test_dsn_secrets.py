@@ -56,12 +56,16 @@ def forms(password: str) -> list[str]:
 @given(password=PASSWORDS)
 # refused for its "/", and "sn:" stands in the flag the refusal names: no leak
 @example(password="sn:/")  # noqa: S106 - a generated password, kept as a case
+# its "**@" stands in the masked DSN, "app:****@": no telling, so assumed away
+@example(password="0**@")  # noqa: S106 - a generated password, kept as a case
 def test_a_dsn_is_read_as_written_or_refused_without_its_password(password: str) -> None:
     # a password that is all ordinary text shows up in ordinary text too
     assume(any(not c.isalnum() for c in password))
-    # nor one that shares a run with the rest of the DSN ("1/d" is in "0.1/db")
-    # or with pgqueue's own advice ("23," is in "# as %23, ?")
-    assume(leaks(" ".join(forms("")) + " **** " + dsns.ENCODING_ADVICE, password) == [])
+    # nor one that shares a run with the rest of the DSN ("1/d" is in "0.1/db"),
+    # with the DSN as masked ("**@" is in "app:****@127") or with pgqueue's own
+    # advice ("23," is in "# as %23, ?")
+    around = " ".join(forms("") + forms("****")) + " **** " + dsns.ENCODING_ADVICE
+    assume(leaks(around, password) == [])
     # a refusal of how the password is written is one of these, whole: nothing
     # of the password in it (its runs may still stand in "--dsn: ", "sn:")
     refusals = {f"--dsn: {why}: {dsns.ENCODING_ADVICE}" for why in dsns.PASSWORD_PROBLEMS}
