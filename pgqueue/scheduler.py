@@ -89,7 +89,6 @@ class Scheduler(Loop):
             "name": name,
             "seen": seen,
             "watermark": ticks.watermark,
-            "next_tick": ticks.next_tick,
             "ticks": [label(t) for t in ticks.ticks],
         }
         (row,) = await self.gateway.read("schedule_fire", params)

@@ -9,7 +9,6 @@ WITH
 advanced AS (
     UPDATE {schedules}
     SET last_tick = %(watermark)s,
-        next_tick = %(next_tick)s,
         updated_at = now()
     WHERE name = %(name)s
       AND last_tick = %(seen)s

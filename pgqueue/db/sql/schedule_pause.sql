@@ -6,7 +6,6 @@ SET paused_at = CASE WHEN %(paused)s THEN coalesce(s.paused_at, now()) END,
     paused_reason = CASE WHEN %(paused)s THEN %(reason)s END,
     last_tick = CASE WHEN %(paused)s OR s.paused_at IS NULL THEN s.last_tick
                      ELSE greatest(s.last_tick, now()) END,
-    next_tick = CASE WHEN %(paused)s OR s.paused_at IS NULL THEN s.next_tick END,
     updated_at = now()
 WHERE s.name = %(name)s
 RETURNING s.*, now() AS now

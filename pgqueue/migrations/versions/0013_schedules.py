@@ -10,8 +10,8 @@ worker gets to it first, with no leader.
   a compare-and-swap on it, in the transaction that enqueues the ticks: of
   two workers that saw the same watermark, the second's update finds it moved
   (it waits for the first's row lock, then re-reads the row) and enqueues
-  nothing. ``next_tick`` is the tick after the watermark, as the last worker
-  computed it (for ``status`` and operators' queries).
+  nothing. The next tick is not stored: it follows from the timing and the
+  watermark (`pgqueue.schedules.Schedule.next_tick`).
 
 Additive; a table of pgqueue's own; nothing of NoETL's changes.
 
@@ -50,7 +50,6 @@ def upgrade() -> None:
             paused_reason    text,
             anchor           timestamptz NOT NULL DEFAULT now(),
             last_tick        timestamptz NOT NULL DEFAULT now(),
-            next_tick        timestamptz,
             created_at       timestamptz NOT NULL DEFAULT now(),
             updated_at       timestamptz NOT NULL DEFAULT now(),
             -- a cron expression or an interval, never both
