@@ -26,7 +26,7 @@ def test_bench_runs_every_mode_and_verifies_exactly_once(dsn: str) -> None:
         "-k",
         "1",
         "2",
-        "--runs",
+        "--rounds",
         "1",
         "--backlog",
         "3000",
@@ -47,6 +47,9 @@ def test_bench_runs_every_mode_and_verifies_exactly_once(dsn: str) -> None:
     assert "fair x2: every command completed exactly once" in result["verified"]
     names = {f["name"] for f in result["figures"]}
     for expected in (
+        "raw loop, minimal table, 1 proc",
+        "raw loop, pgqueue table, 2 proc",
+        "burn-down, 1 proc, vs own table's raw loop",
         "burn-down, 1 proc",
         "burn-down, 2 proc",
         "bulk enqueue",
@@ -58,6 +61,13 @@ def test_bench_runs_every_mode_and_verifies_exactly_once(dsn: str) -> None:
     assert any(n.startswith("idle 20/s enqueue→claim p50") for n in names)
     for figure in result["figures"]:
         assert figure["value"] > 0
+    # the burn-down's ratio is to the minimal table's raw loop of the same round
+    (burn_down,) = (f for f in result["figures"] if f["name"] == "burn-down, 1 proc")
+    (ceiling,) = (f for f in result["figures"] if f["name"] == "raw loop, minimal table, 1 proc")
+    assert burn_down["baseline_name"] == "minimal"
+    assert burn_down["ratios"] == [burn_down["runs"][0] / ceiling["runs"][0]]
+    assert burn_down["ratio"] == burn_down["ratios"][0]
+    assert burn_down["spread"] == [burn_down["ratio"], burn_down["ratio"]]
     # it cleans up after itself
     with psycopg.connect(dsn) as conn:
         assert conn.execute(

@@ -1,17 +1,20 @@
 """`pgqueue bench`: pgqueue against the raw SQL ceiling, on this machine, in one run.
 
-Every pgqueue figure is printed beside the raw baseline measured in the same
-run on an identical table (same migrations, same indexes, same trigger), as a
-ratio. Worker processes are real OS processes that start together on a
+Every pgqueue figure is printed beside its baseline measured in the same
+rounds, as the median of the per-round ratios with their range: the raw loop
+on a minimal table (the ceiling) and on an identical table (same migrations,
+same indexes, same trigger). Worker processes are real OS processes that start together on a
 barrier, so process start-up is not timed. The bench works in schemas of its
-own (``pgqueue_bench`` and ``pgqueue_bench_raw``) and drops them at the end.
+own (``pgqueue_bench``, ``pgqueue_bench_raw``, ``pgqueue_bench_min``) and drops
+them at the end.
 
 Modes:
 
 - ``burn-down``: enqueue N no-op commands, drain them with K processes running
-  the real `Worker`, verify that each finished exactly once; the raw baseline
-  claims 100 rows per round trip and completes them in one statement (and, for
-  reference, one row per transaction).
+  the real `Worker`, verify that each finished exactly once; two raw loops in
+  the same rounds claim 100 rows per round trip and complete them in one
+  statement: on a minimal table (``min_create.sql``: the machine's ceiling for
+  any queue) and on pgqueue's own.
 - ``steady``: a producer at a fixed rate plus K workers woken by NOTIFY;
   enqueue-to-claim and enqueue-to-complete latency at p50/p95/p99. ``idle`` is
   the same at a low rate, where every command finds an idle worker.
@@ -43,7 +46,7 @@ from rich.progress import Progress
 from pgqueue import dsn as dsns
 from pgqueue import migrate as migrations
 from pgqueue.cli.bench import noetl_layout
-from pgqueue.cli.bench.database import RAW_SCHEMA, SCHEMA, execute, statement
+from pgqueue.cli.bench.database import MIN_SCHEMA, RAW_SCHEMA, SCHEMA, execute, statement
 from pgqueue.cli.bench.figures import render
 from pgqueue.cli.bench.runs import Bench
 from pgqueue.cli.common import EXIT_OK, check_reachable, duration, positive_int
@@ -81,7 +84,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="worker slots per process (default: 100)",
     )
     p.add_argument(
-        "--runs", type=positive_int, default=3, help="runs per figure; medians (default: 3)"
+        "--rounds",
+        "--runs",
+        dest="rounds",
+        type=positive_int,
+        default=3,
+        help="rounds: each runs every measure of a mode once, baselines included, so a "
+        "slow spell of the machine weighs on a figure and its baseline alike; a figure "
+        "is the median of its rounds, a ratio the median of the per-round ratios "
+        "(default: 3)",
     )
     p.add_argument(
         "--rate", type=positive_int, default=1000, help="steady producer rate /s (default: 1000)"
@@ -124,7 +135,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _steps(args: argparse.Namespace, modes: set[str]) -> int:
     steps: int = 0
-    runs = int(args.runs)
+    runs = int(args.rounds)
     if "burn-down" in modes:
         steps += 3 * len(args.processes) * runs
     if "backlog" in modes:
@@ -181,6 +192,8 @@ def _bench(
     own_server: bool,
 ) -> int:
     settings = _settings(dsn)
+    migrations.replace_scratch_schema(dsn, MIN_SCHEMA, program="bench", own_server=own_server)
+    execute(dsn, statement(MIN_SCHEMA, "min_create"))
     for schema in (SCHEMA, RAW_SCHEMA):
         migrations.replace_scratch_schema(dsn, schema, program="bench", own_server=own_server)
         if args.layout == "noetl":
@@ -209,11 +222,15 @@ def _bench(
             if "fair" in modes:
                 bench.run_fair()
             if "steady" in modes:
-                bench.run_latency("steady", args.rate, (None, None))
+                bench.run_latency(
+                    "steady", args.rate, {("complete", "p50"): 5.0, ("complete", "p99"): 20.0}
+                )
             if "idle" in modes:
-                bench.run_latency("idle", args.idle_rate, (3.0, 15.0))
+                bench.run_latency(
+                    "idle", args.idle_rate, {("claim", "p50"): 1.5, ("claim", "p99"): 5.0}
+                )
     finally:
-        for schema in (SCHEMA, RAW_SCHEMA):
+        for schema in (SCHEMA, RAW_SCHEMA, MIN_SCHEMA):
             migrations.drop_scratch_schema(dsn, schema, program="bench")
     machine = {
         "cpus": os.cpu_count(),
@@ -224,7 +241,7 @@ def _bench(
         "commands": args.commands,
         "processes": args.processes,
         "concurrency": args.concurrency,
-        "runs": args.runs,
+        "rounds": args.rounds,
         "layout": args.layout,
     }
     if args.json:
@@ -234,7 +251,8 @@ def _bench(
                     "machine": machine,
                     "verified": bench.verified,
                     "figures": [
-                        asdict(f) | {"ratio": f.ratio, "verdict": f.verdict} for f in bench.figures
+                        asdict(f) | {"ratio": f.ratio, "spread": f.spread, "verdict": f.verdict}
+                        for f in bench.figures
                     ],
                 },
                 indent=2,

@@ -15,6 +15,9 @@ from pgqueue.enqueue import enqueue_many
 #: pgqueue's side and the raw baseline's, on identical tables
 SCHEMA = "pgqueue_bench"
 RAW_SCHEMA = "pgqueue_bench_raw"
+#: the machine's ceiling: the raw loop on a minimal table (``min_create.sql``),
+#: which no migration touches
+MIN_SCHEMA = "pgqueue_bench_min"
 #: the package whose ``sql`` folder holds the bench's own statements
 BENCH = "pgqueue.cli.bench"
 
@@ -33,16 +36,20 @@ def execute(
 
 
 def reset(dsn: str, schema: str) -> None:
-    execute(dsn, statement(schema, "truncate"))
+    execute(dsn, statement(schema, "min_truncate" if schema == MIN_SCHEMA else "truncate"))
 
 
 def vacuum(dsn: str, schema: str) -> None:
-    execute(dsn, statement(schema, "vacuum"))
+    execute(dsn, statement(schema, "min_vacuum" if schema == MIN_SCHEMA else "vacuum"))
 
 
 def fill(dsn: str, schema: str, count: int, *, chunk: int = 10_000) -> None:
     """``count`` no-op commands, through pgqueue's own bulk enqueue, ``chunk``
-    commands a call, in one transaction."""
+    commands a call, in one transaction (on the minimal table: rows of one
+    INSERT)."""
+    if schema == MIN_SCHEMA:
+        execute(dsn, statement(schema, "min_fill"), {"rows": count})
+        return
 
     command = {"step": "bench", "tool_kind": "noop", "input": {}}
 
@@ -58,6 +65,8 @@ def fill(dsn: str, schema: str, count: int, *, chunk: int = 10_000) -> None:
 
 def counts(dsn: str, schema: str) -> dict[str, int]:
     """Commands by state (the query `pgqueue status` runs)."""
+    if schema == MIN_SCHEMA:
+        return {status: int(n) for status, n in execute(dsn, statement(schema, "min_counts"))}
     found: dict[str, int] = {}
     for _, status, n in execute(dsn, QueueTable(schema).statement("status_counts")):
         found[status] = found.get(status, 0) + int(n)

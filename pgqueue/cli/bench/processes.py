@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import psycopg_pool
 
-from pgqueue.cli.bench.database import statement
+from pgqueue.cli.bench.database import MIN_SCHEMA, statement
 from pgqueue.db.table import QueueTable
 from pgqueue.pg_source import PgCommandSource
 from pgqueue.runtime import settle_heap
@@ -84,25 +84,23 @@ def raw_process(
     stop: EventType,
     results: Any,
 ) -> None:
-    """The raw ceiling: claim ``batch`` rows per round trip, complete them in one
-    statement; with ``batch == 1``, one row per transaction."""
+    """The raw loop: claim ``batch`` rows per round trip, complete them in one
+    statement. On the minimal table (`MIN_SCHEMA`) it is the machine's ceiling
+    for any queue."""
     done = 0
     # every statement prepared on its first run, as pgqueue's claims and completions are
     with psycopg.connect(dsn, prepare_threshold=0) as conn:
         ready.put(True)
         start.wait()
-        if batch == 1:
+        if schema == MIN_SCHEMA:
+            conn.autocommit = True
             claim, complete = (
-                statement(schema, "raw_claim_one"),
-                statement(schema, "raw_complete_one"),
+                statement(schema, "min_claim", limit=batch),
+                statement(schema, "min_complete"),
             )
-            while True:
-                with conn.transaction():
-                    row = conn.execute(claim).fetchone()
-                    if row is None:
-                        break
-                    conn.execute(complete, {"execution_id": row[0], "command_id": row[1]})
-                    done += 1
+            while rows := conn.execute(claim).fetchall():
+                conn.execute(complete, {"ids": [r[0] for r in rows]})
+                done += len(rows)
         else:
             conn.autocommit = True
             claim, complete = (
