@@ -74,6 +74,8 @@ class Coalescer(Generic[H]):
     ) -> None:
         self._claim_batch = claim
         self._due_soon = due_soon
+        #: the look `_soon` has under way, shared by every caller meanwhile
+        self._looking: asyncio.Future[float | None] | None = None
         self._next_start = next_start
         self._failed = failed
         #: whether a row claimed ahead may still be handed out (its lease holds)
@@ -184,7 +186,7 @@ class Coalescer(Generic[H]):
                 if not self.wait:
                     if await self._read_ahead_landed():
                         continue  # a read-ahead beside the claim took the rows
-                    soon = await self._due_soon() if self._due_soon is not None else None
+                    soon = await self._soon()
                     if soon is not None and not self._closed.is_set():
                         # a retry due within the horizon: not drained yet
                         with contextlib.suppress(TimeoutError):
@@ -195,6 +197,18 @@ class Coalescer(Generic[H]):
             return None
         finally:
             self._demand -= 1
+
+    async def _soon(self) -> float | None:
+        """`due_soon`, asked once for every caller that asks while it runs: when
+        the queue runs dry, every slot finds it at once, and each asking on its
+        own would be a statement per slot."""
+        if self._due_soon is None:
+            return None
+        looking = self._looking
+        if looking is None or looking.done():
+            looking = self._looking = asyncio.ensure_future(self._due_soon())
+        # one caller cancelled does not cancel the look the others wait on
+        return await asyncio.shield(looking)
 
     async def _read_ahead_landed(self) -> bool:
         """After an empty claim: wait for a read-ahead claim still on its way (it
