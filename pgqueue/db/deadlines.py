@@ -32,10 +32,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any, Literal
 
 import psycopg
+from psycopg import sql
 
+from pgqueue.db import statements
 from pgqueue.db.translate import DRIVER_ERRORS
 from pgqueue.errors import DatabaseUnavailable
 
@@ -131,6 +134,20 @@ async def deadline(conn: psycopg.AsyncConnection[Any], seconds: float) -> AsyncI
 #: the roles whose statements join a batch of keys to the table: planned under
 #: the plan guard of ``set_limits.sql``
 _GUARDED: frozenset[Role] = frozenset({"claim", "completion", "heartbeat"})
+
+
+@lru_cache(maxsize=256)
+def settings_statement(
+    limits: Deadline, role: Role | None = None, *, presorted: bool = False
+) -> bytes:
+    """``set_limits.sql`` with the settings of `limit_params` written in as
+    literals, rendered to bytes once: it runs before every statement of the hot
+    path, and so neither binds parameters nor is composed again each time."""
+    values = {
+        name: sql.Literal(value)
+        for name, value in limit_params(limits, role, presorted=presorted).items()
+    }
+    return sql.SQL(statements.text("set_limits")).format(**values).as_bytes(None)
 
 
 def limit_params(

@@ -19,13 +19,18 @@ from typing import Any
 
 import psycopg
 import psycopg_pool
-from psycopg import sql
 from psycopg.abc import Query
 from psycopg.rows import dict_row
 
 from pgqueue.db import statements
 from pgqueue.db.claim_mode import ClaimMode
-from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadlines, Role, deadline, limit_params
+from pgqueue.db.deadlines import (
+    DEFAULT_DEADLINES,
+    Deadlines,
+    Role,
+    deadline,
+    settings_statement,
+)
 from pgqueue.db.table import QueueTable
 from pgqueue.db.translate import DRIVER_ERRORS, translate
 from pgqueue.db.wire import (
@@ -40,10 +45,6 @@ from pgqueue.outcomes import ClaimedRow, CommandKey, NackResult, TargetVerdict
 logger = logging.getLogger(__name__)
 
 _row = ClaimedRow._make
-
-
-def _limits() -> sql.Composed:
-    return statements.render("set_limits", "", "")
 
 
 async def _drain(cursor: psycopg.AsyncCursor[Any] | None) -> list[tuple[Any, ...]]:
@@ -147,7 +148,7 @@ class Gateway:
             if binary:
                 use_binary_results(cur)
             where = (self.table.schema, self.table.table)
-            statement = statements.render(name, *where, literals)
+            statement = statements.compiled(name, *where, literals)
             conn = cur.connection
             # the lead runs on the limits' cursor (its last result is the
             # lead's), the trail on one of its own, made only when there is one
@@ -156,14 +157,14 @@ class Gateway:
             # transaction: the limits end with it
             async with deadline(conn, limits.client_seconds), conn.cursor() as setter:
                 async with conn.pipeline():
-                    settings = limit_params(limits, role, presorted=presorted)
-                    await setter.execute(_limits(), settings, prepare=hot or None)
+                    settings = settings_statement(limits, role, presorted=presorted)
+                    await setter.execute(settings, None, prepare=hot or None)
                     if lead is not None:
-                        first = statements.render(lead, *where, literals)
+                        first = statements.compiled(lead, *where, literals)
                         await setter.execute(first, params, prepare=hot or None)
                     await cur.execute(statement, params, binary=binary, prepare=hot or None)
                     if trailer is not None and trail is not None:
-                        last = statements.render(trail, *where, literals)
+                        last = statements.compiled(trail, *where, literals)
                         await trailer.execute(last, None, prepare=hot or None)
                 lead_rows = await setter.fetchall() if lead is not None else []
                 rows = await cur.fetchall() if cur.description else []
@@ -185,7 +186,7 @@ class Gateway:
                 deadline(conn, limits.client_seconds),
             ):
                 async with conn.pipeline(), conn.cursor() as setter:
-                    await setter.execute(_limits(), limit_params(limits))
+                    await setter.execute(settings_statement(limits))
                     await cur.execute(query, params)
                 return await cur.fetchall() if cur.description else []
         except DRIVER_ERRORS as exc:

@@ -19,7 +19,13 @@ import psycopg_pool
 from psycopg import sql
 
 from pgqueue.db import statements
-from pgqueue.db.deadlines import DEFAULT_DEADLINES, Deadline, Deadlines, deadline, limit_params
+from pgqueue.db.deadlines import (
+    DEFAULT_DEADLINES,
+    Deadline,
+    Deadlines,
+    deadline,
+    settings_statement,
+)
 from pgqueue.db.gateway import Gateway
 from pgqueue.db.table import QueueTable
 from pgqueue.db.translate import DRIVER_ERRORS, translate
@@ -82,11 +88,7 @@ class Outbox:
     async def _limits(self, conn: psycopg.AsyncConnection[Any]) -> None:
         # the take joins its reports to the command table by key: guarded like
         # every keyed statement of the completion role (see set_limits.sql)
-        await conn.execute(
-            statements.render("set_limits", "", ""),
-            limit_params(self.limits, "completion"),
-            prepare=True,
-        )
+        await conn.execute(settings_statement(self.limits, "completion"), prepare=True)
 
     @asynccontextmanager
     async def take(self, limit: int) -> AsyncIterator[Batch]:

@@ -162,6 +162,16 @@ def render(
     return sql.SQL(text(name, package)).format(**values)
 
 
+@lru_cache(maxsize=1024)
+def compiled(
+    name: str, schema: str, table: str, literals: Literals = (), package: str = CORE
+) -> bytes:
+    """`render`'s statement as the bytes the server reads. The hot path runs a
+    few statements over and over: psycopg would compose each one again on
+    every run (its cache of parsed queries is keyed by these very bytes)."""
+    return render(name, schema, table, literals, package).as_bytes(None)
+
+
 #: the column a fair claim spreads over, by its ``fair`` switch
 FAIR_GROUPS = {"execution": "execution_id", "key": "concurrency_key"}
 

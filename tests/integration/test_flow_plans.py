@@ -16,7 +16,7 @@ from psycopg import sql
 
 import pgqueue
 from pgqueue.db import statements
-from pgqueue.db.deadlines import DEFAULT_DEADLINES, limit_params
+from pgqueue.db.deadlines import DEFAULT_DEADLINES, settings_statement
 
 Conn = psycopg.Connection[Any]
 
@@ -47,10 +47,7 @@ def claim_plan(db: Conn) -> tuple[str, dict[str, Any], int]:
     """The claim a worker of kinds a and b runs next, run for real and rolled
     back: its name, its plan, and how many rows it claimed."""
     with db.transaction(force_rollback=True), db.cursor() as cur:
-        cur.execute(
-            statements.render("set_limits", "", ""),
-            limit_params(DEFAULT_DEADLINES.claim, "claim", presorted=True),
-        )
+        cur.execute(settings_statement(DEFAULT_DEADLINES.claim, "claim", presorted=True))
         cur.execute(statements.render("claim_lock", "noetl", "command", LITERALS))
         lock = cur.fetchone()
         assert lock is not None

@@ -23,7 +23,7 @@ import pytest
 from psycopg import sql
 
 from pgqueue.db import statements
-from pgqueue.db.deadlines import DEFAULT_DEADLINES, limit_params
+from pgqueue.db.deadlines import DEFAULT_DEADLINES, limit_params, settings_statement
 from pgqueue.db.wire import Int8Array, JsonbArray, UuidArray, use_packed_arrays
 from tests.conftest import _janitor
 from tests.pgserver_support import Server
@@ -106,9 +106,8 @@ def run(conn: Conn, name: str, params: dict[str, Any], literals: statements.Lite
         use_packed_arrays(cur)
         scan = name in ("claim_batch", "claim_limited")
         cur.execute(
-            statements.render("set_limits", "", ""),
             # as the gateway sets them: the scan claim reads its index's order
-            limit_params(DEFAULT_DEADLINES.claim, "claim", presorted=scan),
+            settings_statement(DEFAULT_DEADLINES.claim, "claim", presorted=scan)
         )
         if scan:  # and takes the claim lock first, in its transaction
             cur.execute(statements.render("claim_lock", "noetl", "command", literals))

@@ -12,8 +12,7 @@ import pytest
 from psycopg import sql
 
 from pgqueue import QueueTable
-from pgqueue.db import statements
-from pgqueue.db.deadlines import DEFAULT_DEADLINES, limit_params
+from pgqueue.db.deadlines import DEFAULT_DEADLINES, settings_statement
 from pgqueue.db.gateway import Gateway
 from tests.helpers import add_rows
 
@@ -32,10 +31,7 @@ def plan_of(db: Conn, *, any_kind: bool = False) -> str:
         tool_kinds=() if any_kind else ("noop",),
     )
     with db.transaction(force_rollback=True):
-        db.execute(
-            statements.render("set_limits", "", ""),
-            limit_params(DEFAULT_DEADLINES.claim, "claim", presorted=True),
-        )
+        db.execute(settings_statement(DEFAULT_DEADLINES.claim, "claim", presorted=True))
         found = db.execute(statement).fetchone()
     assert found is not None
     return json.dumps(found[0])
