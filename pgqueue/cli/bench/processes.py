@@ -90,6 +90,8 @@ def raw_process(
     done = 0
     # every statement prepared on its first run, as pgqueue's claims and completions are
     with psycopg.connect(dsn, prepare_threshold=0) as conn:
+        conn.execute(statement(schema, "raw_session"))
+        conn.commit()
         ready.put(True)
         start.wait()
         if schema == MIN_SCHEMA:
