@@ -15,6 +15,7 @@ from pgqueue.cli import (
     bench,
     chaos,
     commands,
+    dashboard,
     demo,
     environment,
     flow,
@@ -124,6 +125,13 @@ VERBS = (
         "resume, run-now",
         lambda p: None,  # its own verbs take the shared flags: see parser()
         schedule.schedule,
+    ),
+    Verb(
+        "dashboard",
+        "see and steer the queue in a browser (127.0.0.1:8080; actions need "
+        "PGQUEUE_DASHBOARD_TOKEN)",
+        dashboard.add_arguments,
+        dashboard.run_dashboard,
     ),
     Verb(
         "prune",

@@ -1,0 +1,55 @@
+"""How the dashboard's pages are rendered: Jinja2 with autoescaping on, the
+filters its templates use, and the headers on every response."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from jinja2 import Environment, PackageLoader
+
+from pgqueue.levers import Limit
+
+#: headers on every response: no inline script or style, no framing
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def age(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = max(seconds, 0.0)
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def when(value: datetime | None) -> str:
+    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def limit_form(limit: Limit) -> dict[str, str]:
+    """The fields that name ``limit`` to ``/flow/clear``."""
+    field = {"tool_kind": "tool_kind", "key": "key", "execution": "execution_id"}
+    if limit.scope == "every_execution":
+        return {"every_execution": "yes"}
+    return {field[limit.scope]: limit.key}
+
+
+def environment() -> Environment:
+    env = Environment(loader=PackageLoader("pgqueue.dashboard"), autoescape=True)
+    env.filters["age"] = age
+    env.filters["when"] = when
+    env.filters["number"] = lambda n: f"{n:,}"
+    env.filters["limit_form"] = limit_form
+    return env
