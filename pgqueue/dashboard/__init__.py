@@ -61,6 +61,7 @@ def app(
     given = token if token is not None else os.environ.get(TOKEN_VARIABLE)
     guard = Guard(given or None, read_only=read_only)
     lifespan = None
+    opener = None
     if pool is None:
         assert dsn is not None  # noqa: S101 - checked above
         own = psycopg_pool.AsyncConnectionPool(
@@ -76,6 +77,11 @@ def app(
             finally:
                 await own.close()
 
+        async def opener() -> None:
+            # mounted in a host application, whose lifespan does not run this
+            # app's: the pool opens on the first request instead
+            await own.open()
+
     queue = QueueTable(schema, table)
     return build(
         pool,
@@ -84,6 +90,7 @@ def app(
         refresh=refresh,
         where=f"{queue.schema}.{queue.table}",
         lifespan=lifespan,
+        opener=opener,
     )
 
 

@@ -52,4 +52,5 @@ def environment() -> Environment:
     env.filters["when"] = when
     env.filters["number"] = lambda n: f"{n:,}"
     env.filters["limit_form"] = limit_form
+    env.filters["items_to_dict"] = dict
     return env

@@ -8,8 +8,9 @@ didn't. Actions (`actions`) are plain form POSTs behind `guard.Guard`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import psycopg_pool
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pgqueue import operations
 from pgqueue.dashboard import forms
@@ -35,8 +37,10 @@ def build(
     refresh: float,
     where: str,
     lifespan: Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]] | None = None,
+    opener: Callable[[], Awaitable[None]] | None = None,
 ) -> Starlette:
-    """The Starlette app of one queue's dashboard."""
+    """The Starlette app of one queue's dashboard; ``opener``: opens its own
+    pool before the first request, if its lifespan did not (a mounted app's)."""
     d = Dashboard(pool, table, guard, refresh=refresh, where=where)
 
     @contextlib.asynccontextmanager
@@ -85,7 +89,27 @@ def build(
         lifespan=life,
     )
     app.state.dashboard = d
+    if opener is not None:
+        app.add_middleware(_Opening, opener=opener)
     return app
+
+
+class _Opening:
+    """Runs ``opener`` once, before the first request goes through."""
+
+    def __init__(self, app: ASGIApp, opener: Callable[[], Awaitable[None]]) -> None:
+        self.app = app
+        self.opener = opener
+        self.opened = False
+        self.lock = asyncio.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.opened and scope["type"] == "http":
+            async with self.lock:
+                if not self.opened:
+                    await self.opener()
+                    self.opened = True
+        await self.app(scope, receive, send)
 
 
 __all__ = ["build"]
