@@ -56,6 +56,7 @@ def test_bench_runs_every_mode_and_verifies_exactly_once(dsn: str) -> None:
         "claim rate, 3,000 finished",
         "burn-down, 2 proc, a limit on every execution",
         "burn-down, 2 proc, fair share over executions",
+        "dashboard overview, 3,000 rows",
     ):
         assert expected in names
     assert any(n.startswith("idle 20/s enqueue→claim p50") for n in names)

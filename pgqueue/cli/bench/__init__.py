@@ -24,6 +24,8 @@ Modes:
   commands of another kind no worker serves (``--backlog``), older than its own.
 - ``limited``: the burn-down rate with a concurrency limit on every execution
   (``pgqueue limit set --every-execution``), against none.
+- ``dashboard``: how long the dashboard's overview and its commands page take
+  on a table of M commands (``--backlog``), most of them finished.
 - ``fair``: the burn-down rate with fair share over executions (``pgqueue
   fair-share execution``), against claim order; each command is an execution
   of its own, the dearest case for a fair claim.
@@ -51,7 +53,17 @@ from pgqueue.cli.bench.figures import render
 from pgqueue.cli.bench.runs import Bench
 from pgqueue.cli.common import EXIT_OK, check_reachable, duration, positive_int
 
-MODES = ("burn-down", "steady", "idle", "backlog", "enqueue", "mixed", "limited", "fair")
+MODES = (
+    "burn-down",
+    "steady",
+    "idle",
+    "backlog",
+    "enqueue",
+    "mixed",
+    "limited",
+    "fair",
+    "dashboard",
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -111,7 +123,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=1_000_000,
         help="finished rows for the backlog mode, pending rows of another kind for the "
-        "mixed mode (default: 1000000)",
+        "mixed mode, commands for the dashboard mode (default: 1000000)",
     )
     p.add_argument(
         "--layout",
@@ -148,6 +160,8 @@ def _steps(args: argparse.Namespace, modes: set[str]) -> int:
         steps += 2 * len(args.processes) * runs
     if "fair" in modes:
         steps += 2 * len(args.processes) * runs
+    if "dashboard" in modes:
+        steps += runs
     steps += runs * (("steady" in modes) + ("idle" in modes))
     return steps
 
@@ -221,6 +235,8 @@ def _bench(
                 bench.run_limited()
             if "fair" in modes:
                 bench.run_fair()
+            if "dashboard" in modes:
+                bench.run_dashboard()
             if "steady" in modes:
                 bench.run_latency(
                     "steady", args.rate, {("complete", "p50"): 5.0, ("complete", "p99"): 20.0}

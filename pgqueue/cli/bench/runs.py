@@ -240,6 +240,55 @@ class Bench:
                 ),
             ]
 
+    def run_dashboard(self) -> None:
+        """How long the dashboard's overview and its first commands page take
+        on a table of ``--backlog`` commands (`dashboard_rows.sql`)."""
+        from pgqueue.dashboard.reads import DEADLINES, Filter, Reads
+        from pgqueue.db.connect import open_pool
+        from pgqueue.db.gateway import Gateway
+
+        rows = self.args.backlog
+        reset(self.dsn, SCHEMA)
+        execute(self.dsn, database.statement(SCHEMA, "dashboard_rows"), {"rows": rows})
+        vacuum(self.dsn, SCHEMA)
+
+        async def timed() -> tuple[list[float], list[float], list[float]]:
+            overview: list[float] = []
+            page: list[float] = []
+            filtered: list[float] = []
+            async with open_pool(self.dsn, max_size=2) as pool:
+                reads = Reads(Gateway(pool, QueueTable(SCHEMA), DEADLINES))
+                for i in range(self.args.rounds):
+                    self.step(f"dashboard on {rows:,} rows: round {i + 1} of {self.args.rounds}")
+                    for into, read in (
+                        (overview, reads.overview()),
+                        (page, reads.commands(Filter())),
+                        (filtered, reads.commands(Filter(status="FAILED", text="boom"))),
+                    ):
+                        began = time.perf_counter()
+                        await read
+                        into.append((time.perf_counter() - began) * 1000)
+                    self.progress.advance(self.task)
+            return overview, page, filtered
+
+        overview, page, filtered = asyncio.run(timed())
+        self.figures += [
+            figure(
+                f"dashboard overview, {rows:,} rows",
+                "ms",
+                overview,
+                target=1000,
+                higher_is_better=False,
+            ),
+            figure(f"dashboard commands page, {rows:,} rows", "ms", page, higher_is_better=False),
+            figure(
+                f"dashboard commands page filtered, {rows:,} rows",
+                "ms",
+                filtered,
+                higher_is_better=False,
+            ),
+        ]
+
     def run_enqueue(self) -> None:
         n = int(self.args.commands)
 
