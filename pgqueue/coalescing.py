@@ -74,8 +74,11 @@ class Coalescer(Generic[H]):
     ) -> None:
         self._claim_batch = claim
         self._due_soon = due_soon
-        #: the look `_soon` has under way, shared by every caller meanwhile
-        self._looking: asyncio.Future[float | None] | None = None
+        #: calls of `next` so far: a look at what falls due soon serves only the
+        #: callers that were in `next` before it began (see `_soon`)
+        self._calls = 0
+        #: the look `_soon` has under way, and `_calls` when it began
+        self._looking: tuple[int, asyncio.Future[float | None]] | None = None
         self._next_start = next_start
         self._failed = failed
         #: whether a row claimed ahead may still be handed out (its lease holds)
@@ -151,6 +154,8 @@ class Coalescer(Generic[H]):
         the rows are handed to the callers all at once.
         """
         self._demand += 1
+        self._calls += 1
+        call = self._calls
         try:
             if self.wait:
                 self._listen()
@@ -186,11 +191,15 @@ class Coalescer(Generic[H]):
                 if not self.wait:
                     if await self._read_ahead_landed():
                         continue  # a read-ahead beside the claim took the rows
-                    soon = await self._soon()
+                    soon = await self._soon(call)
                     if soon is not None and not self._closed.is_set():
                         # a retry due within the horizon: not drained yet
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._closed.wait(), soon + 0.01)
+                        continue
+                    if self._ready or self._reading_ahead_busy():
+                        # a read-ahead began during the look and took the rows
+                        # it could not see as due: they are this worker's now
                         continue
                     return None
                 await self._idle()
@@ -198,17 +207,20 @@ class Coalescer(Generic[H]):
         finally:
             self._demand -= 1
 
-    async def _soon(self) -> float | None:
-        """`due_soon`, asked once for every caller that asks while it runs: when
-        the queue runs dry, every slot finds it at once, and each asking on its
-        own would be a statement per slot."""
+    async def _soon(self, call: int) -> float | None:
+        """`due_soon`, asked once for the callers that find the queue dry at
+        once (when it runs dry, every slot does: each asking on its own would be
+        a statement per slot). ``call``: the caller's number among the calls of
+        `next`. A caller joins a look only if it began after that call did: a
+        look begun before could not see what the caller wrote before it called,
+        such as the retry it just nacked (due in a moment)."""
         if self._due_soon is None:
             return None
         looking = self._looking
-        if looking is None or looking.done():
-            looking = self._looking = asyncio.ensure_future(self._due_soon())
+        if looking is None or looking[1].done() or looking[0] < call:
+            looking = self._looking = (self._calls, asyncio.ensure_future(self._due_soon()))
         # one caller cancelled does not cancel the look the others wait on
-        return await asyncio.shield(looking)
+        return await asyncio.shield(looking[1])
 
     async def _read_ahead_landed(self) -> bool:
         """After an empty claim: wait for a read-ahead claim still on its way (it
