@@ -12,9 +12,8 @@ retention, metrics and probes)::
 
 `WorkerApp` is the same in two steps (``async with WorkerApp(...) as app``:
 everything opened and checked; ``await app.run()``), for a caller that wants
-the `Worker` in hand first, or what is left unserved afterwards. Shutdown
-closes in the reverse order of use: the slots end, then the services (lease
-upkeep, relay, registry, heartbeats), then the source, then the pools.
+the `Worker` in hand first, or what is left unserved afterwards. Shutdown is
+the reverse order of use: slots, services (leases, relay, registry), source, pools.
 """
 
 from __future__ import annotations
@@ -134,12 +133,13 @@ class WorkerApp:
         reporter = self._reporter()
         stack = self._stack
         # The queue's own statements are batched (one claim for all slots, one
-        # statement per flush of completions): a few connections carry them.
-        # Tools get a pool of their own, so a tool can never starve them.
-        # Behind a transaction pooler a statement may run on any server
-        # connection: nothing may be prepared on them.
+        # statement per flush of completions): a few connections carry them,
+        # in autocommit mode (each is a transaction of its own). Tools get a
+        # pool of their own, so a tool can never starve them. Behind a
+        # transaction pooler nothing may be prepared on a connection.
         prepare = {"prepare_threshold": None} if settings.transaction_pooler else {}
-        pool = await stack.enter_async_context(open_pool(dsn, max_size=4, kwargs=prepare))
+        own = {**prepare, "autocommit": True}
+        pool = await stack.enter_async_context(open_pool(dsn, max_size=4, kwargs=own))
         tool_pool = await stack.enter_async_context(
             open_pool(dsn, max_size=settings.concurrency, kwargs=prepare, name="pgqueue-tools")
         )

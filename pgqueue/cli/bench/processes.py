@@ -46,7 +46,10 @@ async def _worker_main(
     stop: EventType,
     results: Any,
 ) -> None:
-    async with psycopg_pool.AsyncConnectionPool(dsn, min_size=4, max_size=8, open=False) as pool:
+    # as `pgqueue worker`'s own pool: every statement its own transaction
+    async with psycopg_pool.AsyncConnectionPool(
+        dsn, min_size=4, max_size=8, open=False, kwargs={"autocommit": True}
+    ) as pool:
         await pool.wait()
         source = PgCommandSource(
             pool,
