@@ -8,6 +8,7 @@ import os
 
 from rich.console import Console
 
+from pgqueue import migrate as migrations
 from pgqueue.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
@@ -58,6 +59,9 @@ async def run_dashboard(args: argparse.Namespace, console: Console) -> int:
         raise CliError("--refresh: must be a positive number of seconds", EXIT_USAGE)
     dsn = database_dsn(args)
     await check_reachable(dsn)
+    # a schema never migrated, or behind this pgqueue: said now, in one line,
+    # rather than on every page
+    await migrations.wait_for_revision(dsn, schema_of(args), 0)
     token = os.environ.get(TOKEN_VARIABLE) or None
     read_only = args.read_only or token is None
     dashboard = app(

@@ -111,7 +111,7 @@ class Dashboard(Pages):
             )
 
         async def run(_: FormData) -> str:
-            async with self.pool.connection() as conn:
+            async with self.connection() as conn:
                 if verb == "retry":
                     changed = await operations.requeue(conn, ids, table=self.table)
                     return f"{len(changed)} of {len(ids)} sent back to PENDING"
@@ -129,7 +129,7 @@ class Dashboard(Pages):
 
         async def run(_: FormData) -> str:
             ids = [command_id] if command_id is not None else []
-            async with self.pool.connection() as conn:
+            async with self.connection() as conn:
                 if verb == "retry":
                     done = await operations.requeue(conn, ids, table=self.table)
                     return "sent back to PENDING" if done else "not FAILED: nothing to retry"
@@ -157,7 +157,7 @@ class Dashboard(Pages):
 
         async def run(form: FormData) -> str:
             kind = forms.text(form, "tool_kind")
-            async with self.pool.connection() as conn:
+            async with self.connection() as conn:
                 if verb in ("pause", "resume"):
                     if kind is None:
                         raise forms.BadInput("tool_kind: name the kind to pause or resume")
@@ -200,7 +200,7 @@ class Dashboard(Pages):
         verb = forms.verb_of(request, ("run-now", "pause", "resume"))
 
         async def run(_: FormData) -> str:
-            async with self.pool.connection() as conn:
+            async with self.connection() as conn:
                 if verb == "run-now":
                     ids = await run_schedule_now(conn, name, table=self.table)
                     return f"{name}: enqueued {', '.join(ids)}"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 
+import psycopg
 import psycopg_pool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -16,8 +18,10 @@ from pgqueue.dashboard import chart, forms, render
 from pgqueue.dashboard.guard import COOKIE, Guard
 from pgqueue.dashboard.live import Live
 from pgqueue.dashboard.reads import DEADLINES, PAGE, STATES, Reads
+from pgqueue.db.deadlines import deadline, settings_statement
 from pgqueue.db.gateway import Gateway
 from pgqueue.db.table import QueueTable
+from pgqueue.db.translate import DRIVER_ERRORS, translate
 from pgqueue.schedules import schedules as list_schedules
 
 logger = logging.getLogger(__name__)
@@ -43,6 +47,24 @@ class Pages:
         self.reads = Reads(self.gateway)
         self.live = Live(self.reads, refresh)
         self.env = render.environment()
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection in a transaction of its own, under the dashboard's
+        deadline (statement and lock timeouts for the transaction only, and the
+        client's own deadline past them), for the operator API's statements:
+        the pool may be the host application's, with no timeout of its own."""
+        limits = DEADLINES.operator
+        try:
+            async with (
+                self.pool.connection(timeout=limits.client_seconds) as conn,
+                deadline(conn, limits.client_seconds),
+                conn.transaction(),
+            ):
+                await conn.execute(settings_statement(limits))
+                yield conn
+        except DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
 
     # -- rendering -----------------------------------------------------------------
 
@@ -103,7 +125,7 @@ class Pages:
         command_id = forms.integer(request.path_params, "command_id")
         execution_id = forms.integer(request.query_params, "execution_id")
         assert command_id is not None  # noqa: S101 - the route's pattern is digits
-        async with self.pool.connection() as conn:
+        async with self.connection() as conn:
             state = await operations.get(
                 conn, command_id, execution_id=execution_id, table=self.table
             )
@@ -163,13 +185,13 @@ class Pages:
         return self.page(request, "reports.html", counts=counts, parked=parked)
 
     async def flow_page(self, request: Request) -> Response:
-        async with self.pool.connection() as conn:
+        async with self.connection() as conn:
             limits = await flow.limits(conn, table=self.table)
             paused = await flow.paused(conn, table=self.table)
         return self.page(request, "flow.html", limits=limits, paused=paused)
 
     async def schedules_page(self, request: Request) -> Response:
-        async with self.pool.connection() as conn:
+        async with self.connection() as conn:
             found = await list_schedules(conn, table=self.table)
         return self.page(request, "schedules.html", schedules=found)
 

@@ -25,6 +25,7 @@ import pytest
 import pgqueue
 from pgqueue import enqueue_many_sync
 from tests.acceptance.cli import env, spawn
+from tests.acceptance.cli import pgqueue as pgqueue_cli
 from tests.acceptance.test_observability import free_port
 from tests.acceptance.test_worker_processes import worker
 from tests.helpers import status_counts, wait_until
@@ -430,3 +431,11 @@ def test_a_read_only_dashboard_offers_no_action_and_refuses_every_one(
         child.communicate(timeout=30)
     assert statuses(db, ids) == ["FAILED"]
     assert db.execute("SELECT count(*) FROM noetl.pgqueue_pause").fetchone() == (0,)
+
+
+def test_on_a_schema_never_migrated_it_says_so_in_one_line_and_exits(empty_dsn: str) -> None:
+    done = pgqueue_cli("dashboard", "--dsn", empty_dsn, "--port", str(free_port()), timeout=60)
+    assert done.returncode == 4
+    assert done.stderr.strip().splitlines() == [
+        "pgqueue dashboard: schema noetl is not migrated for pgqueue: run pgqueue migrate"
+    ]
