@@ -41,4 +41,17 @@ def human(value: timedelta) -> str:
     return f"{seconds * 1000:g}ms" if seconds < 1 else f"{seconds:g}s"
 
 
-__all__ = ["human", "parse"]
+def age(seconds: float | None) -> str:
+    """How long ago (or until), to a tenth of its unit: ``12.3s``, ``4.5m``,
+    ``1.2h``, ``3.4d``; ``-`` for none. (`pgqueue status` and the dashboard;
+    the dashboard's live.js writes the same.)"""
+    if seconds is None:
+        return "-"
+    seconds = max(seconds, 0.0)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.1f}s"
+
+
+__all__ = ["age", "human", "parse"]

@@ -26,6 +26,7 @@ from pgqueue.cli.flow import limit_row, limits_table
 from pgqueue.cli.schedule import schedule_row, schedules_table
 from pgqueue.db.gateway import Gateway
 from pgqueue.db.outbox import Outbox
+from pgqueue.durations import age
 from pgqueue.registry import STALE
 from pgqueue.states import Status
 
@@ -148,19 +149,6 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = max(seconds, 0.0)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f}m"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
-
-
 def render(status: StatusReport, *, title: str = "noetl.command") -> Group:
     """The report as rich tables: states by tool kind, backlog, leases, failures."""
     kinds = sorted({r["tool_kind"] for r in status.counts})
@@ -182,7 +170,7 @@ def render(status: StatusReport, *, title: str = "noetl.command") -> Group:
 
     backlog = Table(show_header=False, box=None, padding=(0, 2))
     backlog.add_row("due now", str(status.due))
-    backlog.add_row("oldest due", _age(status.oldest_due_seconds))
+    backlog.add_row("oldest due", age(status.oldest_due_seconds))
     backlog.add_row("scheduled later", str(status.scheduled))
     if status.fair_share is not None:
         backlog.add_row("fair share", f"over {status.fair_share}s")
@@ -215,7 +203,7 @@ def render(status: StatusReport, *, title: str = "noetl.command") -> Group:
                 str(r["claimed"]),
                 str(r["running"]),
                 str(r["expired"]) if r["expired"] else "·",
-                _age(r["next_expiry_seconds"]),
+                age(r["next_expiry_seconds"]),
             )
         parts.append(leases)
     if status.failures:
@@ -244,8 +232,8 @@ def render(status: StatusReport, *, title: str = "noetl.command") -> Group:
             str(w["pid"]),
             ", ".join(w["tool_kinds"]) or "(all)",
             str(w["concurrency"]),
-            _age(w["up_seconds"]),
-            f"{_age(w['beat_seconds'])} ago",
+            age(w["up_seconds"]),
+            f"{age(w['beat_seconds'])} ago",
         )
     if status.workers:
         parts.append(live)
@@ -270,7 +258,7 @@ def render(status: StatusReport, *, title: str = "noetl.command") -> Group:
             title_justify="left",
         )
         outbox.add_row("waiting", str(reports["waiting"]))
-        outbox.add_row("oldest waiting", _age(reports["oldest_waiting_seconds"]))
+        outbox.add_row("oldest waiting", age(reports["oldest_waiting_seconds"]))
         outbox.add_row("parked (refused)", str(reports["parked"]))
         parts.append(outbox)
     if status.parked:

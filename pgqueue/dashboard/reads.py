@@ -170,8 +170,8 @@ class Reads:
 
     async def matching(self, where: Filter) -> list[int]:
         """The ids of the commands under ``where``, at most `MOST_AT_ONCE` + 1 (one
-        more says there are too many)."""
-        rows = await self._read("dash_matching", where.params() | {"limit": MOST_AT_ONCE + 1})
+        more says there are too many): the commands page's statement, unpaged."""
+        rows = await self.commands(where, limit=MOST_AT_ONCE + 1)
         return [int(r["command_id"]) for r in rows]
 
     async def execution(self, execution_id: int) -> tuple[list[dict[str, Any]], list[Any]]:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from jinja2 import Environment, PackageLoader
 
+from pgqueue.durations import age
 from pgqueue.levers import Limit
 
 #: headers on every response: no inline script or style, no framing
@@ -19,19 +20,6 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
-
-
-def age(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = max(seconds, 0.0)
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
 
 
 def when(value: datetime | None) -> str:

@@ -11,13 +11,15 @@
     if (el) { el.textContent = text; }
   }
   function number(n) { return Number(n || 0).toLocaleString("en-US"); }
+  // as pgqueue.durations.age writes it on the server
   function age(seconds) {
-    if (seconds === null || seconds === undefined) { return "—"; }
+    if (seconds === null || seconds === undefined) { return "-"; }
     seconds = Math.max(seconds, 0);
-    if (seconds < 90) { return seconds.toFixed(0) + "s"; }
-    if (seconds < 5400) { return (seconds / 60).toFixed(0) + " min"; }
-    if (seconds < 172800) { return (seconds / 3600).toFixed(1) + " h"; }
-    return (seconds / 86400).toFixed(1) + " days";
+    var units = [["d", 86400], ["h", 3600], ["m", 60]];
+    for (var i = 0; i < units.length; i++) {
+      if (seconds >= units[i][1]) { return (seconds / units[i][1]).toFixed(1) + units[i][0]; }
+    }
+    return seconds.toFixed(1) + "s";
   }
   function chart(throughput) {
     var svg = document.getElementById("chart");
