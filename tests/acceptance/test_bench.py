@@ -30,6 +30,8 @@ def test_bench_runs_every_mode_and_verifies_exactly_once(dsn: str) -> None:
         "1",
         "--backlog",
         "3000",
+        "--noetl-events",
+        "2000",
         "--duration",
         "1s",
         "--rate",
@@ -45,6 +47,7 @@ def test_bench_runs_every_mode_and_verifies_exactly_once(dsn: str) -> None:
     assert "burn-down x2: every command completed exactly once" in result["verified"]
     assert "limited x2: every command completed exactly once" in result["verified"]
     assert "fair x2: every command completed exactly once" in result["verified"]
+    assert "layout x2, 3,000 finished: every command completed exactly once" in result["verified"]
     names = {f["name"] for f in result["figures"]}
     for expected in (
         "raw loop, minimal table, 1 proc",
@@ -57,6 +60,7 @@ def test_bench_runs_every_mode_and_verifies_exactly_once(dsn: str) -> None:
         "burn-down, 2 proc, a limit on every execution",
         "burn-down, 2 proc, fair share over executions",
         "dashboard overview, 3,000 rows",
+        "burn-down, 2 proc, NoETL's layout, 3,000 finished",
     ):
         assert expected in names
     assert any(n.startswith("idle 20/s enqueue→claim p50") for n in names)

@@ -24,6 +24,9 @@ Modes:
   commands of another kind no worker serves (``--backlog``), older than its own.
 - ``limited``: the burn-down rate with a concurrency limit on every execution
   (``pgqueue limit set --every-execution``), against none.
+- ``layout``: the burn-down on NoETL's layout (``pgqueue_bench_noetl``: 16
+  hash partitions, its 12 indexes, its event log) against pgqueue's own table,
+  in the same rounds, with N pending rows and again beside M finished ones.
 - ``dashboard``: how long the dashboard's overview and its commands page take
   on a table of M commands (``--backlog``), most of them finished.
 - ``fair``: the burn-down rate with fair share over executions (``pgqueue
@@ -48,7 +51,14 @@ from rich.progress import Progress
 from pgqueue import dsn as dsns
 from pgqueue import migrate as migrations
 from pgqueue.cli.bench import noetl_layout
-from pgqueue.cli.bench.database import MIN_SCHEMA, RAW_SCHEMA, SCHEMA, execute, statement
+from pgqueue.cli.bench.database import (
+    MIN_SCHEMA,
+    NOETL_SCHEMA,
+    RAW_SCHEMA,
+    SCHEMA,
+    execute,
+    statement,
+)
 from pgqueue.cli.bench.figures import render
 from pgqueue.cli.bench.runs import Bench
 from pgqueue.cli.common import EXIT_OK, check_reachable, duration, positive_int
@@ -63,6 +73,7 @@ MODES = (
     "limited",
     "fair",
     "dashboard",
+    "layout",
 )
 
 
@@ -162,6 +173,8 @@ def _steps(args: argparse.Namespace, modes: set[str]) -> int:
         steps += 2 * len(args.processes) * runs
     if "dashboard" in modes:
         steps += runs
+    if "layout" in modes:
+        steps += 4 * len(args.processes) * runs
     steps += runs * (("steady" in modes) + ("idle" in modes))
     return steps
 
@@ -208,14 +221,18 @@ def _bench(
     settings = _settings(dsn)
     migrations.replace_scratch_schema(dsn, MIN_SCHEMA, program="bench", own_server=own_server)
     execute(dsn, statement(MIN_SCHEMA, "min_create"))
-    for schema in (SCHEMA, RAW_SCHEMA):
+    # the layout mode puts NoETL's layout beside pgqueue's own, in one run
+    noetl_schemas = {NOETL_SCHEMA} if "layout" in modes else set()
+    if args.layout == "noetl":
+        noetl_schemas |= {SCHEMA, RAW_SCHEMA}
+    for schema in (SCHEMA, RAW_SCHEMA, *sorted(noetl_schemas - {SCHEMA, RAW_SCHEMA})):
         migrations.replace_scratch_schema(dsn, schema, program="bench", own_server=own_server)
-        if args.layout == "noetl":
+        if schema in noetl_schemas:
             with psycopg.connect(dsn, autocommit=True) as conn:
                 noetl_layout.create(conn, schema)
                 if args.noetl_events <= 0:
                     conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(schema, "event")))
-                elif schema == SCHEMA:
+                elif schema != RAW_SCHEMA:
                     console.print(f"filling NoETL's event log with {args.noetl_events:,} events…")
                     noetl_layout.fill_events(conn, schema, args.noetl_events)
         migrations.upgrade(dsn, schema=schema)
@@ -237,6 +254,8 @@ def _bench(
                 bench.run_fair()
             if "dashboard" in modes:
                 bench.run_dashboard()
+            if "layout" in modes:
+                bench.run_layout()
             if "steady" in modes:
                 bench.run_latency(
                     "steady", args.rate, {("complete", "p50"): 5.0, ("complete", "p99"): 20.0}
@@ -246,7 +265,7 @@ def _bench(
                     "idle", args.idle_rate, {("claim", "p50"): 1.5, ("claim", "p99"): 5.0}
                 )
     finally:
-        for schema in (SCHEMA, RAW_SCHEMA, MIN_SCHEMA):
+        for schema in (SCHEMA, RAW_SCHEMA, MIN_SCHEMA, NOETL_SCHEMA):
             migrations.drop_scratch_schema(dsn, schema, program="bench")
     machine = {
         "cpus": os.cpu_count(),

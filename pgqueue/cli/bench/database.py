@@ -18,6 +18,8 @@ RAW_SCHEMA = "pgqueue_bench_raw"
 #: the machine's ceiling: the raw loop on a minimal table (``min_create.sql``),
 #: which no migration touches
 MIN_SCHEMA = "pgqueue_bench_min"
+#: NoETL's layout, beside pgqueue's own table in the layout mode
+NOETL_SCHEMA = "pgqueue_bench_noetl"
 #: the package whose ``sql`` folder holds the bench's own statements
 BENCH = "pgqueue.cli.bench"
 

@@ -13,9 +13,10 @@ from typing import Any
 import psycopg
 from rich.progress import Progress
 
-from pgqueue.cli.bench import database
+from pgqueue.cli.bench import dashboard, database
 from pgqueue.cli.bench.database import (
     MIN_SCHEMA,
+    NOETL_SCHEMA,
     RAW_SCHEMA,
     SCHEMA,
     counts,
@@ -240,54 +241,36 @@ class Bench:
                 ),
             ]
 
+    def run_layout(self) -> None:
+        """pgqueue's burn-down on NoETL's layout against its own table, with each
+        process count, in the same rounds: first with ``-n`` pending rows, then
+        beside ``--backlog`` finished ones."""
+        for k in self.args.processes:
+            for backlog in (0, self.args.backlog):
+                beside = f", {backlog:,} finished" if backlog else ""
+                plain, noetl = f"plain table{beside}", f"NoETL's layout{beside}"
+                runs = self.interleaved(
+                    {
+                        plain: functools.partial(self.burn_down, SCHEMA, k, backlog=backlog),
+                        noetl: functools.partial(self.burn_down, NOETL_SCHEMA, k, backlog=backlog),
+                    }
+                )
+                self.verified.append(f"layout x{k}{beside}: every command completed exactly once")
+                self.figures += [
+                    figure(f"burn-down, {k} proc, {plain}", "cmd/s", runs[plain]),
+                    figure(
+                        f"burn-down, {k} proc, {noetl}",
+                        "cmd/s",
+                        runs[noetl],
+                        baseline=runs[plain],
+                        baseline_name="plain table",
+                        target=0.9,
+                    ),
+                ]
+
     def run_dashboard(self) -> None:
-        """How long the dashboard's overview and its first commands page take
-        on a table of ``--backlog`` commands (`dashboard_rows.sql`)."""
-        from pgqueue.dashboard.reads import DEADLINES, Filter, Reads
-        from pgqueue.db.connect import open_pool
-        from pgqueue.db.gateway import Gateway
-
-        rows = self.args.backlog
-        reset(self.dsn, SCHEMA)
-        execute(self.dsn, database.statement(SCHEMA, "dashboard_rows"), {"rows": rows})
-        vacuum(self.dsn, SCHEMA)
-
-        async def timed() -> tuple[list[float], list[float], list[float]]:
-            overview: list[float] = []
-            page: list[float] = []
-            filtered: list[float] = []
-            async with open_pool(self.dsn, max_size=2) as pool:
-                reads = Reads(Gateway(pool, QueueTable(SCHEMA), DEADLINES))
-                for i in range(self.args.rounds):
-                    self.step(f"dashboard on {rows:,} rows: round {i + 1} of {self.args.rounds}")
-                    for into, read in (
-                        (overview, reads.overview()),
-                        (page, reads.commands(Filter())),
-                        (filtered, reads.commands(Filter(status="FAILED", text="boom"))),
-                    ):
-                        began = time.perf_counter()
-                        await read
-                        into.append((time.perf_counter() - began) * 1000)
-                    self.progress.advance(self.task)
-            return overview, page, filtered
-
-        overview, page, filtered = asyncio.run(timed())
-        self.figures += [
-            figure(
-                f"dashboard overview, {rows:,} rows",
-                "ms",
-                overview,
-                target=1000,
-                higher_is_better=False,
-            ),
-            figure(f"dashboard commands page, {rows:,} rows", "ms", page, higher_is_better=False),
-            figure(
-                f"dashboard commands page filtered, {rows:,} rows",
-                "ms",
-                filtered,
-                higher_is_better=False,
-            ),
-        ]
+        """How long the dashboard's pages take on a big table (`dashboard`)."""
+        self.figures += dashboard.timings(self)
 
     def run_enqueue(self) -> None:
         n = int(self.args.commands)
