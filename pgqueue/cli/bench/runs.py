@@ -216,26 +216,32 @@ class Bench:
         names: tuple[str, str],
         setting: dict[str, Any],
         target: float | None = None,
+        *,
+        schema: str = SCHEMA,
+        plain: dict[str, Any] | None = None,
+        tag: str = "",
     ) -> None:
-        """Burn-downs with each process count, plain and with ``setting``
-        (`burn_down`'s), alternating; the second as a ratio of the first."""
+        """Burn-downs with each process count, alternating: on pgqueue's table
+        with ``plain`` (`burn_down`'s settings), and on ``schema``'s with
+        ``setting``; the second as a ratio of the first. ``tag`` ends the line
+        that says each was verified."""
         plain_name, set_name = names
         for k in self.args.processes:
-            plain, other = f"burn-down x{k}, {plain_name}", f"burn-down x{k}, {set_name}"
+            first, other = f"burn-down x{k}, {plain_name}", f"burn-down x{k}, {set_name}"
             runs = self.interleaved(
                 {
-                    plain: functools.partial(self.burn_down, SCHEMA, k),
-                    other: functools.partial(self.burn_down, SCHEMA, k, **setting),
+                    first: functools.partial(self.burn_down, SCHEMA, k, **(plain or {})),
+                    other: functools.partial(self.burn_down, schema, k, **setting),
                 }
             )
-            self.verified.append(f"{mode} x{k}: every command completed exactly once")
+            self.verified.append(f"{mode} x{k}{tag}: every command completed exactly once")
             self.figures += [
-                figure(f"burn-down, {k} proc, {plain_name}", "cmd/s", runs[plain]),
+                figure(f"burn-down, {k} proc, {plain_name}", "cmd/s", runs[first]),
                 figure(
                     f"burn-down, {k} proc, {set_name}",
                     "cmd/s",
                     runs[other],
-                    baseline=runs[plain],
+                    baseline=runs[first],
                     baseline_name=plain_name,
                     target=target,
                 ),
@@ -245,28 +251,17 @@ class Bench:
         """pgqueue's burn-down on NoETL's layout against its own table, with each
         process count, in the same rounds: first with ``-n`` pending rows, then
         beside ``--backlog`` finished ones."""
-        for k in self.args.processes:
-            for backlog in (0, self.args.backlog):
-                beside = f", {backlog:,} finished" if backlog else ""
-                plain, noetl = f"plain table{beside}", f"NoETL's layout{beside}"
-                runs = self.interleaved(
-                    {
-                        plain: functools.partial(self.burn_down, SCHEMA, k, backlog=backlog),
-                        noetl: functools.partial(self.burn_down, NOETL_SCHEMA, k, backlog=backlog),
-                    }
-                )
-                self.verified.append(f"layout x{k}{beside}: every command completed exactly once")
-                self.figures += [
-                    figure(f"burn-down, {k} proc, {plain}", "cmd/s", runs[plain]),
-                    figure(
-                        f"burn-down, {k} proc, {noetl}",
-                        "cmd/s",
-                        runs[noetl],
-                        baseline=runs[plain],
-                        baseline_name="plain table",
-                        target=0.9,
-                    ),
-                ]
+        for backlog in (0, self.args.backlog):
+            beside = f", {backlog:,} finished" if backlog else ""
+            self._against_plain(
+                "layout",
+                (f"plain table{beside}", f"NoETL's layout{beside}"),
+                {"backlog": backlog},
+                0.9,
+                schema=NOETL_SCHEMA,
+                plain={"backlog": backlog},
+                tag=beside,
+            )
 
     def run_dashboard(self) -> None:
         """How long the dashboard's pages take on a big table (`dashboard`)."""
