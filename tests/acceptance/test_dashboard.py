@@ -9,6 +9,7 @@ into the test's own temporary directory."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
 import shutil
@@ -90,9 +91,10 @@ def _answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture
-def dashboard(dsn: str) -> Iterator[str]:
-    """`pgqueue dashboard` on a free port, with the token; its base URL."""
+@contextlib.contextmanager
+def serving(dsn: str, *flags: str) -> Iterator[str]:
+    """`pgqueue dashboard` on a free port, with the token in its environment and
+    ``flags``; its base URL once it answers. Stopped with SIGTERM."""
     port = free_port()
     with spawn(
         "dashboard",
@@ -100,8 +102,7 @@ def dashboard(dsn: str) -> Iterator[str]:
         dsn,
         "--port",
         str(port),
-        "--refresh",
-        "0.3",
+        *flags,
         env=env(PGQUEUE_DASHBOARD_TOKEN=TOKEN),
     ) as child:
         base = f"http://127.0.0.1:{port}"
@@ -109,6 +110,12 @@ def dashboard(dsn: str) -> Iterator[str]:
         yield base
         child.send_signal(signal.SIGTERM)
         child.communicate(timeout=30)
+
+
+@pytest.fixture
+def dashboard(dsn: str) -> Iterator[str]:
+    with serving(dsn, "--refresh", "0.3") as base:
+        yield base
 
 
 def sign_in(page: Any, base: str) -> None:
@@ -406,18 +413,7 @@ def test_a_read_only_dashboard_offers_no_action_and_refuses_every_one(
     dsn: str, db: Conn, page: Any
 ) -> None:
     ids = failed(db, 1)
-    port = free_port()
-    with spawn(
-        "dashboard",
-        "--dsn",
-        dsn,
-        "--port",
-        str(port),
-        "--read-only",
-        env=env(PGQUEUE_DASHBOARD_TOKEN=TOKEN),
-    ) as child:
-        base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _answers(base + "/"), what="the dashboard to answer")
+    with serving(dsn, "--read-only") as base:
         page.goto(base + "/commands")
         assert page.locator("#retry-selected").count() == 0
         assert "read-only" in page.inner_text("header")
@@ -427,8 +423,6 @@ def test_a_read_only_dashboard_offers_no_action_and_refuses_every_one(
             headers={"Authorization": f"Bearer {TOKEN}"},
         )
         assert answer.status == 403
-        child.send_signal(signal.SIGTERM)
-        child.communicate(timeout=30)
     assert statuses(db, ids) == ["FAILED"]
     assert db.execute("SELECT count(*) FROM noetl.pgqueue_pause").fetchone() == (0,)
 
