@@ -102,38 +102,47 @@ def test_a_bad_fair_share_is_refused_naming_the_field(db: Conn) -> None:
     assert pgqueue.fair_share_sync(db) is None
 
 
+@pytest.mark.parametrize("others", [10, 20], ids=["fewer executions than the take", "more"])
 async def test_with_fair_share_the_relay_takes_reports_round_robin_over_executions(
-    pool: Pool, db: Conn
+    pool: Pool, db: Conn, others: int
 ) -> None:
     """A thousand commands' reports of one execution waiting first, then one
-    command's of ten others: a take of 16 in the outbox's order is all the
-    first execution's; with fair share over executions, from the take after
-    the one that read the setting, every execution's first reports come first."""
+    command's of each of ``others``: a take of 16 in the outbox's order is all
+    the first execution's; with fair share over executions, from the take after
+    the one that read the setting, each execution's first command comes first,
+    its start and final reports together (with more executions than the take
+    holds, a share of one report used to be a final report without its start,
+    which the take leaves out: the short executions got nothing)."""
     db.execute(
         """
         INSERT INTO noetl.pgqueue_outbox (execution_id, command_id, kind, idempotency_key, body)
         SELECT e, c, k, e || '-' || c || k, '{}'
         FROM (SELECT 1 AS e, g AS c FROM generate_series(1, 1000) AS g
               UNION ALL
-              SELECT e, 5000 + e FROM generate_series(2, 11) AS e) AS r,
+              SELECT e, 5000 + e FROM generate_series(2, 1 + %s) AS e) AS r,
              (VALUES ('started'), ('finished')) AS v (k)
         ORDER BY e, c, k DESC
-        """
+        """,
+        (others,),
     )
     outbox = Outbox(pool)
 
-    async def executions_taken() -> Counter[int]:
+    async def taken() -> list[tuple[int, int, str]]:
         async with outbox.take(16) as batch:  # settles nothing: all stay
-            return Counter(t.entry.execution_id for t in batch.taken)
+            return [(t.entry.execution_id, t.entry.command_id, t.entry.kind) for t in batch.taken]
 
-    assert await executions_taken() == {1: 16}
+    def executions(reports: list[tuple[int, int, str]]) -> Counter[int]:
+        return Counter(execution for execution, _, _ in reports)
+
+    assert executions(await taken()) == {1: 16}
     pgqueue.set_fair_share_sync(db, "execution")
-    assert await executions_taken() == {1: 16}  # this take reads the setting
-    taken = await executions_taken()
-    # every execution's first report in the take (rounds: each execution's
-    # first, then each one's second, in the outbox's order), 16 in all
-    assert set(taken) == set(range(1, 12)) and sum(taken.values()) == 16, taken
-    assert all(n <= 2 for n in taken.values()), taken
+    assert executions(await taken()) == {1: 16}  # this take reads the setting
+    reports = await taken()
+    # the first command of each of the oldest eight executions, both reports,
+    # each start before its final
+    assert executions(reports) == {e: 2 for e in range(1, 9)}, reports
+    for execution in range(1, 9):
+        assert [k for e, _, k in reports if e == execution] == ["started", "finished"], reports
     pgqueue.set_fair_share_sync(db, "key")  # by key: reports in the outbox's order again
-    await executions_taken()
-    assert await executions_taken() == {1: 16}
+    await taken()
+    assert executions(await taken()) == {1: 16}

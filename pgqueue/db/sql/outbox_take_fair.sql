@@ -24,9 +24,11 @@ executions AS MATERIALIZED (
     SELECT execution_id FROM e LIMIT 2 * %(limit)s
 ),
 -- the candidates: the first due reports in order, and the first of each
--- execution, an even share of the take each
+-- execution, an even share of the take each (in reports: a command's start
+-- and final two, or a share of one would be a final report its start is not
+-- taken with, which part_outbox_taken.sql leaves out)
 candidates AS (
-    (SELECT o.report_id, o.execution_id, o.due_at
+    (SELECT o.report_id, o.execution_id, o.command_id, o.due_at
     FROM {outbox} AS o
     -- due, and not parked (refused for good, waiting for an operator), and
     -- its command's next (part_outbox_next.sql)
@@ -36,29 +38,36 @@ candidates AS (
     ORDER BY o.due_at, o.report_id
     LIMIT %(limit)s)
     UNION
-    SELECT f.report_id, f.execution_id, f.due_at
+    SELECT f.report_id, f.execution_id, f.command_id, f.due_at
     FROM executions AS x
     CROSS JOIN LATERAL (
-        SELECT o.report_id, o.execution_id, o.due_at
+        SELECT o.report_id, o.execution_id, o.command_id, o.due_at
         FROM {outbox} AS o
         WHERE o.execution_id = x.execution_id
           AND o.parked_at IS NULL
           AND o.due_at <= now()
           AND {outbox_next}
         ORDER BY o.execution_id, o.command_id, o.kind
-        LIMIT (SELECT greatest(ceil(%(limit)s::float8 / count(*)), 1)::int FROM executions)
+        LIMIT (SELECT 2 * greatest(ceil(%(limit)s::float8 / count(*)), 1)::int FROM executions)
     ) AS f
+),
+-- each candidate's command, as its first report fell due
+commands AS (
+    SELECT c.*, min(c.due_at) OVER (PARTITION BY c.execution_id, c.command_id) AS command_due
+    FROM candidates AS c
 ),
 due AS (
     SELECT o.report_id
     FROM (
-        SELECT c.*, row_number() OVER (PARTITION BY c.execution_id
-                                       ORDER BY c.due_at, c.report_id) AS turn
-        FROM candidates AS c
+        SELECT c.*, dense_rank() OVER (PARTITION BY c.execution_id
+                                       ORDER BY c.command_due, c.command_id) AS turn
+        FROM commands AS c
     ) AS c
     JOIN {outbox} AS o ON o.report_id = c.report_id
-    -- each execution's first before any second, the oldest first
-    ORDER BY c.turn, c.due_at, c.report_id
+    -- each execution's first command before any second, the oldest first, a
+    -- command's reports together (a fast command's start and final report go
+    -- in one take, and its workflow advances after one round)
+    ORDER BY c.turn, c.command_due, c.command_id, c.report_id
     LIMIT %(limit)s
     FOR UPDATE OF o SKIP LOCKED
 )
