@@ -29,6 +29,7 @@ from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
 
 #: NoETL's python step: ``main`` called with the input keys its signature names
 ADD_ONE = "def main(prev):\n    return {'n': prev + 1}\n"
@@ -234,8 +235,11 @@ class Loop(Workflow):
 
     def start(self, conn: psycopg.Connection[Any], execution_id: int) -> None:
         self.loop_event_id = execution_id * 10 + 7
-        for _ in range(min(self.max_in_flight, self.iterations)):
-            self._issue(conn, execution_id)
+        # the loop's first iterations are issued at once: in one transaction,
+        # so that they are all PENDING before any worker can claim one
+        with conn.transaction():
+            for _ in range(min(self.max_in_flight, self.iterations)):
+                self._issue(conn, execution_id)
 
     def advance(
         self, conn: psycopg.Connection[Any], execution_id: int, step: str, payload: dict[str, Any]
@@ -452,12 +456,21 @@ class ControlPlane:
     before_accept: Any = None
 
     def __post_init__(self) -> None:
+        #: guards what the plane keeps in memory (keys, the logs, the script)
         self._lock = threading.Lock()
         self._keys: set[str] = set()
         self._server: ThreadingHTTPServer | None = None
         self._connections: set[socket.socket] = set()
         self.port = 0
+        # NoETL's API serves batches at once, each on a connection of its pool;
+        # one connection behind a lock would queue every report behind every
+        # other in flight (a latency no real control plane has)
+        self._pool = ConnectionPool(
+            self.dsn, min_size=2, max_size=16, kwargs={"autocommit": True}, open=True
+        )
+        #: the engine's connection, which `start` shares (under `_engine_lock`)
         self._conn = psycopg.connect(self.dsn, autocommit=True)
+        self._engine_lock = threading.Lock()
         # NoETL answers 202 once a batch's events are stored, and processes the
         # batch afterwards, asynchronously: so does this engine, on a thread of
         # its own, each execution's batches in the order they came and the
@@ -532,6 +545,7 @@ class ControlPlane:
         self._batches.put(None)
         self._engine_thread.join(timeout=30)
         self._conn.close()
+        self._pool.close()
 
     def __enter__(self) -> ControlPlane:
         self.up()
@@ -550,14 +564,35 @@ class ControlPlane:
             self.before_accept(json.loads(raw))
         with self._lock:
             answer = self._answer(path, key, raw)
-            self.log.append((key or "", answer[0], time.monotonic()))
-            if self.accepted and self.accepted[-1].key == key and not self.accepted[-1].answered:
-                self.accepted[-1].answered = time.time()
-            return answer
+            if answer is not None:
+                self.log.append((key or "", answer[0], time.monotonic()))
+                return answer
+        assert key is not None
+        body = json.loads(raw)
+        received = self._accept(key, body)
+        with self._lock:
+            self.accepted.append(received)
+            self.log.append((key, 202, time.monotonic()))
+        self._batches.put(body)
+        request_id = uuid.uuid4().hex
+        ids = [int(time.time() * 1000) + i for i in range(len(body["events"]))]
+        received.answered = time.time()
+        return (
+            202,
+            {},
+            {
+                "status": "accepted",
+                "request_id": request_id,
+                "event_ids": ids,
+                "duplicate": False,
+            },
+        )
 
     def _answer(
         self, path: str, key: str | None, raw: bytes
-    ) -> tuple[int, dict[str, str], dict[str, Any]]:
+    ) -> tuple[int, dict[str, str], dict[str, Any]] | None:
+        """The answer to a request that is not a new batch to accept (``None``:
+        it is one, and its key is taken)."""
         self.requests += 1
         if path != "/api/events/batch":
             return 404, {}, {"detail": "not found"}
@@ -573,35 +608,29 @@ class ControlPlane:
             self.duplicates += 1
             return 202, {}, {"status": "accepted", "request_id": key, "duplicate": True}
         self._keys.add(key)
+        return None
+
+    def _accept(self, key: str, body: dict[str, Any]) -> Received:
+        """Stores a batch's events and its row's update in one transaction, as
+        NoETL's endpoint does, before it answers."""
         wall = time.time()
-        found = self._conn.execute(
-            "SELECT status, attempts, extract(epoch FROM completed_at)::float8"
-            " FROM noetl.command WHERE command_id = %s",
-            (body["events"][0]["payload"]["command_id"],),
-        ).fetchone()
+        at = time.monotonic()
+        with self._pool.connection() as conn, conn.transaction():
+            found = conn.execute(
+                "SELECT status, attempts, extract(epoch FROM completed_at)::float8"
+                " FROM noetl.command WHERE command_id = %s",
+                (body["events"][0]["payload"]["command_id"],),
+            ).fetchone()
+            self._store_events(conn, int(body["execution_id"]), body["events"])
+            self._accept_row(conn, body["events"])
         row = None if found is None else (str(found[0]), int(found[1]))
         written = None if found is None else found[2]
-        self.accepted.append(Received(key, body, time.monotonic(), row, wall, written))
-        self._store_events(int(body["execution_id"]), body["events"])
-        self._accept_row(body["events"])
-        self._batches.put(body)
-        request_id = uuid.uuid4().hex
-        ids = [int(time.time() * 1000) + i for i in range(len(body["events"]))]
-        return (
-            202,
-            {},
-            {
-                "status": "accepted",
-                "request_id": request_id,
-                "event_ids": ids,
-                "duplicate": False,
-            },
-        )
+        return Received(key, body, at, row, wall, written)
 
     # -- the engine -------------------------------------------------------------------
 
     def start(self, execution_id: int) -> None:
-        with self._lock:
+        with self._engine_lock:
             self._conn.execute(
                 "INSERT INTO noetl.execution (execution_id, status) VALUES (%s, 'RUNNING')",
                 (execution_id,),
@@ -610,7 +639,7 @@ class ControlPlane:
 
     def _process(self) -> None:
         while (body := self._batches.get()) is not None:
-            with self._lock:
+            with self._engine_lock:
                 self._engine(body)
                 self.processed += 1
 
@@ -633,7 +662,7 @@ class ControlPlane:
         if self.workflow.issued_all(execution_id):
             self._end(execution_id)
 
-    def _accept_row(self, events: list[dict[str, Any]]) -> None:
+    def _accept_row(self, conn: psycopg.Connection[Any], events: list[dict[str, Any]]) -> None:
         """NoETL's batch endpoint sets the command row's terminal status when it
         accepts the batch, before the engine processes it (NOETL.md §5)."""
         for event in events:
@@ -643,24 +672,27 @@ class ControlPlane:
                 "command.failed": "FAILED",
             }.get(event["name"])
             if status is not None:
-                self._conn.execute(
+                conn.execute(
                     "UPDATE noetl.command SET status = %s, completed_at = now()"
                     " WHERE command_id = %s AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')",
                     (status, event["payload"]["command_id"]),
                 )
 
-    def _store_events(self, execution_id: int, events: list[dict[str, Any]]) -> None:
+    def _store_events(
+        self, conn: psycopg.Connection[Any], execution_id: int, events: list[dict[str, Any]]
+    ) -> None:
         for event in events:
-            self._event(execution_id, event["name"], event.get("step"), event.get("meta"))
+            self._event(conn, execution_id, event["name"], event.get("step"), event.get("meta"))
 
     def _event(
         self,
+        conn: psycopg.Connection[Any],
         execution_id: int,
         name: str,
         step: str | None = None,
         meta: dict[str, Any] | None = None,
     ) -> None:
-        self._conn.execute(
+        conn.execute(
             "INSERT INTO noetl.event (execution_id, event_id, event_type, node_name, meta)"
             " VALUES (%s, noetl.snowflake_id(), %s, %s, %s)",
             (execution_id, name, step, Jsonb(meta or {})),
@@ -681,12 +713,16 @@ class ControlPlane:
             " WHERE execution_id = %s RETURNING status",
             (execution_id,),
         ).fetchone()[0]  # type: ignore[index]
-        self._event(execution_id, "playbook.failed" if status == "FAILED" else "playbook.completed")
+        self._event(
+            self._conn,
+            execution_id,
+            "playbook.failed" if status == "FAILED" else "playbook.completed",
+        )
 
     def terminal_event(self, execution_id: int) -> str | None:
         """The execution's newest terminal event (NoETL's claim rule reads it)."""
-        with self._lock:
-            found = self._conn.execute(
+        with self._pool.connection() as conn:
+            found = conn.execute(
                 "SELECT event_type FROM noetl.event WHERE execution_id = %s"
                 " AND event_type IN ('playbook.completed', 'playbook.failed',"
                 " 'workflow.completed', 'workflow.failed', 'execution.cancelled')"
@@ -696,8 +732,8 @@ class ControlPlane:
         return None if found is None else str(found[0])
 
     def execution_status(self, execution_id: int) -> str | None:
-        with self._lock:
-            found = self._conn.execute(
+        with self._pool.connection() as conn:
+            found = conn.execute(
                 "SELECT status FROM noetl.execution WHERE execution_id = %s", (execution_id,)
             ).fetchone()
         return None if found is None else str(found[0])
