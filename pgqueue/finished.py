@@ -8,15 +8,18 @@ execution row's status is not: a failed step sets it ``FAILED`` while the
 engine still issues the steps after it, and emits ``playbook.failed`` only once
 they are reported. Right after each claim, one statement
 (``db/sql/cancel_dead.sql``, an index probe per claimed row) ends such rows
-``CANCELLED`` with the event that ended them, and the claim hands out the rest.
+``CANCELLED`` with the event that ended them, and the claim hands out the rest;
+when that statement fails, the claim gives its rows back.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 
 from pgqueue.db.gateway import Gateway
 from pgqueue.db.noetl import cancel_dead, noetl_tables
+from pgqueue.errors import DatabaseError
 from pgqueue.outcomes import ClaimedRow
 
 logger = logging.getLogger(__name__)
@@ -26,18 +29,37 @@ class FinishedExecutions:
     """``enabled``: whether to look; ``None``: where the event table exists
     (looked up once, at the first claim)."""
 
-    def __init__(self, gateway: Gateway, worker_id: str, enabled: bool | None) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        worker_id: str,
+        enabled: bool | None,
+        *,
+        give_back: Callable[[Sequence[ClaimedRow], str], Awaitable[None]],
+    ) -> None:
         self.gateway = gateway
         self.worker_id = worker_id
         self.enabled = enabled
+        self.give_back = give_back
 
-    async def live(self, rows: list[ClaimedRow]) -> list[ClaimedRow]:
-        """``rows`` less those of finished executions, which end ``CANCELLED``."""
+    async def look_up(self) -> None:
+        """Learn ``enabled`` if it is not known yet: before a claim, since a
+        failure after one would leave its rows claimed and not run."""
         if self.enabled is None:
             self.enabled = (await noetl_tables(self.gateway)).event
+
+    async def live(self, rows: list[ClaimedRow]) -> list[ClaimedRow]:
+        """``rows`` (just claimed) less those of finished executions, which end
+        ``CANCELLED`` (`look_up` first). If the look fails, the rows go back to
+        ``PENDING`` at once, rather than wait out their leases (an attempt
+        each), and the error is raised."""
         if not self.enabled or not rows:
             return rows
-        cancelled = await cancel_dead(self.gateway, rows)
+        try:
+            cancelled = await cancel_dead(self.gateway, rows)
+        except DatabaseError:
+            await self.give_back(rows, "could not look for ended executions")
+            raise
         if not cancelled:
             return rows
         for execution_id, command_id in cancelled:

@@ -128,7 +128,9 @@ class PgCommandSource:
             reporter=reporter,
         )
         self._paused = paused
-        self._finished = FinishedExecutions(self.gateway, worker_id, skip_finished)
+        self._finished = FinishedExecutions(
+            self.gateway, worker_id, skip_finished, give_back=self.completer.give_back
+        )
         self._listener: Listener | None = None
         # LISTEN needs a session of its own, opened from the pool's settings (or
         # the direct conninfo given); a pool with a dynamic conninfo (a
@@ -242,17 +244,7 @@ class PgCommandSource:
         a batch but never handed out go back to ``PENDING`` untouched. What runs
         keeps its lease and its writes until `close`."""
         unclaimed = [p.ack.claim for p in await self._claims.close() if p.ack.claim is not None]
-        if unclaimed:
-            try:
-                await self.completer.release(unclaimed)
-            except DatabaseError as exc:
-                logger.warning(
-                    "could not release %d prefetched command(s); they return when their "
-                    "lease ends: %s",
-                    len(unclaimed),
-                    exc,
-                    extra={"worker_id": self.worker_id, "action": "release"},
-                )
+        await self.completer.give_back(unclaimed, "prefetched")
 
     async def close(self) -> None:
         """`stop_claiming`, then write what is pending and close the connections of
@@ -282,6 +274,8 @@ class PgCommandSource:
         # the lease starts no earlier than the statement is sent
         until = asyncio.get_running_loop().time() + self.lease_for.total_seconds()
         try:
+            # learnt before the first claim: a failure after one would leave its rows
+            await self._finished.look_up()
             rows = await self._finished.live(
                 await self.gateway.claim_batch(
                     worker_id=self.worker_id,
@@ -314,6 +308,7 @@ class PgCommandSource:
                 Failed(f"UNRESOLVABLE: command id {command_id!r} is not an integer")
             )
         try:
+            await self._finished.look_up()
             verdict = await self.gateway.claim_target(
                 worker_id=self.worker_id,
                 command_id=wanted,

@@ -18,8 +18,9 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from pgqueue import Command, LeaseLost, ToolContext, Worker
+from pgqueue import Command, LeaseLost, RetryLater, ToolContext, Worker
 from pgqueue.backoff import RetryPolicy
+from pgqueue.db.deadlines import Deadline, Deadlines
 from pgqueue.db.gateway import Gateway
 from pgqueue.db.outbox import Outbox
 from pgqueue.models import Claimed
@@ -159,6 +160,48 @@ async def test_a_command_of_an_execution_with_a_terminal_event_never_runs(
     assert ran == []
     assert stats["completed"] == 0
     assert outbox_rows(db) == [] and plane.requests == 0
+
+
+async def test_a_claim_whose_look_for_ended_executions_fails_gives_its_rows_back(
+    noetl_dsn: str, db: Conn
+) -> None:
+    """The claim commits, then the look for ended executions (cancel_dead.sql)
+    fails: here on a lock held on NoETL's event table past the lock deadline.
+    The claimed rows go back to PENDING at once, no attempt counted, and run
+    once the lock is gone. (They were left CLAIMED, to wait out their leases,
+    and a worker that ran until the queue was empty ended without them.)"""
+    db.execute("INSERT INTO noetl.execution (execution_id, status) VALUES (9, 'RUNNING')")
+    for step in ("a", "b", "c"):
+        insert_command(db, 9, step)
+    limit = Deadline(timedelta(seconds=1), timedelta(seconds=0.3))
+    async with psycopg_pool.AsyncConnectionPool(
+        noetl_dsn, min_size=1, max_size=2, open=False
+    ) as pool:
+        source = PgCommandSource(
+            pool, worker_id="w", wait=False, deadlines=Deadlines(claim=limit, completion=limit)
+        )
+        with psycopg.connect(noetl_dsn) as holder:
+            holder.execute("LOCK TABLE noetl.event IN ACCESS EXCLUSIVE MODE")
+            pulled = await source.next()
+            assert pulled is not None and isinstance(pulled.outcome, RetryLater), pulled
+            assert (
+                db.execute("SELECT status, attempts, claim_token FROM noetl.command").fetchall()
+                == [("PENDING", 0, None)] * 3
+            )
+        ran: list[str] = []
+
+        async def python(command: Command, ctx: ToolContext) -> Any:
+            ran.append(command.step)
+            return {}
+
+        worker = Worker(source, concurrency=2, pool=pool)
+        worker.register("python", python)
+        stats = await asyncio.wait_for(worker.run(), 30)
+    assert sorted(ran) == ["a", "b", "c"] and stats["completed"] == 3
+    assert (
+        db.execute("SELECT status, attempts FROM noetl.command").fetchall()
+        == [("COMPLETED", 0)] * 3
+    )
 
 
 async def test_a_failed_execution_row_without_a_terminal_event_still_runs_its_commands(
