@@ -114,6 +114,15 @@ class Names:
     def execute(self, template: LiteralString, **extra: Any) -> None:
         op.execute(self.render(template, **extra))
 
+    def ours(self, function: str, arguments: str = "()") -> bool:
+        """Whether pgqueue created ``function`` (it carries the marker): a
+        NoETL database's own is not pgqueue's to change."""
+        comment = self.scalar(
+            "SELECT obj_description(to_regprocedure({proc}), 'pg_proc')",
+            proc=self.qualified(function, arguments),
+        )
+        return bool(comment == CREATED_BY_PGQUEUE)
+
     def execute_locking(
         self, template: LiteralString, *, tries: int = 30, lock_timeout: str = "2s", **extra: Any
     ) -> None:

@@ -197,12 +197,20 @@ def test_pgqueues_functions_ignore_a_planted_operator_on_the_callers_path(
                         BEGIN INSERT INTO {log} VALUES (current_user); RETURN $1; END $$;
                     CREATE OPERATOR {s}.|| (LEFTARG = text, RIGHTARG = name,
                                             FUNCTION = {s}.cat);
+                    CREATE FUNCTION {s}.bor(bigint, bigint) RETURNS bigint
+                        LANGUAGE plpgsql AS $$
+                        BEGIN INSERT INTO {log} VALUES (current_user); RETURN $1; END $$;
+                    CREATE OPERATOR {s}.| (LEFTARG = bigint, RIGHTARG = bigint,
+                                           FUNCTION = {s}.bor);
+                    CREATE OPERATOR {s}.& (LEFTARG = bigint, RIGHTARG = bigint,
+                                           FUNCTION = {s}.bor);
                     """
                 ).format(s=sql.Identifier(evil), log=sql.Identifier(evil, "ran_as"))
             )
         with psycopg.connect(dsn, autocommit=True) as victim:
             victim.execute(sql.SQL("SET search_path = {}, pg_catalog").format(sql.Identifier(evil)))
-            victim.execute("SELECT noetl.snowflake_id()")  # the id generator
+            victim.execute("SELECT noetl.snowflake_id()")  # the id generator, inlined
+            victim.execute("SELECT noetl.snowflake_id() FROM generate_series(1, 3)")
             enqueue_many_sync(victim, [{"step": "s", "tool_kind": "k", "input": {}}])  # NOTIFY
             ran = victim.execute(
                 sql.SQL("SELECT who FROM {}").format(sql.Identifier(evil, "ran_as"))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from pgqueue.migrations.names import CREATED_BY_PGQUEUE, Names
+from pgqueue.migrations.names import Names
 
 revision = "0005"
 down_revision = "0004"
@@ -28,25 +28,17 @@ branch_labels = None
 depends_on = None
 
 
-def _ours_snowflake(names: Names) -> bool:
-    comment = names.scalar(
-        "SELECT obj_description(to_regprocedure({proc}), 'pg_proc')",
-        proc=names.qualified("snowflake_id", "()"),
-    )
-    return bool(comment == CREATED_BY_PGQUEUE)
-
-
 def upgrade() -> None:
     names = Names.current()
     names.execute("ALTER FUNCTION {notify_function}() SET search_path = pg_catalog, pg_temp")
-    if _ours_snowflake(names):
+    if names.ours("snowflake_id"):
         names.execute("ALTER FUNCTION {snowflake}() SET search_path = pg_catalog, pg_temp")
 
 
 def downgrade() -> None:
     names = Names.current()
     names.execute("ALTER FUNCTION {notify_function}() RESET search_path")
-    if _ours_snowflake(names):
+    if names.ours("snowflake_id"):
         names.execute("ALTER FUNCTION {snowflake}() RESET search_path")
 
 
