@@ -6,10 +6,11 @@ has ended is never started. An execution has ended when it has a terminal event
 ``workflow.failed``, ``execution.cancelled``): NoETL's own claim rule. The
 execution row's status is not: a failed step sets it ``FAILED`` while the
 engine still issues the steps after it, and emits ``playbook.failed`` only once
-they are reported. Right after each claim, one statement
-(``db/sql/cancel_dead.sql``, an index probe per claimed row) ends such rows
-``CANCELLED`` with the event that ended them, and the claim hands out the rest;
-when that statement fails, the claim gives its rows back.
+they are reported. A scan claim ends such rows ``CANCELLED`` with the event that
+ended them in its own transaction and round trip (``db/sql/cancel_ended.sql``,
+an index probe per claimed row), and hands out the rest; a claim by id does the
+same with a statement right after it (``db/sql/cancel_dead.sql``), and gives its
+row back when that statement fails.
 """
 
 from __future__ import annotations
@@ -48,8 +49,28 @@ class FinishedExecutions:
         if self.enabled is None:
             self.enabled = (await noetl_tables(self.gateway)).event
 
+    def cancelled(self, ended: list[tuple[int, int, str]]) -> None:
+        """The rows a claim ended ``CANCELLED`` (execution, command, the
+        terminal event): one line each."""
+        for execution_id, command_id, event in ended:
+            self._log(execution_id, command_id, event)
+
+    def _log(self, execution_id: int, command_id: int, event: str | None = None) -> None:
+        logger.info(
+            "command %s not started: its execution %s has ended%s",
+            command_id,
+            execution_id,
+            f" ({event})" if event else "",
+            extra={
+                "worker_id": self.worker_id,
+                "command_id": command_id,
+                "execution_id": execution_id,
+                "action": "cancelled",
+            },
+        )
+
     async def live(self, rows: list[ClaimedRow]) -> list[ClaimedRow]:
-        """``rows`` (just claimed) less those of finished executions, which end
+        """``rows`` (just claimed by id) less those of finished executions, which end
         ``CANCELLED`` (`look_up` first). If the look fails, the rows go back to
         ``PENDING`` at once, rather than wait out their leases (an attempt
         each), and the error is raised."""
@@ -63,15 +84,5 @@ class FinishedExecutions:
         if not cancelled:
             return rows
         for execution_id, command_id in cancelled:
-            logger.info(
-                "command %s not started: its execution %s has ended",
-                command_id,
-                execution_id,
-                extra={
-                    "worker_id": self.worker_id,
-                    "command_id": command_id,
-                    "execution_id": execution_id,
-                    "action": "cancelled",
-                },
-            )
+            self._log(execution_id, command_id)
         return [row for row in rows if row.key not in cancelled]

@@ -274,15 +274,15 @@ class PgCommandSource:
         # the lease starts no earlier than the statement is sent
         until = asyncio.get_running_loop().time() + self.lease_for.total_seconds()
         try:
-            # learnt before the first claim: a failure after one would leave its rows
+            # learnt before the first claim; rows of ended executions are then
+            # cancelled in the claim's own transaction
             await self._finished.look_up()
-            rows = await self._finished.live(
-                await self.gateway.claim_batch(
-                    worker_id=self.worker_id,
-                    limit=limit,
-                    lease_for=self.lease_for,
-                    tool_kinds=self._tool_kinds,
-                )
+            rows = await self.gateway.claim_batch(
+                worker_id=self.worker_id,
+                limit=limit,
+                lease_for=self.lease_for,
+                tool_kinds=self._tool_kinds,
+                ended=self._finished.cancelled if self._finished.enabled else None,
             )
         except DatabaseError as exc:
             self.claim_error = str(exc)

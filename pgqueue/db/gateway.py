@@ -47,10 +47,8 @@ logger = logging.getLogger(__name__)
 _row = ClaimedRow._make
 
 
-async def _drain(cursor: psycopg.AsyncCursor[Any] | None) -> list[tuple[Any, ...]]:
-    """A side cursor's rows (none for no cursor), and the cursor closed."""
-    if cursor is None:
-        return []
+async def _drain(cursor: psycopg.AsyncCursor[Any]) -> list[tuple[Any, ...]]:
+    """A side cursor's rows, and the cursor closed."""
     async with cursor:
         return await cursor.fetchall()
 
@@ -125,13 +123,13 @@ class Gateway:
         literals: statements.Literals = (),
         hot: bool = False,
         lead: str | None = None,
-        trail: str | None = None,
+        trails: Sequence[str] = (),
         presorted: bool = False,
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[list[tuple[Any, ...]]]]:
         """Run statement ``name`` under the deadline of ``role``; ``lead`` and
-        ``trail``: statements run before and after it in the same transaction
-        (rendered with the same literals, without parameters); the rows of the
-        three, in order; ``presorted``: see `limit_params`;
+        ``trails``: statements run before and after it in the same transaction
+        (rendered with the same literals, without parameters); the lead's rows,
+        the statement's, and each trail's; ``presorted``: see `limit_params`;
         ``packed``: its parameters include `wire` arrays; ``binary``: rows come
         back in binary (for claimed rows, see `wire`); ``literals``: values
         written into the statement (`statements.literals`); ``hot``: a
@@ -151,8 +149,8 @@ class Gateway:
             statement = statements.compiled(name, *where, literals)
             conn = cur.connection
             # the lead runs on the limits' cursor (its last result is the
-            # lead's), the trail on one of its own, made only when there is one
-            trailer = conn.cursor() if trail is not None else None
+            # lead's), each trail on one of its own
+            trailers = [conn.cursor() for _ in trails]
             # the limits and the statement in one round trip and one implicit
             # transaction: the limits end with it
             async with deadline(conn, limits.client_seconds), conn.cursor() as setter:
@@ -163,12 +161,12 @@ class Gateway:
                         first = statements.compiled(lead, *where, literals)
                         await setter.execute(first, params, prepare=hot or None)
                     await cur.execute(statement, params, binary=binary, prepare=hot or None)
-                    if trailer is not None and trail is not None:
+                    for trailer, trail in zip(trailers, trails, strict=True):
                         last = statements.compiled(trail, *where, literals)
                         await trailer.execute(last, None, prepare=hot or None)
                 lead_rows = await setter.fetchall() if lead is not None else []
                 rows = await cur.fetchall() if cur.description else []
-                trail_rows = await _drain(trailer)
+                trail_rows = [await _drain(trailer) for trailer in trailers]
         if self.observe is not None:
             self.observe(name, time.monotonic() - began)
         return lead_rows, rows, trail_rows
@@ -206,8 +204,18 @@ class Gateway:
     # -- claiming ---------------------------------------------------------------
 
     async def claim_batch(
-        self, *, worker_id: str, limit: int, lease_for: timedelta, tool_kinds: Sequence[str] | None
+        self,
+        *,
+        worker_id: str,
+        limit: int,
+        lease_for: timedelta,
+        tool_kinds: Sequence[str] | None,
+        ended: Callable[[list[tuple[int, int, str]]], None] | None = None,
     ) -> list[ClaimedRow]:
+        """Claim up to ``limit`` rows. With ``ended`` (where the schema has
+        NoETL's event table), the claimed rows of executions that have ended
+        are CANCELLED in the claim's transaction (cancel_ended.sql) and left
+        out; ``ended`` is told each one's key and terminal event."""
         # every value a literal, none a parameter (see claim_batch.sql)
         # the plain claim, or the one that counts limits, fair or not:
         # whichever the database last said (claim_mode.py). A claim that
@@ -225,7 +233,10 @@ class Gateway:
                 worker_id=worker_id,
             )
             lead = self.mode.lead
-            lock, rows, after = await self._run(
+            trails = [self.mode.trail] if self.mode.trail is not None else []
+            if ended is not None:
+                trails.append("cancel_ended")
+            lock, rows, trailed = await self._run(
                 self.mode.statement,
                 None,
                 role="claim",
@@ -233,9 +244,10 @@ class Gateway:
                 literals=literals,
                 hot=True,
                 lead=lead,
-                trail=self.mode.trail,
+                trails=trails,
                 presorted=True,
             )
+            after = trailed[0] if self.mode.trail is not None else []
             if lead is not None:
                 self.mode.learn(lock[0], after)
             elif self.mode.asks(len(rows)):
@@ -243,6 +255,11 @@ class Gateway:
                 self.mode.learn(said[0], after)
             if self.mode.which == before or rows:
                 break
+        if ended is not None and trailed[-1]:
+            cancelled = [(int(e), int(c), str(event)) for e, c, event in trailed[-1]]
+            ended(cancelled)
+            gone = {(e, c) for e, c, _ in cancelled}
+            rows = [row for row in rows if (row[0], row[1]) not in gone]
         return list(map(_row, rows))
 
     async def claim_target(
@@ -315,10 +332,11 @@ class Gateway:
         """A fenced batch write: the keys it wrote, and ``trail``'s rows."""
         if not params["tokens"]:
             return set(), []
-        _, rows, after = await self._run(
-            name, params, role=role, packed=True, hot=True, trail=trail
+        _, rows, trailed = await self._run(
+            name, params, role=role, packed=True, hot=True, trails=[trail] if trail else []
         )
-        return {(execution_id, command_id) for command_id, execution_id in rows}, after
+        keys = {(execution_id, command_id) for command_id, execution_id in rows}
+        return keys, trailed[0] if trailed else []
 
     async def mark_running(
         self, items: Iterable[ClaimKey], reports: Sequence[str] = ()

@@ -57,6 +57,7 @@ PARTS = (
     "strays",
     "schedule_insert",
     "claim_mode",
+    "terminal_event",
 )
 
 

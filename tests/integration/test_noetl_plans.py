@@ -259,11 +259,42 @@ def rows_read_from(node: dict[str, Any], relation: str) -> int:
     return read + sum(rows_read_from(child, relation) for child in node.get("Plans", []))
 
 
-def test_the_ended_execution_look_up_reads_one_event_per_claimed_row(noetl_db: str) -> None:
+def ended_in_the_claims_transaction(conn: Conn, command_ids: list[int]) -> Any:
+    """cancel_ended.sql's plan, run for real after a claim's write of
+    ``command_ids`` in the same transaction (its lease from now(), its token
+    kept as the claim keeps it), all rolled back."""
+    lease = timedelta(seconds=30)
+    literals = statements.literals(lease=lease)
+    with conn.transaction(force_rollback=True), conn.cursor() as cur:
+        cur.execute(settings_statement(DEFAULT_DEADLINES.claim, "claim"))
+        cur.execute(
+            """
+            UPDATE noetl.command
+            SET status = 'CLAIMED', lease_expires_at = now() + %s,
+                claim_token = (SELECT set_config('pgqueue.claim_token',
+                                                 gen_random_uuid()::text, true)::uuid)
+            WHERE command_id = ANY(%s)
+            """,
+            (lease, command_ids),
+        )
+        statement = sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + statements.render(
+            "cancel_ended", "noetl", "command", literals
+        )
+        found = cur.execute(statement).fetchone()
+        assert found is not None
+        return found[0][0]["Plan"]
+
+
+@pytest.mark.parametrize("look", ["cancel_dead", "cancel_ended"])
+def test_the_ended_execution_look_up_reads_one_event_per_claimed_row(
+    noetl_db: str, look: str
+) -> None:
     """After each claim, the rows of executions with a terminal event end
     CANCELLED (NoETL's claim rule): against an event log of a million events,
     the look-up reads at most the newest terminal event of each claimed row's
-    execution, through NoETL's (execution_id, event_type, event_id) index."""
+    execution, through NoETL's (execution_id, event_type, event_id) index; the
+    scan claim's own (cancel_ended.sql, in the claim's transaction) finds the
+    claim's rows by their lease and token, not by reading the table."""
     from pgqueue.cli.bench import noetl_layout
 
     with psycopg.connect(noetl_db, autocommit=True) as conn:
@@ -295,7 +326,10 @@ def test_the_ended_execution_look_up_reads_one_event_per_claimed_row(noetl_db: s
             "command_ids": Int8Array(k[1] for k in keys),
             "tokens": UuidArray(k[2] for k in keys),
         }
-        plan = run(conn, "cancel_dead", packed)
+        if look == "cancel_dead":
+            plan = run(conn, "cancel_dead", packed)
+        else:
+            plan = ended_in_the_claims_transaction(conn, [k[1] for k in keys])
         events = rows_read_from(plan, "event")
         assert events <= len(keys), (events, json.dumps(plan)[:3000])
         assert rows_read(plan) <= 3 * len(keys), json.dumps(plan)[:3000]

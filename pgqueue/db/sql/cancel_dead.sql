@@ -13,18 +13,8 @@ SET status = 'CANCELLED',
     updated_at = now()
 FROM unnest(%(execution_ids)b::bigint[], %(command_ids)b::bigint[], %(tokens)b::uuid[])
      AS r(execution_id, command_id, token)
--- the newest terminal event of each row's execution, if any (NoETL's
--- _fetch_execution_terminal_event): a probe of its (execution_id, event_type,
--- event_id) index per claimed row, whatever the size of the event log
-CROSS JOIN LATERAL (
-    SELECT e.event_type
-    FROM {event} AS e
-    WHERE e.execution_id = r.execution_id
-      AND e.event_type IN ('playbook.completed', 'playbook.failed', 'workflow.completed',
-                           'workflow.failed', 'execution.cancelled')
-    ORDER BY e.event_id DESC
-    LIMIT 1
-) AS t
+-- the newest terminal event of each row's execution (part_terminal_event.sql)
+{terminal_event}
 -- fenced: only rows still under this claim
 WHERE {fence}
 RETURNING c.command_id, c.execution_id
