@@ -58,6 +58,7 @@ PARTS = (
     "schedule_insert",
     "claim_mode",
     "terminal_event",
+    "ended_set",
 )
 
 

@@ -5,12 +5,7 @@
 -- the rows just claimed, those of an ended execution end CANCELLED, with the
 -- event that ended it.
 UPDATE {command} AS c
-SET status = 'CANCELLED',
-    error = 'not started: execution ' || c.execution_id || ' has ended (' || t.event_type || ')',
-    completed_at = now(),
-    lease_expires_at = NULL,
-    claim_token = NULL,
-    updated_at = now()
+SET {ended_set}
 FROM unnest(%(execution_ids)b::bigint[], %(command_ids)b::bigint[], %(tokens)b::uuid[])
      AS r(execution_id, command_id, token)
 -- the newest terminal event of each row's execution (part_terminal_event.sql)

@@ -5,12 +5,7 @@
 -- apart). In the claim's own transaction, a failure here undoes the claim as
 -- well: no row is left claimed and not run.
 UPDATE {command} AS c
-SET status = 'CANCELLED',
-    error = 'not started: execution ' || c.execution_id || ' has ended (' || t.event_type || ')',
-    completed_at = now(),
-    lease_expires_at = NULL,
-    claim_token = NULL,
-    updated_at = now()
+SET {ended_set}
 FROM (
     -- the claim's rows: its lease, which the lease index finds by equality
     -- (now() is the transaction's, the claim's own), and the token it kept
