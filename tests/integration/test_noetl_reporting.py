@@ -18,6 +18,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+import pgqueue
 from pgqueue import Command, LeaseLost, RetryLater, ToolContext, Worker
 from pgqueue.backoff import RetryPolicy
 from pgqueue.db.deadlines import Deadline, Deadlines
@@ -160,6 +161,35 @@ async def test_a_command_of_an_execution_with_a_terminal_event_never_runs(
     assert ran == []
     assert stats["completed"] == 0
     assert outbox_rows(db) == [] and plane.requests == 0
+
+
+async def test_under_a_rate_the_claim_cancels_ended_executions_rows_and_runs_the_rest(
+    noetl_dsn: str, db: Conn
+) -> None:
+    """A claim under a rate has a trail of its own (rate_next.sql) before the
+    look for ended executions: each trail's rows are read as their own."""
+    pgqueue.set_limit_sync(db, tool_kind="python", rate="100/1s")
+    db.execute("INSERT INTO noetl.execution (execution_id, status) VALUES (8, 'RUNNING')")
+    db.execute("INSERT INTO noetl.execution (execution_id, status) VALUES (9, 'RUNNING')")
+    db.execute(
+        "INSERT INTO noetl.event (execution_id, event_id, event_type)"
+        " VALUES (9, 1, 'playbook.completed')"
+    )
+    for execution_id in (8, 9, 8, 9):
+        insert_command(db, execution_id, "step")
+    ran: list[int] = []
+
+    async def python(command: Command, ctx: ToolContext) -> Any:
+        ran.append(command.execution_id)
+        return {}
+
+    with ControlPlane(noetl_dsn, Single()) as plane:
+        async with reporting_worker(noetl_dsn, plane, wait=False, python=python) as (w, _, _):
+            stats = await asyncio.wait_for(w.run(), 30)
+    assert sorted(ran) == [8, 8] and stats["completed"] == 2
+    assert db.execute(
+        "SELECT execution_id, status FROM noetl.command ORDER BY execution_id, status"
+    ).fetchall() == [(8, "COMPLETED"), (8, "COMPLETED"), (9, "CANCELLED"), (9, "CANCELLED")]
 
 
 async def test_a_claim_whose_look_for_ended_executions_fails_gives_its_rows_back(
