@@ -233,7 +233,10 @@ class Gateway:
                 worker_id=worker_id,
             )
             lead = self.mode.lead
-            trails = [self.mode.trail] if self.mode.trail is not None else []
+            # read once: a claim beside this one on the gateway may change the
+            # mode while this one runs
+            trail = self.mode.trail
+            trails = [trail] if trail is not None else []
             if ended is not None:
                 trails.append("cancel_ended")
             lock, rows, trailed = await self._run(
@@ -247,7 +250,7 @@ class Gateway:
                 trails=trails,
                 presorted=True,
             )
-            after = trailed[0] if self.mode.trail is not None else []
+            after = trailed[0] if trail is not None else []
             if lead is not None:
                 self.mode.learn(lock[0], after)
             elif self.mode.asks(len(rows)):
