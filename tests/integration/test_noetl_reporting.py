@@ -19,7 +19,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 import pgqueue
-from pgqueue import Command, LeaseLost, RetryLater, ToolContext, Worker
+from pgqueue import AlreadyClaimed, Command, LeaseLost, RetryLater, ToolContext, Worker
 from pgqueue.backoff import RetryPolicy
 from pgqueue.db.deadlines import Deadline, Deadlines
 from pgqueue.db.gateway import Gateway
@@ -161,6 +161,28 @@ async def test_a_command_of_an_execution_with_a_terminal_event_never_runs(
     assert ran == []
     assert stats["completed"] == 0
     assert outbox_rows(db) == [] and plane.requests == 0
+
+
+async def test_a_claim_by_id_of_an_ended_executions_command_cancels_it(
+    noetl_dsn: str, db: Conn
+) -> None:
+    """A source told which command to take: of an execution with a terminal
+    event, the command ends CANCELLED, saying why, and is not the source's."""
+    db.execute("INSERT INTO noetl.execution (execution_id, status) VALUES (9, 'RUNNING')")
+    db.execute(
+        "INSERT INTO noetl.event (execution_id, event_id, event_type)"
+        " VALUES (9, 1, 'execution.cancelled')"
+    )
+    command_id = insert_command(db, 9, "late")
+    async with psycopg_pool.AsyncConnectionPool(
+        noetl_dsn, min_size=1, max_size=2, open=False
+    ) as pool:
+        source = PgCommandSource(pool, worker_id="w", wait=False)
+        pulled = await source.claim(command_id, 9)
+    assert isinstance(pulled.outcome, AlreadyClaimed), pulled
+    assert db.execute("SELECT status, error, claim_token FROM noetl.command").fetchall() == [
+        ("CANCELLED", "not started: execution 9 has ended (execution.cancelled)", None)
+    ]
 
 
 async def test_under_a_rate_the_claim_cancels_ended_executions_rows_and_runs_the_rest(
