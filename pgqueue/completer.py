@@ -356,19 +356,3 @@ class Completer:
         for claim in claims:
             self._marks.discard(claim.key)
         return await self.gateway.release(_claim_keys(claims), delay=delay)
-
-    async def give_back(self, claims: Sequence[ClaimedRow], what: str) -> None:
-        """`release` ``claims`` (``what`` they are, for the log) that will not
-        run here; if that fails too, their leases bring them back."""
-        if not claims:
-            return
-        try:
-            await self.release(claims)
-        except DatabaseError as exc:
-            logger.warning(
-                "could not release %d command(s) (%s); they return when their lease ends: %s",
-                len(claims),
-                what,
-                exc,
-                extra={"worker_id": self.worker_id, "action": "release"},
-            )

@@ -37,7 +37,7 @@ from pgqueue.finished import FinishedExecutions
 from pgqueue.handles import PgHandle
 from pgqueue.lease_keeper import heartbeat_gateway
 from pgqueue.listener import Listener
-from pgqueue.models import AlreadyClaimed, ClaimOutcome, Failed, Pulled, RetryLater
+from pgqueue.models import ClaimOutcome, Failed, Pulled, RetryLater
 from pgqueue.outcomes import ClaimedRow, NackResult, row_outcome, target_outcome
 from pgqueue.reporting import Reporter
 
@@ -128,9 +128,7 @@ class PgCommandSource:
             reporter=reporter,
         )
         self._paused = paused
-        self._finished = FinishedExecutions(
-            self.gateway, worker_id, skip_finished, give_back=self.completer.give_back
-        )
+        self._finished = FinishedExecutions(self.gateway, worker_id, skip_finished)
         self._listener: Listener | None = None
         # LISTEN needs a session of its own, opened from the pool's settings (or
         # the direct conninfo given); a pool with a dynamic conninfo (a
@@ -244,7 +242,17 @@ class PgCommandSource:
         a batch but never handed out go back to ``PENDING`` untouched. What runs
         keeps its lease and its writes until `close`."""
         unclaimed = [p.ack.claim for p in await self._claims.close() if p.ack.claim is not None]
-        await self.completer.give_back(unclaimed, "prefetched")
+        if unclaimed:
+            try:
+                await self.completer.release(unclaimed)
+            except DatabaseError as exc:
+                logger.warning(
+                    "could not release %d prefetched command(s); they return when their "
+                    "lease ends: %s",
+                    len(unclaimed),
+                    exc,
+                    extra={"worker_id": self.worker_id, "action": "release"},
+                )
 
     async def close(self) -> None:
         """`stop_claiming`, then write what is pending and close the connections of
@@ -274,15 +282,13 @@ class PgCommandSource:
         # the lease starts no earlier than the statement is sent
         until = asyncio.get_running_loop().time() + self.lease_for.total_seconds()
         try:
-            # learnt before the first claim; rows of ended executions are then
-            # cancelled in the claim's own transaction
             await self._finished.look_up()
             rows = await self.gateway.claim_batch(
                 worker_id=self.worker_id,
                 limit=limit,
                 lease_for=self.lease_for,
                 tool_kinds=self._tool_kinds,
-                ended=self._finished.cancelled if self._finished.enabled else None,
+                ended=self._finished.ended,
             )
         except DatabaseError as exc:
             self.claim_error = str(exc)
@@ -315,9 +321,8 @@ class PgCommandSource:
                 execution_id=execution_id,
                 lease_for=self.lease_for,
                 tool_kinds=self._tool_kinds,
+                ended=self._finished.ended,
             )
-            if verdict.row is not None and not await self._finished.live([verdict.row]):
-                return self._pulled(AlreadyClaimed())  # finished: cancelled, not ours
         except DatabaseError as exc:
             return self._unheld(str(exc))
         outcome = target_outcome(verdict, wanted, execution_id, self._tool_kinds)

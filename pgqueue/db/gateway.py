@@ -22,6 +22,7 @@ import psycopg_pool
 from psycopg.abc import Query
 from psycopg.rows import dict_row
 
+from pgqueue.db import ended as ended_rows
 from pgqueue.db import statements
 from pgqueue.db.claim_mode import ClaimMode
 from pgqueue.db.deadlines import (
@@ -210,12 +211,10 @@ class Gateway:
         limit: int,
         lease_for: timedelta,
         tool_kinds: Sequence[str] | None,
-        ended: Callable[[list[tuple[int, int, str]]], None] | None = None,
+        ended: ended_rows.Tell | None = None,
     ) -> list[ClaimedRow]:
-        """Claim up to ``limit`` rows. With ``ended`` (where the schema has
-        NoETL's event table), the claimed rows of executions that have ended
-        are CANCELLED in the claim's transaction (cancel_ended.sql) and left
-        out; ``ended`` is told each one's key and terminal event."""
+        """Up to ``limit`` rows; with ``ended``, those of ended executions are
+        CANCELLED in the claim's transaction, left out, and told to it."""
         # every value a literal, none a parameter (see claim_batch.sql)
         # the plain claim, or the one that counts limits, fair or not:
         # whichever the database last said (claim_mode.py). A claim that
@@ -233,12 +232,10 @@ class Gateway:
                 worker_id=worker_id,
             )
             lead = self.mode.lead
-            # read once: a claim beside this one on the gateway may change the
-            # mode while this one runs
-            trail = self.mode.trail
+            trail = self.mode.trail  # once: a claim beside this one may change it
             trails = [trail] if trail is not None else []
             if ended is not None:
-                trails.append("cancel_ended")
+                trails.append(ended_rows.TRAIL)
             lock, rows, trailed = await self._run(
                 self.mode.statement,
                 None,
@@ -258,11 +255,8 @@ class Gateway:
                 self.mode.learn(said[0], after)
             if self.mode.which == before or rows:
                 break
-        if ended is not None and trailed[-1]:
-            cancelled = [(int(e), int(c), str(event)) for e, c, event in trailed[-1]]
-            ended(cancelled)
-            gone = {(e, c) for e, c, _ in cancelled}
-            rows = [row for row in rows if (row[0], row[1]) not in gone]
+        if ended is not None:
+            rows = ended_rows.live(rows, trailed[-1], ended)
         return list(map(_row, rows))
 
     async def claim_target(
@@ -273,23 +267,27 @@ class Gateway:
         execution_id: int | None,
         lease_for: timedelta,
         tool_kinds: Sequence[str] | None,
+        ended: ended_rows.Tell | None = None,
     ) -> TargetVerdict:
-        # under the claim lock, as a scan claim: a limit's room is exact here too
-        _, rows, _ = await self._run(
+        # under the claim lock, as a scan claim: a limit's room is exact here
+        # too; the lease a literal, as the trail of ``ended`` reads it
+        _, rows, trailed = await self._run(
             "claim_target",
             {
                 "worker_id": worker_id,
                 "command_id": command_id,
                 "execution_id": execution_id,
-                "lease": lease_for,
                 "any_kind": tool_kinds is None,
                 "tool_kinds": list(tool_kinds or ()),
             },
             role="claim",
             binary=True,
+            literals=statements.literals(lease=lease_for),
             lead="claim_lock",
+            trails=[ended_rows.TRAIL] if ended is not None else [],
         )
-        return TargetVerdict.from_rows(rows)
+        verdict = TargetVerdict.from_rows(rows)
+        return verdict if ended is None else ended_rows.verdict(verdict, trailed[-1], ended)
 
     # -- writes after the claim, all fenced on the claim token ---------------------
 

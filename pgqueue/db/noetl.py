@@ -1,6 +1,7 @@
 """The statements on NoETL's own tables beside the command table, through the
-`Gateway`: which of them exist, commands of ended executions, and the
-worker's row in NoETL's runtime registry."""
+`Gateway`: which of them exist, and the worker's row in NoETL's runtime
+registry. (Commands of ended executions are cancelled by the claim itself,
+``sql/cancel_ended.sql``.)"""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ from dataclasses import dataclass
 from psycopg import sql
 
 from pgqueue.db.gateway import Gateway
-from pgqueue.db.wire import claim_keys
-from pgqueue.outcomes import ClaimedRow, CommandKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,17 +34,6 @@ async def noetl_tables(gateway: Gateway) -> NoetlTables:
         role="claim",
     )
     return NoetlTables(bool(rows[0][0]), bool(rows[0][1]))
-
-
-async def cancel_dead(gateway: Gateway, claims: Sequence[ClaimedRow]) -> set[CommandKey]:
-    """End as ``CANCELLED`` those of ``claims`` whose execution has a terminal
-    event (NoETL's claim rule); their keys."""
-    if not claims:
-        return set()
-    rows = await gateway.fetch(
-        "cancel_dead", claim_keys(claims), role="claim", packed=True, hot=True
-    )
-    return {(execution_id, command_id) for command_id, execution_id in rows}
 
 
 async def runtime_beat(

@@ -57,8 +57,6 @@ PARTS = (
     "strays",
     "schedule_insert",
     "claim_mode",
-    "terminal_event",
-    "ended_set",
 )
 
 

@@ -214,14 +214,15 @@ async def test_under_a_rate_the_claim_cancels_ended_executions_rows_and_runs_the
     ).fetchall() == [(8, "COMPLETED"), (8, "COMPLETED"), (9, "CANCELLED"), (9, "CANCELLED")]
 
 
-async def test_a_claim_whose_look_for_ended_executions_fails_gives_its_rows_back(
+async def test_a_claim_whose_look_for_ended_executions_fails_leaves_nothing_claimed(
     noetl_dsn: str, db: Conn
 ) -> None:
-    """The claim commits, then the look for ended executions (cancel_dead.sql)
-    fails: here on a lock held on NoETL's event table past the lock deadline.
-    The claimed rows go back to PENDING at once, no attempt counted, and run
-    once the lock is gone. (They were left CLAIMED, to wait out their leases,
-    and a worker that ran until the queue was empty ended without them.)"""
+    """The look for ended executions (cancel_ended.sql) fails: here on a lock
+    held on NoETL's event table past the lock deadline. It runs in the claim's
+    transaction, so the claim is undone with it: the rows stay PENDING, no
+    attempt counted, and run once the lock is gone. (Run after the claim had
+    committed, it left them CLAIMED, to wait out their leases, and a worker
+    that ran until the queue was empty ended without them.)"""
     db.execute("INSERT INTO noetl.execution (execution_id, status) VALUES (9, 'RUNNING')")
     for step in ("a", "b", "c"):
         insert_command(db, 9, step)

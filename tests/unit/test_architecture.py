@@ -33,7 +33,7 @@ LAYERS: list[set[str]] = [
         "db.wire",
         "db.claim_mode",
     },
-    {"db.deadlines", "reporting", "db.connect"},
+    {"db.deadlines", "db.ended", "reporting", "db.connect"},
     {"db", "db.gateway", "db.plans", "db.outbox", "db.noetl", "noetl.events", "noetl.reporter"},
     {
         "enqueue",
@@ -211,7 +211,6 @@ FENCED = [
     "nack",
     "nack_reported",
     "release",
-    "cancel_dead",
 ]
 
 

@@ -9,7 +9,7 @@ lease_expires_at = now() + {lease},
 -- so a row claimed again has a token its old holder does not know. Drawn per
 -- row it would be a good part of the claim's own cost. Kept for the rest of
 -- the transaction as pgqueue.claim_token: the look for ended executions that
--- follows a scan claim in its transaction (cancel_ended.sql) finds its rows by it.
+-- follows a claim in its transaction (cancel_ended.sql) finds its rows by it.
 claim_token = (SELECT set_config('pgqueue.claim_token', gen_random_uuid()::text, true)::uuid),
 -- a rescued row's lost attempt counts (SET sees the old status)
 attempts = c.attempts + coalesce(c.status IN ('CLAIMED', 'RUNNING'), false)::int,
